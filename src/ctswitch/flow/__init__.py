@@ -1,0 +1,1 @@
+"""The shared vocabulary of the pipeline: flow keys, fields, matches, actions. Pure."""

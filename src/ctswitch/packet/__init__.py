@@ -1,0 +1,1 @@
+"""Bytes <-> header fields. Pure; no I/O."""
