@@ -1,0 +1,1 @@
+"""ctswitch.ofproto"""
