@@ -1,1 +1,1 @@
-"""ctswitch.datapath"""
+"""Orchestration of packets through the emulated host (pure)."""

@@ -1,1 +1,1 @@
-"""ctswitch.ofproto"""
+"""OpenFlow semantics: classifier, rules, bridges, translation (the slow path). Pure."""
