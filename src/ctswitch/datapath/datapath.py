@@ -1,0 +1,262 @@
+"""Datapath: receive one frame on a bridge port, return the frames to transmit.
+
+Theory of operation
+-------------------
+``Datapath.receive(bridge, in_port, frame, now)`` is the input function of
+the emulated host (OVS's ``dp_netdev_input`` reads the same way):
+
+1. parse the frame (``packet.codec.parse``); a malformed one is counted by its
+   drop reason and dropped;
+2. **fast path**: when the packet's exact header tuple has a cached decision
+   whose connection is offloaded (``[OFFLOAD]``: the software flowtable, or
+   ``[HW_OFFLOAD]``: the modelled eSwitch FDB), apply it: NAT rewrite and
+   output, counters credited to the connection and to the OpenFlow rules the
+   decision stands for, no OpenFlow lookup and no conntrack state machine.
+   TCP packets with SYN, FIN or RST, fragments, IPv4 options and TTL <= 1
+   never take it (the hardware rule does not match them);
+3. **slow path** (the upcall): flow key, ``ofproto.xlate.translate`` (which
+   runs conntrack), rule counters, then the offload decision for every
+   committed connection the packet touched; a decision that depended only on
+   the exact header tuple and an offloaded, established connection is cached
+   for the fast path (a cache is only a cache: it is dropped whenever the
+   bridge's generation changes or the connection leaves offload).
+
+``tick(now)`` runs the timers: every second of switch time the offload GC
+(30 s idle aging), conntrack expiry, flow idle/hard timeouts and MAC aging.
+All counters live in ``stats`` (a plain dict) for the summaries and views.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..flow.key import (
+    CS_EST,
+    CT_STATE,
+    DL_DST,
+    DL_SRC,
+    DL_TYPE,
+    IN_PORT,
+    IPV6_DST,
+    IPV6_SRC,
+    N_FIELDS,
+    NW_DST,
+    NW_ECN,
+    NW_PROTO,
+    NW_SRC,
+    NW_TOS,
+    NW_TTL,
+    TP_DST,
+    TP_SRC,
+    VLAN_TCI,
+    extract,
+)
+from ..ofproto import xlate
+from ..ofproto.bridge import OFBridge
+from ..packet import codec, rewrite
+from ..packet.headers import TCP_FIN, TCP_RST, TCP_SYN
+
+# Fields a cached decision may depend on: exactly the fields of the cache key.
+_CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
+                           IPV6_DST, NW_PROTO, TP_SRC, TP_DST, CT_STATE))
+_UNCACHEABLE = tuple(i for i in range(N_FIELDS) if i not in _CACHE_FIELDS)
+# Header fields an output may have changed (what packet.rewrite.apply writes).
+_REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
+IPS_OFFLOAD = 1 << 14
+IPS_HW_OFFLOAD = 1 << 15
+GC_INTERVAL_MS = 1000
+
+
+class FastEntry:
+    """A cached decision for one direction of one offloaded connection."""
+
+    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "icmp_id")
+
+    def __init__(self, generation, conn, reply, outputs, rules, icmp_id):
+        self.generation = generation
+        self.conn = conn
+        self.reply = reply
+        self.outputs = outputs  # [(ofport, new_key)] ; new_key is compared to the packet's key
+        self.rules = rules
+        self.icmp_id = icmp_id
+
+
+class Datapath:
+    """The packet path of one Switch (see module docstring)."""
+
+    def __init__(self, switch) -> None:
+        self.switch = switch
+        self.cache: dict[tuple, FastEntry] = {}
+        self.stats: Counter = Counter()
+        self.drops: Counter = Counter()
+        self.next_tick = 0
+
+    # ------------------------------------------------------------------ timers
+    def tick(self, now: int) -> None:
+        """Runs every timer due at ``now`` (call before each packet and on time warps)."""
+        if now < self.next_tick:
+            return
+        self.next_tick = now - now % GC_INTERVAL_MS + GC_INTERVAL_MS
+        sw = self.switch
+        if sw.offload is not None:
+            aged = sw.offload.gc(now)
+            self.stats["offload_aged"] += len(aged)
+        if sw.tracker is not None:
+            gone = sw.tracker.sweep(now)
+            self.stats["ct_expired"] += len(gone)
+        aging_ms = int(sw.params.get("other_config:mac-aging-time")) * 1000
+        for br in sw.bridges.values():
+            expired = br.expire(now)
+            self.stats["flows_expired"] += len(expired)
+            br.age_macs(now, aging_ms)
+
+    # ------------------------------------------------------------------ input
+    def receive(self, bridge: OFBridge, in_port: int, frame: bytes, now: int) -> list[tuple[int, bytes]]:
+        """Processes one frame arriving on ``in_port`` of ``bridge`` at ``now`` (ms).
+
+        Returns:
+            (ofport, frame) pairs to transmit, in order.
+        """
+        stats = self.stats
+        stats["rx_packets"] += 1
+        port = bridge.by_no.get(in_port)
+        if port is not None:
+            port.rx_packets += 1
+            port.rx_bytes += len(frame)
+        pkt = codec.parse(frame)
+        if pkt.drop is not None:
+            self.drops["malformed: " + pkt.drop] += 1
+            if port is not None:
+                port.rx_dropped += 1
+            return []
+        key = extract(pkt, in_port)
+        if self.cache:
+            out = self._fast(bridge, pkt, key, frame, now)
+            if out is not None:
+                return out
+        return self._slow(bridge, pkt, key, frame, now)
+
+    def _cache_key(self, bridge: OFBridge, key: list[int]) -> tuple:
+        return (bridge.name, key[IN_PORT], key[DL_SRC], key[DL_DST], key[DL_TYPE], key[VLAN_TCI],
+                key[NW_SRC], key[NW_DST], key[IPV6_SRC], key[IPV6_DST], key[NW_PROTO], key[TP_SRC], key[TP_DST])
+
+    def _fast(self, bridge, pkt, key, frame, now):
+        ck = self._cache_key(bridge, key)
+        e = self.cache.get(ck)
+        if e is None:
+            return None
+        conn = e.conn
+        if (e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD)
+                or getattr(conn, "dead", False)):
+            del self.cache[ck]
+            return None
+        if pkt.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
+            return None
+        n = len(frame)
+        hw = bool(conn.status & IPS_HW_OFFLOAD)
+        off = self.switch.offload
+        if hw:
+            self.stats["fast_hw"] += 1
+            off.hw_hit(conn, now, n, e.reply)
+        else:
+            self.stats["fast_sw"] += 1
+            off.sw_hit(conn, now, n, e.reply)
+        for r in e.rules:
+            r.n_packets += 1
+            r.n_bytes += n
+            r.last_used_ms = now
+        outputs = []
+        for ofport, deltas in e.outputs:
+            okey = key
+            if deltas:
+                okey = list(key)
+                for i, v in deltas:
+                    okey[i] = v
+            outputs.append((ofport, okey))
+        return self._emit(bridge, pkt, key, frame, outputs, e.icmp_id)
+
+    def _emit(self, bridge, pkt, key, frame, outputs, icmp_id):
+        result = []
+        for ofport, okey, *_ in outputs:
+            data = rewrite.apply(frame, pkt, key, okey) if okey != key else frame
+            if icmp_id is not None and icmp_id != pkt.icmp_id:
+                data = rewrite.set_icmp_id(data, pkt, icmp_id)
+            p = bridge.by_no.get(ofport)
+            if p is not None:
+                p.tx_packets += 1
+                p.tx_bytes += len(data)
+            result.append((ofport, bytes(data)))
+        self.stats["tx_packets"] += len(result)
+        return result
+
+    def _slow(self, bridge, pkt, key, frame, now):
+        sw = self.switch
+        self.stats["slow_path"] += 1
+        tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker,
+                             mac_aging_ms=int(sw.params.get("other_config:mac-aging-time")) * 1000,
+                             field_index=field_index)
+        n = len(frame)
+        for r in tr.rules:
+            r.n_packets += 1
+            r.n_bytes += n
+            r.last_used_ms = now
+        out = self._emit(bridge, pkt, key, frame, tr.outputs, tr.outputs[0][2] if tr.outputs else None)
+        if not out:
+            self.drops[tr.drop or "dropped"] += 1
+        off = sw.offload
+        if off is not None and tr.verdicts:
+            seen = set()
+            for v in tr.verdicts:
+                c = v.conn
+                if c is not None and id(c) not in seen:
+                    seen.add(id(c))
+                    off.consider(c, now, pkt=pkt)
+            self._maybe_cache(bridge, key, tr)
+        return out
+
+    def _maybe_cache(self, bridge, key, tr) -> None:
+        if tr.stateful or tr.controller or not tr.outputs:
+            return
+        conn = None
+        reply = False
+        for v in tr.verdicts:
+            if v.conn is None or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
+                return
+            if conn is not None and v.conn is not conn:
+                return
+            conn, reply = v.conn, v.reply
+        if conn is None or not (conn.status & IPS_OFFLOAD):
+            return
+        wc = tr.wc
+        for i in _UNCACHEABLE:
+            if wc[i]:
+                return
+        outputs = [(port, [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
+                   for port, okey, _ in tr.outputs]
+        self.cache[self._cache_key(bridge, key)] = FastEntry(
+            bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2])
+
+    def forget_conn(self, conn) -> None:
+        """Drops cached decisions of ``conn`` (it left offload)."""
+        for ck in [ck for ck, e in self.cache.items() if e.conn is conn]:
+            del self.cache[ck]
+
+    def to_state(self) -> dict:
+        return {"stats": dict(self.stats), "drops": dict(self.drops), "next_tick": self.next_tick}
+
+    def load_state(self, state: dict) -> None:
+        self.stats = Counter(state.get("stats") or {})
+        self.drops = Counter(state.get("drops") or {})
+        self.next_tick = int(state.get("next_tick", 0))
+
+
+def field_index(name: str) -> tuple[int, int]:
+    """Key index and width of a field name, from the syntax tables when present."""
+    try:
+        from ..flow import fields
+        f = fields.lookup(name) if hasattr(fields, "lookup") else None
+        if f is not None:
+            return f.index, f.width
+    except ImportError:
+        pass
+    return xlate._default_field_index(name)

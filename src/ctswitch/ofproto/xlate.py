@@ -1,0 +1,425 @@
+"""xlate: translate one packet through a bridge's OpenFlow tables into outputs.
+
+Theory of operation
+-------------------
+``translate`` walks the tables the way ovs-vswitchd's xlate does, starting at
+table 0 with the packet's flow key:
+
+* the winning rule of a table (``Classifier.lookup``) runs its actions in
+  order; a table miss drops (no controller is ever attached here);
+* header actions (``set_field``, ``mod_*``, ``load``, ``move``, ``dec_ttl``)
+  change the *key*; outputs snapshot the key, and the datapath writes the
+  differences into the frame, as OVS commits "set" datapath actions;
+* ``ct(...)`` asks the connection tracker (``switch.tracker.process``), applies
+  its NAT result to the key, and, with ``table=N``, forks: a copy with the
+  ct_* fields set is queued to resume at table N after the current action
+  list ends; the current list continues with the ct fields cleared
+  (OVS ``compose_conntrack_action``: "sets the packet to an untracked state");
+* ``resubmit`` re-searches a table (depth limit 64, as OVS), ``goto_table``
+  continues in a later table, ``NORMAL`` is the L2 learning switch.
+
+The result is a ``Translation``: outputs (port + key snapshot), the rules
+that matched (for counters), the ct verdicts (for the offload decision), the
+wildcard mask of every field consulted (to know whether the decision may be
+cached), a drop reason, and optional trace lines for ``ofproto/trace``.
+
+``Tracer`` mode (``trace=True`` with ``ct_next``) does not touch the
+tracker: like OVS's ofproto/trace it resumes each ct() fork with the given
+ct_state (default ``trk,new``), so tracing never changes the switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..flow import actions as A
+from ..flow.key import (
+    CS_NEW,
+    CS_TRK,
+    CT_IPV6_DST,
+    CT_IPV6_SRC,
+    CT_LABEL,
+    CT_MARK,
+    CT_NW_DST,
+    CT_NW_PROTO,
+    CT_NW_SRC,
+    CT_STATE,
+    CT_TP_DST,
+    CT_TP_SRC,
+    CT_ZONE,
+    DL_DST,
+    DL_SRC,
+    DL_TYPE,
+    EXACT,
+    IN_PORT,
+    IPV6_DST,
+    IPV6_SRC,
+    N_FIELDS,
+    NW_DST,
+    NW_SRC,
+    NW_TTL,
+    TP_DST,
+    TP_SRC,
+    VLAN_TCI,
+)
+from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6
+from .bridge import OFBridge
+
+MAX_RESUBMIT_DEPTH = 64
+MAX_RECIRCULATIONS = 32
+
+CT_FIELDS = (CT_STATE, CT_ZONE, CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
+             CT_NW_PROTO, CT_TP_SRC, CT_TP_DST)
+
+
+@dataclass(slots=True)
+class Translation:
+    """What one packet's pass through the pipeline decided.
+
+    Attributes:
+        outputs: (ofport, key snapshot, icmp_id or None) per transmitted copy, in order.
+        rules: every rule whose actions ran (a rule twice if it ran twice).
+        verdicts: CtVerdicts returned by the tracker, in order.
+        wc: per-field OR of every mask consulted (un-wildcarding; see classifier).
+        drop: None, or why the packet (or its last fork) was dropped.
+        stateful: True when an action's effect depends on more than the key (dec_ttl on
+            a varying TTL, NORMAL flooding, controller): the decision must not be cached.
+        trace: human-readable lines (ofproto/trace) when tracing, else None.
+        controller: packets sent to CONTROLLER (counted, dropped).
+    """
+
+    outputs: list = field(default_factory=list)
+    rules: list = field(default_factory=list)
+    verdicts: list = field(default_factory=list)
+    wc: list = field(default_factory=lambda: [0] * N_FIELDS)
+    drop: str | None = None
+    stateful: bool = False
+    trace: list | None = None
+    controller: int = 0
+    recirc: int = 0
+
+
+class XlateContext:
+    """Mutable state of one translation (one packet, all its forks)."""
+
+    __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth",
+                 "icmp_id", "ct_next", "field_index", "trace_on", "orig_in_port", "halted")
+
+    def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
+                 trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int]]):
+        self.bridge = bridge
+        self.pkt = pkt
+        self.now = now
+        self.tracker = tracker
+        self.mac_aging_ms = mac_aging_ms
+        self.tr = Translation(trace=[] if trace else None)
+        self.queue: list[tuple[list[int], int]] = []
+        self.depth = 0
+        self.icmp_id: int | None = None
+        self.ct_next = ct_next
+        self.field_index = field_index
+        self.trace_on = trace
+        self.orig_in_port = 0
+        self.halted = False  # a ct() dropped the packet (kernel semantics): stop everything
+
+
+def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
+              mac_aging_ms: int = 300_000, trace: bool = False, ct_next: list[int] | None = None,
+              field_index: Callable[[str], tuple[int, int]] | None = None,
+              formatter=None) -> Translation:
+    """Translates one packet (parsed ``pkt`` with flow ``key``) through ``bridge``.
+
+    Args:
+        bridge: the bridge whose tables apply.
+        pkt: the parsed packet (conntrack reads TCP details from it).
+        key: the packet's flow key; not modified (work happens on copies).
+        now: switch time, ms.
+        tracker: the connection tracker (None: ct() marks the packet +trk+inv).
+        mac_aging_ms: MAC learning aging for NORMAL.
+        trace: collect ofproto/trace lines.
+        ct_next: in trace mode, the ct_state each successive ct() fork resumes with.
+        field_index: maps a field name to (key index, width) for set_field/load/move.
+        formatter: object with ``rule(rule) -> str`` and ``actions(list) -> str`` used for trace lines.
+    """
+    ctx = XlateContext(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
+                       field_index or _default_field_index)
+    ctx.orig_in_port = key[IN_PORT]
+    tr = ctx.tr
+    k = list(key)
+    _run_table(ctx, k, 0, formatter)
+    while ctx.queue and not ctx.halted:
+        tr.recirc += 1
+        if tr.recirc > MAX_RECIRCULATIONS:
+            tr.drop = "too many recirculations"
+            break
+        rkey, table = ctx.queue.pop(0)
+        if tr.trace is not None:
+            tr.trace.append("")
+            tr.trace.append("=" * 79)
+            tr.trace.append(f"recirc(0x{tr.recirc:x}) - resume conntrack with ct_state={_ct_state_text(rkey[CT_STATE])}")
+            tr.trace.append("=" * 79)
+        _run_table(ctx, rkey, table, formatter)
+    tr_icmp = ctx.icmp_id
+    if tr_icmp is not None:
+        tr.outputs = [(p, kk, tr_icmp) for p, kk, _ in tr.outputs]
+    if not tr.outputs and tr.drop is None:
+        tr.drop = "no output action"
+    return tr
+
+
+def _ct_state_text(cs: int) -> str:
+    from ..flow.key import CS_NAMES
+    names = [n for n, b in CS_NAMES if cs & b]
+    return "|".join(names) if names else "0"
+
+
+def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> None:
+    tr = ctx.tr
+    if ctx.halted:
+        return
+    t = ctx.bridge.tables[table_id] if 0 <= table_id < len(ctx.bridge.tables) else None
+    rule = t.lookup(key, tr.wc) if t is not None else None
+    if tr.trace is not None:
+        indent = "    " * ctx.depth
+        if rule is None:
+            tr.trace.append(f"{indent}{table_id}. No match.")
+            tr.trace.append(f"{indent}    drop")
+        else:
+            tr.trace.append(f"{indent}{table_id}. {formatter.rule(rule) if formatter else rule!r}")
+    if rule is None:
+        tr.drop = f"no matching flow in table {table_id}"
+        return
+    tr.rules.append(rule)
+    if not rule.actions:
+        tr.drop = "explicit drop"
+        if tr.trace is not None:
+            tr.trace.append("    " * ctx.depth + "    drop")
+        return
+    _run_actions(ctx, key, rule.actions, table_id, formatter)
+
+
+def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, formatter) -> None:
+    tr = ctx.tr
+    trace = tr.trace
+    indent = "    " * ctx.depth + "    "
+    for act in actions:
+        if ctx.halted:
+            return
+        if trace is not None:
+            trace.append(indent + (formatter.actions([act]) if formatter else repr(act)))
+        cls = type(act)
+        if cls is A.Output:
+            _output(ctx, key, act.port, trace, indent)
+        elif cls is A.Ct:
+            _ct(ctx, key, act, trace, indent)
+        elif cls is A.Resubmit:
+            if ctx.depth >= MAX_RESUBMIT_DEPTH:
+                tr.drop = "resubmit depth exceeded"
+                return
+            saved = key[IN_PORT]
+            if act.port is not None:
+                key[IN_PORT] = act.port
+            ctx.depth += 1
+            _run_table(ctx, key, table_id if act.table is None else act.table, formatter)
+            ctx.depth -= 1
+            key[IN_PORT] = saved
+        elif cls is A.GotoTable:
+            _run_table(ctx, key, act.table, formatter)
+            return
+        elif cls is A.SetField:
+            idx, width = ctx.field_index(act.field)
+            full = (1 << width) - 1
+            m = full if act.mask is None else act.mask
+            key[idx] = (key[idx] & ~m) | (act.value & m)
+            if idx == CT_MARK or idx == CT_LABEL:
+                pass  # only meaningful inside ct(exec(...)), handled by the tracker
+        elif cls is A.Load:
+            idx, _w = ctx.field_index(act.dst.field)
+            m = ((1 << act.dst.n_bits) - 1) << act.dst.ofs
+            key[idx] = (key[idx] & ~m) | ((act.value << act.dst.ofs) & m)
+        elif cls is A.Move:
+            si, _ = ctx.field_index(act.src.field)
+            di, _ = ctx.field_index(act.dst.field)
+            v = (key[si] >> act.src.ofs) & ((1 << act.src.n_bits) - 1)
+            m = ((1 << act.dst.n_bits) - 1) << act.dst.ofs
+            key[di] = (key[di] & ~m) | ((v << act.dst.ofs) & m)
+            tr.wc[si] |= ((1 << act.src.n_bits) - 1) << act.src.ofs
+        elif cls is A.DecTtl:
+            if key[DL_TYPE] not in (ETH_TYPE_IP, ETH_TYPE_IPV6):
+                continue
+            tr.wc[NW_TTL] |= 0xFF
+            if key[NW_TTL] <= 1:
+                tr.drop = "ttl expired (dec_ttl)"
+                if trace is not None:
+                    trace.append(indent + " -> TTL exceeded: packet dropped")
+                return
+            key[NW_TTL] -= 1
+        elif cls is A.CtClear:
+            for i in CT_FIELDS:
+                key[i] = 0
+        elif cls is A.Controller:
+            tr.controller += 1
+            tr.stateful = True
+        elif cls is A.Note:
+            pass
+        else:  # an action the parser knows but xlate does not: refuse loudly in the drop reason
+            tr.drop = f"unsupported action {type(act).__name__}"
+            return
+
+
+def _snapshot(key: list[int]) -> list[int]:
+    return list(key)
+
+
+def _emit(ctx: XlateContext, key: list[int], port: int) -> None:
+    ctx.tr.outputs.append((port, _snapshot(key), None))
+
+
+def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) -> None:
+    br = ctx.bridge
+    in_port = key[IN_PORT]
+    tr = ctx.tr
+    tr.wc[IN_PORT] = EXACT[IN_PORT]
+    if port == A.OFPP_NORMAL:
+        _normal(ctx, key, trace, indent)
+    elif port == A.OFPP_FLOOD or port == A.OFPP_ALL:
+        for p in br.by_no:
+            if p != in_port:
+                _emit(ctx, key, p)
+    elif port == A.OFPP_IN_PORT:
+        _emit(ctx, key, in_port)
+    elif port == A.OFPP_CONTROLLER:
+        tr.controller += 1
+    elif port == A.OFPP_TABLE or port == A.OFPP_NONE:
+        pass
+    elif port == in_port:
+        # OpenFlow: output to the ingress port is skipped unless IN_PORT is used.
+        if trace is not None:
+            trace.append(indent + " -> skipping output to input port")
+    elif port in br.by_no:
+        _emit(ctx, key, port)
+    else:
+        if trace is not None:
+            trace.append(indent + f" -> output to nonexistent port {port}")
+
+
+def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
+    """The L2 learning switch of OFPP_NORMAL (no VLAN port modes: every port is a trunk)."""
+    br = ctx.bridge
+    tr = ctx.tr
+    in_port = key[IN_PORT]
+    vlan = key[VLAN_TCI] & 0x0FFF
+    tr.wc[DL_SRC] = EXACT[DL_SRC]
+    tr.wc[DL_DST] = EXACT[DL_DST]
+    tr.wc[VLAN_TCI] = EXACT[VLAN_TCI]
+    if not ctx.trace_on:
+        br.learn(vlan, key[DL_SRC], in_port, ctx.now)
+    dst = key[DL_DST]
+    if dst & (1 << 40):  # broadcast or multicast: flood
+        out = None
+    else:
+        out = br.mac_lookup(vlan, dst, ctx.now, ctx.mac_aging_ms)
+    if out is None:
+        tr.stateful = True  # flooding depends on the MAC table; never cache it
+        if trace is not None:
+            trace.append(indent + " -> no learned MAC for destination, flooding")
+        for p in br.by_no:
+            if p != in_port:
+                _emit(ctx, key, p)
+    elif out == in_port:
+        if trace is not None:
+            trace.append(indent + " -> learned port is input port, dropping")
+    else:
+        if trace is not None:
+            trace.append(indent + " -> forwarding to learned port")
+        _emit(ctx, key, out)
+
+
+def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> None:
+    tr = ctx.tr
+    if act.zone_src is not None:
+        idx, _ = ctx.field_index(act.zone_src.field)
+        zone = (key[idx] >> act.zone_src.ofs) & ((1 << act.zone_src.n_bits) - 1)
+        tr.wc[idx] |= ((1 << act.zone_src.n_bits) - 1) << act.zone_src.ofs
+    else:
+        zone = act.zone
+    if ctx.trace_on:
+        # ofproto/trace never runs the tracker: the fork resumes with --ct-next flags.
+        state = ctx.ct_next.pop(0) if ctx.ct_next else (CS_TRK | CS_NEW)
+        verdict = None
+    else:
+        if ctx.tracker is None:
+            state, verdict = CS_TRK | 0x10, None
+        else:
+            verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
+            tr.verdicts.append(verdict)
+            if verdict.drop:
+                tr.drop = verdict.drop
+                # The kernel drops the packet: nothing after this ct() happens, no fork.
+                ctx.queue.clear()
+                tr.outputs.clear()
+                ctx.halted = True
+                return
+            state = verdict.state
+            ipv6 = key[DL_TYPE] == ETH_TYPE_IPV6
+            if verdict.nat_src is not None:
+                addr, port = verdict.nat_src
+                key[IPV6_SRC if ipv6 else NW_SRC] = addr
+                if port is not None:
+                    key[TP_SRC] = port
+            if verdict.nat_dst is not None:
+                addr, port = verdict.nat_dst
+                key[IPV6_DST if ipv6 else NW_DST] = addr
+                if port is not None:
+                    key[TP_DST] = port
+            if verdict.icmp_id is not None:
+                ctx.icmp_id = verdict.icmp_id
+    if act.table is not None:
+        rkey = list(key)
+        rkey[CT_STATE] = state
+        rkey[CT_ZONE] = zone
+        if verdict is not None:
+            rkey[CT_MARK] = verdict.mark
+            rkey[CT_LABEL] = verdict.label
+            o = verdict.orig
+            if o is not None:
+                ver, src, dst, proto, sport, dport = o
+                if ver == 6:
+                    rkey[CT_IPV6_SRC], rkey[CT_IPV6_DST] = src, dst
+                    rkey[CT_NW_SRC] = rkey[CT_NW_DST] = 0
+                else:
+                    rkey[CT_NW_SRC], rkey[CT_NW_DST] = src, dst
+                    rkey[CT_IPV6_SRC] = rkey[CT_IPV6_DST] = 0
+                rkey[CT_NW_PROTO], rkey[CT_TP_SRC], rkey[CT_TP_DST] = proto, sport, dport
+        else:
+            for i in (CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
+                      CT_NW_PROTO, CT_TP_SRC, CT_TP_DST):
+                rkey[i] = 0
+        ctx.queue.append((rkey, act.table))
+        if trace is not None:
+            trace.append(indent + f" -> A clone of the packet is forked to recirculate. "
+                                  f"The forked pipeline will be resumed at table {act.table}.")
+    if trace is not None:
+        trace.append(indent + " -> Sets the packet to an untracked state, and clears all the conntrack fields.")
+    for i in CT_FIELDS:
+        key[i] = 0
+
+
+def _default_field_index(name: str) -> tuple[int, int]:
+    from ..flow import key as K
+    table = {
+        "eth_src": K.DL_SRC, "dl_src": K.DL_SRC, "eth_dst": K.DL_DST, "dl_dst": K.DL_DST,
+        "ip_src": K.NW_SRC, "nw_src": K.NW_SRC, "ip_dst": K.NW_DST, "nw_dst": K.NW_DST,
+        "ipv6_src": K.IPV6_SRC, "ipv6_dst": K.IPV6_DST, "tcp_src": K.TP_SRC, "tcp_dst": K.TP_DST,
+        "udp_src": K.TP_SRC, "udp_dst": K.TP_DST, "tp_src": K.TP_SRC, "tp_dst": K.TP_DST,
+        "nw_tos": K.NW_TOS, "nw_ecn": K.NW_ECN, "nw_ttl": K.NW_TTL, "ct_mark": K.CT_MARK,
+        "ct_label": K.CT_LABEL, "metadata": K.METADATA, "pkt_mark": K.PKT_MARK,
+        "in_port": K.IN_PORT, "eth_type": K.DL_TYPE,
+    }
+    for r in range(16):
+        table[f"reg{r}"] = K.REG0 + r
+    idx = table.get(name)
+    if idx is None:
+        raise KeyError(name)
+    return idx, K.WIDTH[idx]
