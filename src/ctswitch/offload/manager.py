@@ -1,0 +1,494 @@
+"""The offload lifecycle of each connection: software flow table, then hardware.
+
+Theory of operation
+-------------------
+States (``LIFECYCLE`` is the transition table)::
+
+    NONE --consider: eligible--> OFFLOAD --HW insert ok--> HW_OFFLOAD
+      ^                            |  ^ (HW refused: stays, retried on SW hits)
+      +---- aged / FIN / RST / deleted / flushed ----+---------------+
+
+* ``consider()`` runs after a slow-path ct() verdict on a committed connection.
+  When ``policy.check`` allows it, the connection enters the software flow
+  table (``IPS_OFFLOAD``, listed ``[OFFLOAD]``; ``tracker.on_offload`` stops its
+  expiry and makes TCP liberal) and the hardware insert is tried at once.
+* The hardware insert is two FDB rules (one per direction), all or nothing.
+  It is refused when ``hw_rules + 2 > 2 * ct_max_offloaded_conns`` (mlx5's
+  -ENOSPC; lowering the limit evicts nothing) or when the FDB group of the
+  connection's pattern is full (``fdb.Fdb``).  A refused connection stays
+  ``[OFFLOAD]`` with the reason in ``conn.why`` and is retried on a software
+  hit, at most once per second (``flow_offload_refresh`` only re-requests the
+  add when the timeout moves by more than 1 s).
+* ``hw_hit``/``sw_hit`` record fast-path packets: last-used time and the
+  connection's packet/byte counters (exact, unlike the real system).  A TCP
+  FIN or RST reaching the software flow table tears the offload down.
+* ``gc(now)`` is nf_flowtable's 1 s garbage collection: a connection idle for
+  ``nf_flowtable_{tcp,udp}_timeout`` seconds is torn down at the first whole
+  second ``t`` with ``t >= last_used + timeout``.  Deadlines sit in a heap
+  refreshed lazily (hits only store ``last_used``), so a tick with nothing due
+  costs O(1) and the work is O(log n) per expiring connection.  Call ``gc(now)``
+  before delivering packets stamped ``now``.
+* Teardown deletes the HW rules (an emptied FDB applies a pending
+  ``num_of_groups``), clears OFFLOAD/HW_OFFLOAD, and hands the connection back
+  to conntrack with ``tracker.on_unoffload`` (timeout fix-up, window re-learn),
+  except when the connection itself is being deleted.
+
+Knobs are read from ``params`` and cached per ``params.version``.
+Pure: no clock (``now`` is switch time in ms), no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+
+from ctswitch.offload import policy
+from ctswitch.offload.fdb import Fdb, InsertResult, Pattern, pattern_name
+from ctswitch.offload.policy import IPS_HW_OFFLOAD, IPS_OFFLOAD, PolicyConfig
+from ctswitch.packet.headers import IPPROTO_TCP, TCP_FIN, TCP_RST
+from ctswitch.params import NF
+
+P_HW_OFFLOAD = "other_config:hw-offload"
+P_TC_POLICY = "other_config:tc-policy"
+P_UDP_UNIDIR = "modparam:ctswitch.udp_unidirectional_offload"
+P_MAX_CONNS = "devlink:ct_max_offloaded_conns"
+P_NUM_GROUPS = "modparam:mlx5_core.num_of_groups"
+P_FDB_CAPACITY = "modparam:ctswitch.fdb_capacity"
+P_TCP_TIMEOUT = "sysctl:" + NF + "nf_flowtable_tcp_timeout"
+P_UDP_TIMEOUT = "sysctl:" + NF + "nf_flowtable_udp_timeout"
+
+GC_INTERVAL_MS = 1000  # nf_flow_offload_work_gc runs every HZ
+RETRY_MS = 1000  # a SW hit re-requests the HW add only when the timeout moves by > 1 s
+
+WHY_FIN = "torn down by FIN"
+WHY_RST = "torn down by RST"
+WHY_DELETED = "conntrack entry deleted"
+WHY_FLUSH = "conntrack table flushed"
+WHY_SKIP_HW = "tc-policy=skip_hw keeps offloaded connections out of hardware"
+
+
+class OffloadState(enum.Enum):
+    """Where a connection's fast path lives."""
+
+    NONE = "none"  # conntrack only
+    OFFLOAD = "offload"  # nf_flowtable in software: [OFFLOAD]
+    HW_OFFLOAD = "hw_offload"  # and two FDB rules: [HW_OFFLOAD]
+
+
+LIFECYCLE: dict[OffloadState, frozenset[OffloadState]] = {
+    OffloadState.NONE: frozenset({OffloadState.OFFLOAD}),
+    OffloadState.OFFLOAD: frozenset({OffloadState.HW_OFFLOAD, OffloadState.NONE}),
+    OffloadState.HW_OFFLOAD: frozenset({OffloadState.NONE}),
+}
+
+REFUSAL_KEYS = ("ct_max_offloaded_conns", "group_full", "table_full")
+
+
+class OffloadRecord:
+    """Per-connection offload bookkeeping (``conn.offload``).
+
+    Attributes:
+        state: OFFLOAD or HW_OFFLOAD (a connection in NONE has no record).
+        pattern: FDB traffic pattern.
+        since: ms when it entered the software flow table.
+        hw_since: ms when its HW rules went in, or None.
+        last_used: ms of the last fast-path hit (or of the offload).
+        last_try: ms of the last HW insert attempt.
+        groups: FDB group ids of the two rules, or None.
+        gen: generation, to recognise stale heap entries.
+        sw_packets, sw_bytes, hw_packets, hw_bytes: fast-path hits counted here.
+    """
+
+    __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "groups", "gen",
+                 "sw_packets", "sw_bytes", "hw_packets", "hw_bytes")
+
+    def __init__(self, pattern: Pattern, now: int, gen: int) -> None:
+        self.state = OffloadState.OFFLOAD
+        self.pattern = pattern
+        self.since = now
+        self.hw_since: int | None = None
+        self.last_used = now
+        self.last_try = now
+        self.groups: tuple[int, int] | None = None
+        self.gen = gen
+        self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
+
+    def to_list(self) -> list:
+        return [self.state.value, list(self.pattern), self.since, self.hw_since, self.last_used,
+                self.last_try, list(self.groups) if self.groups else None,
+                self.sw_packets, self.sw_bytes, self.hw_packets, self.hw_bytes]
+
+    @classmethod
+    def from_list(cls, v: list, gen: int) -> OffloadRecord:
+        r = cls((int(v[1][0]), int(v[1][1]), bool(v[1][2])), v[2], gen)
+        r.state = OffloadState(v[0])
+        r.hw_since, r.last_used, r.last_try = v[3], v[4], v[5]
+        r.groups = (v[6][0], v[6][1]) if v[6] else None
+        r.sw_packets, r.sw_bytes, r.hw_packets, r.hw_bytes = v[7:11]
+        return r
+
+
+def secs(ms: int) -> str:
+    """Switch time for messages: ``31000`` -> ``"31"``, ``1500`` -> ``"1.5"``."""
+    if ms % 1000 == 0:
+        return str(ms // 1000)
+    return f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
+
+
+class OffloadManager:
+    """Offload lifecycle of every connection (see the module docstring).
+
+    Attributes:
+        params: the switch's Params.
+        tracker: the conntrack Tracker (``on_offload``/``on_unoffload``/``iter_conns``).
+        fdb: the modelled eSwitch FDB.
+        hw_rules: FDB rules held by offloaded connections (2 per HW connection).
+        n_sw, n_hw: connections now in OFFLOAD (software only) / HW_OFFLOAD.
+        stats: offloaded (entries into the SW flow table), hw_inserted (successful
+            HW inserts, one per connection), retries, aged, torn_down.
+        refused: HW insert refusals by reason key (one per attempt).
+        ineligible: consider() refusals by policy key.
+        torn: teardowns by reason text.
+    """
+
+    def __init__(self, params, tracker, fdb: Fdb | None = None) -> None:
+        self.params = params
+        self.tracker = tracker
+        self.fdb = fdb or Fdb(params.get(P_FDB_CAPACITY), params.get(P_NUM_GROUPS))
+        self.hw_rules = 0
+        self.n_sw = 0
+        self.n_hw = 0
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("offloaded", "hw_inserted", "retries", "aged", "torn_down"), 0)
+        self.refused: dict[str, int] = dict.fromkeys(REFUSAL_KEYS, 0)
+        self.ineligible: dict[str, int] = {}
+        self.torn: dict[str, int] = {}
+        self._conns: dict = {}  # conn id -> conn, for every connection with a record
+        self._heap: list[tuple[int, object, int]] = []  # (deadline ms, conn id, gen)
+        self._gen = 0
+        self._ver = -1
+        self._timeouts = (-1, -1)
+        self.cfg = PolicyConfig()
+        self.max_conns = 0
+        self.skip_hw = False
+        self._sync()
+
+    # ------------------------------------------------------------------ knobs
+    def _sync(self) -> None:
+        """Re-reads the knobs when ``params`` changed."""
+        p = self.params
+        if p.version == self._ver:
+            return
+        self._ver = p.version
+        self.cfg = PolicyConfig(bool(p.get(P_HW_OFFLOAD)), bool(p.get(P_UDP_UNIDIR)))
+        self.max_conns = int(p.get(P_MAX_CONNS))
+        self.skip_hw = p.get(P_TC_POLICY) == "skip_hw"
+        n, cap = int(p.get(P_NUM_GROUPS)), int(p.get(P_FDB_CAPACITY))
+        f = self.fdb
+        if n != (f.pending_num_of_groups or f.num_of_groups):
+            f.set_num_of_groups(n)
+        if cap != (f.pending_capacity or f.capacity):
+            f.set_capacity(cap)
+        timeouts = (int(p.get(P_TCP_TIMEOUT)), int(p.get(P_UDP_TIMEOUT)))
+        if timeouts != self._timeouts:
+            self._timeouts = timeouts
+            self._rebuild_heap()
+
+    def timeout_s(self, conn) -> int:
+        """The idle aging time (s) of ``conn`` in the flow table."""
+        return self._timeouts[0] if conn.proto == IPPROTO_TCP else self._timeouts[1]
+
+    def deadline(self, conn) -> int | None:
+        """The GC tick (ms) at which ``conn`` ages out if unused, or None."""
+        rec = conn.offload
+        if rec is None:
+            return None
+        self._sync()
+        return _tick(rec.last_used + self.timeout_s(conn) * 1000)
+
+    # -------------------------------------------------------------- lifecycle
+    def consider(self, conn, now: int, *, ct_committed_path: bool = True, pkt=None) -> str | None:
+        """Offloads ``conn`` when it is eligible.
+
+        Args:
+            conn: the connection of a slow-path ct() verdict.
+            now: switch time (ms).
+            ct_committed_path: False when that ct() path did not commit the connection.
+            pkt: the packet (fragment, IPv4 options and TTL facts), or None.
+
+        Returns:
+            None when the connection is offloaded (now or already; in software
+            at least: a hardware refusal is in ``conn.why``), else the reason
+            it is not, also stored in ``conn.why``.
+        """
+        if conn.offload is not None:
+            return None
+        self._sync()
+        verdict = policy.check(conn, self.cfg, committed=ct_committed_path, pkt=pkt)
+        if verdict is not None:
+            key, text = verdict
+            self.ineligible[key] = self.ineligible.get(key, 0) + 1
+            conn.why = text
+            return text
+        self._gen += 1
+        rec = OffloadRecord(policy.pattern_of(conn), now, self._gen)
+        conn.offload = rec
+        conn.status |= IPS_OFFLOAD
+        self._conns[conn.id] = conn
+        self.n_sw += 1
+        self.stats["offloaded"] += 1
+        heapq.heappush(self._heap, (rec.last_used + self.timeout_s(conn) * 1000, conn.id, rec.gen))
+        self.tracker.on_offload(conn, now)
+        self._try_hw(conn, rec, now)
+        return None
+
+    def _try_hw(self, conn, rec: OffloadRecord, now: int) -> str | None:
+        """One HW insert attempt for a connection in OFFLOAD; returns the refusal or None."""
+        rec.last_try = now
+        why = self._insert_rules(rec)
+        if why is not None:
+            conn.why = why
+            return why
+        rec.state = OffloadState.HW_OFFLOAD
+        rec.hw_since = now
+        conn.status |= IPS_HW_OFFLOAD
+        conn.why = None
+        self.n_sw -= 1
+        self.n_hw += 1
+        self.stats["hw_inserted"] += 1
+        return None
+
+    def _insert_rules(self, rec: OffloadRecord) -> str | None:
+        if self.skip_hw:
+            return WHY_SKIP_HW
+        if self.hw_rules + 2 > 2 * self.max_conns:
+            self.refused["ct_max_offloaded_conns"] += 1
+            return f"ct_max_offloaded_conns reached ({self.max_conns})"
+        f = self.fdb
+        p = rec.pattern
+        r = f.insert(p)
+        if r is InsertResult.OK:
+            g1 = f.last_group
+            r = f.insert(p)
+            if r is InsertResult.OK:
+                rec.groups = (g1, f.last_group)
+                self.hw_rules += 2
+                return None
+            f.remove(p, g1)
+        name = pattern_name(p)
+        if r is InsertResult.GROUP_FULL:
+            self.refused["group_full"] += 1
+            used, size = f.pattern_usage(p)
+            return f"hardware full: group {name} has {used}/{size}"
+        self.refused["table_full"] += 1
+        return (f"hardware full: no room for a new {name} group "
+                f"({f.allocated}/{f.capacity} FDB entries allocated)")
+
+    def hw_hit(self, conn, now: int, nbytes: int = 0, *, reply: bool = False) -> bool:
+        """A packet forwarded by the connection's HW rules; False when it has none."""
+        rec = conn.offload
+        if rec is None or rec.state is not OffloadState.HW_OFFLOAD:
+            return False
+        rec.last_used = now
+        rec.hw_packets += 1
+        rec.hw_bytes += nbytes
+        d = 1 if reply else 0
+        conn.packets[d] += 1
+        conn.bytes[d] += nbytes
+        return True
+
+    def sw_hit(self, conn, now: int, nbytes: int = 0, *, reply: bool = False, tcp_flags: int = 0) -> bool:
+        """A packet that hit the software flow table.
+
+        Returns False when the packet must take the slow path instead: the
+        connection is not offloaded, or the packet carries FIN/RST (which
+        tears the offload down first, so conntrack sees the close).
+        """
+        rec = conn.offload
+        if rec is None:
+            return False
+        if tcp_flags & (TCP_FIN | TCP_RST) and conn.proto == IPPROTO_TCP:
+            self.teardown(conn, WHY_RST if tcp_flags & TCP_RST else WHY_FIN, now)
+            return False
+        rec.last_used = now
+        rec.sw_packets += 1
+        rec.sw_bytes += nbytes
+        d = 1 if reply else 0
+        conn.packets[d] += 1
+        conn.bytes[d] += nbytes
+        if rec.state is OffloadState.OFFLOAD and now - rec.last_try > RETRY_MS:
+            self._sync()
+            self.stats["retries"] += 1
+            self._try_hw(conn, rec, now)
+        return True
+
+    def gc(self, now: int) -> list[tuple[object, str]]:
+        """The 1 s flow-table GC up to ``now``: ages out idle connections.
+
+        Returns:
+            ``[(conn, why), ...]`` in teardown order; each was torn down at its
+            own GC tick (the ``t=`` in ``why``), which is at most ``now``.
+        """
+        self._sync()
+        heap = self._heap
+        tick_now = now - now % GC_INTERVAL_MS
+        if not heap or heap[0][0] > tick_now:
+            return []
+        out: list[tuple[object, str]] = []
+        while heap and heap[0][0] <= tick_now:
+            dl, cid, gen = heapq.heappop(heap)
+            conn = self._conns.get(cid)
+            if conn is None or conn.offload is None or conn.offload.gen != gen:
+                continue
+            t = self.timeout_s(conn)
+            real = conn.offload.last_used + t * 1000
+            if real > dl:
+                heapq.heappush(heap, (real, cid, gen))
+                continue
+            at = _tick(real)
+            why = f"aged out after {t} s idle at t={secs(at)}"
+            self._teardown(conn, why, at, fixup=True)
+            self.stats["aged"] += 1
+            out.append((conn, why))
+        return out
+
+    def teardown(self, conn, why: str, now: int, *, deleted: bool = False) -> bool:
+        """Ends the offload of ``conn`` (FIN, RST, conntrack deletion, flush...).
+
+        Args:
+            why: the reason, stored in ``conn.why`` (``WHY_FIN``, ``WHY_RST``...).
+            deleted: the connection itself is being deleted: skip
+                ``tracker.on_unoffload`` (there is nothing to hand back).
+
+        Returns:
+            False when the connection was not offloaded.
+        """
+        if conn.offload is None:
+            return False
+        self._sync()
+        self._teardown(conn, why, now, fixup=not deleted)
+        self.stats["torn_down"] += 1
+        self.torn[why] = self.torn.get(why, 0) + 1
+        return True
+
+    def flush(self, now: int, zone: int | None = None, why: str = WHY_FLUSH) -> int:
+        """Tears down every offloaded connection (of ``zone``) as deleted; returns how many."""
+        victims = [c for c in self._conns.values() if zone is None or c.zone == zone]
+        for c in victims:
+            self.teardown(c, why, now, deleted=True)
+        return len(victims)
+
+    def _teardown(self, conn, why: str, now: int, *, fixup: bool) -> None:
+        rec: OffloadRecord = conn.offload
+        if rec.state is OffloadState.HW_OFFLOAD:
+            for gid in rec.groups or ():
+                self.fdb.remove(rec.pattern, gid)
+            self.hw_rules -= 2
+            self.n_hw -= 1
+        else:
+            self.n_sw -= 1
+        conn.status &= ~(IPS_OFFLOAD | IPS_HW_OFFLOAD)
+        conn.offload = None
+        self._conns.pop(conn.id, None)
+        conn.why = why
+        if fixup:
+            self.tracker.on_unoffload(conn, now)
+
+    def _rebuild_heap(self) -> None:
+        self._heap = [(c.offload.last_used + self.timeout_s(c) * 1000, cid, c.offload.gen)
+                      for cid, c in self._conns.items()]
+        heapq.heapify(self._heap)
+
+    # ----------------------------------------------------------------- views
+    def state_of(self, conn) -> OffloadState:
+        rec = conn.offload
+        return OffloadState.NONE if rec is None else rec.state
+
+    def explain(self, conn) -> str:
+        """Whether ``conn`` is offloaded, where, and why (not), in plain words."""
+        rec = conn.offload
+        if rec is None:
+            why = getattr(conn, "why", None)
+            if why is None:
+                why = "no packet of it has been through the slow path since offload was last decided"
+            return f"not offloaded: {why}"
+        dl = self.deadline(conn)
+        aging = (f"last used at t={secs(rec.last_used)}; ages out at t={secs(dl)} "
+                 f"unless used ({self.timeout_s(conn)} s idle timeout)")
+        if rec.state is OffloadState.HW_OFFLOAD:
+            return (f"offloaded to hardware [HW_OFFLOAD] since t={secs(rec.hw_since)}: "
+                    f"2 FDB rules in group {pattern_name(rec.pattern)}; {aging}")
+        return (f"offloaded to the software flow table [OFFLOAD] since t={secs(rec.since)}, "
+                f"not in hardware: {conn.why}; the hardware insert is retried on software hits; {aging}")
+
+    def counters(self) -> dict[str, int]:
+        """Every counter, flat (for offload-stats-show and tests)."""
+        self._sync()
+        out = {
+            "offloaded_sw": self.n_sw,
+            "offloaded_hw": self.n_hw,
+            "hw_rules": self.hw_rules,
+            "hw_rules_max": 2 * self.max_conns,
+            "ct_max_offloaded_conns": self.max_conns,
+        }
+        out.update(self.stats)
+        out.update({f"refused_{k}": v for k, v in self.refused.items()})
+        return out
+
+    # ------------------------------------------------------------ persistence
+    def to_state(self) -> dict:
+        """JSON-able snapshot (records keyed by connection id, plus every ``why``)."""
+        whys = {}
+        for c in self.tracker.iter_conns():
+            w = getattr(c, "why", None)
+            if w is not None:
+                whys[str(c.id)] = w
+        return {
+            "fdb": self.fdb.to_state(),
+            "stats": dict(self.stats),
+            "refused": dict(self.refused),
+            "ineligible": dict(self.ineligible),
+            "torn": dict(self.torn),
+            "conns": [[cid, c.offload.to_list()] for cid, c in self._conns.items()],
+            "why": whys,
+        }
+
+    @classmethod
+    def from_state(cls, params, tracker, state: dict) -> OffloadManager:
+        """Rebuilds a manager over an already restored ``tracker``."""
+        m = cls(params, tracker, Fdb.from_state(state["fdb"]))
+        m.stats.update(state.get("stats", {}))
+        m.refused.update(state.get("refused", {}))
+        m.ineligible.update(state.get("ineligible", {}))
+        m.torn.update(state.get("torn", {}))
+        by_id = {c.id: c for c in tracker.iter_conns()}
+        whys = state.get("why", {})
+        for c in by_id.values():
+            c.offload = None
+            c.why = whys.get(str(c.id))
+        for cid, v in state.get("conns", ()):
+            m._gen += 1
+            rec = OffloadRecord.from_list(v, m._gen)
+            conn = by_id.get(cid)
+            if conn is None:  # the connection vanished: give its rules back
+                if rec.state is OffloadState.HW_OFFLOAD:
+                    for gid in rec.groups or ():
+                        m.fdb.remove(rec.pattern, gid)
+                continue
+            conn.offload = rec
+            conn.status |= IPS_OFFLOAD
+            m._conns[cid] = conn
+            if rec.state is OffloadState.HW_OFFLOAD:
+                conn.status |= IPS_HW_OFFLOAD
+                m.hw_rules += 2
+                m.n_hw += 1
+            else:
+                conn.status &= ~IPS_HW_OFFLOAD
+                m.n_sw += 1
+        m._rebuild_heap()
+        return m
+
+
+def _tick(ms: int) -> int:
+    """The first GC tick at or after ``ms``."""
+    return -(-ms // GC_INTERVAL_MS) * GC_INTERVAL_MS

@@ -1,0 +1,172 @@
+"""Offload eligibility: may this connection enter the flow table now, and if not, why?
+
+Theory of operation
+-------------------
+act_ct decides after every slow-path ct() whether to hand the connection to
+nf_flowtable (``tcf_ct_flow_table_process_conn``).  ctswitch follows the
+NV-DOC variant (reference §3.2, CHOICE): TCP once ESTABLISHED and ASSURED (the
+handshake ACK), UDP after the first reply (bidirectional), never ICMP; UDP before
+a reply only with the ``ctswitch.udp_unidirectional_offload`` knob.
+
+``RULES`` is the decision as a table, checked in order; the first rule that
+matches gives the reason (a short key for counters and a plain-words message).
+``check()`` returns None when the connection is eligible.
+
+Packet facts (fragment, IPv4 options, TTL) come from the packet that triggered
+the decision: act_ct does not look such packets up in the flow table, so the
+connection waits for a later, ordinary packet.
+
+The IPS_* values are the kernel's (``include/uapi/linux/netfilter/nf_conntrack_common.h``),
+which is what ``conntrack -L`` status decoding and ``ctswitch.conntrack`` use.
+Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ctswitch.offload.fdb import PROTO_NAMES, Pattern
+from ctswitch.packet.headers import FRAG_ANY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+
+IPS_EXPECTED = 1 << 0
+IPS_SEEN_REPLY = 1 << 1
+IPS_ASSURED = 1 << 2
+IPS_CONFIRMED = 1 << 3
+IPS_SRC_NAT = 1 << 4
+IPS_DST_NAT = 1 << 5
+IPS_SEQ_ADJUST = 1 << 6
+IPS_OFFLOAD = 1 << 14
+IPS_HW_OFFLOAD = 1 << 15
+IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT
+
+# Kernel TCP conntrack state numbering (enum tcp_conntrack), for trackers that store ints.
+TCP_STATE_NAMES = ("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+                   "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2")
+TCP_OPENING = frozenset(("NONE", "SYN_SENT", "SYN_RECV", "SYN_SENT2"))
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """The knobs eligibility reads (cached by the manager per ``params.version``).
+
+    Attributes:
+        hw_offload: ``other_config:hw-offload``.
+        udp_unidirectional: ``ctswitch.udp_unidirectional_offload`` (offload UDP before a reply).
+    """
+
+    hw_offload: bool = True
+    udp_unidirectional: bool = False
+
+
+def tcp_state_name(conn) -> str:
+    """The TCP conntrack state of ``conn`` as its display name ("ESTABLISHED").
+
+    Accepts trackers that store an enum (``.name``), a string or the kernel int.
+    """
+    st = getattr(conn, "tcp_state", None)
+    if st is None:
+        st = getattr(conn, "state", None)
+    if st is None:
+        return "NONE"
+    name = getattr(st, "name", None)
+    if isinstance(name, str):
+        return name.upper()
+    if isinstance(st, str):
+        return st.upper()
+    if isinstance(st, int) and 0 <= st < len(TCP_STATE_NAMES):
+        return TCP_STATE_NAMES[st]
+    return str(st)
+
+
+def pattern_of(conn) -> Pattern:
+    """The FDB traffic pattern of ``conn``: (ip_ver, proto, NATed?)."""
+    return (conn.ip_ver, conn.proto, bool(conn.status & IPS_NAT_MASK))
+
+
+def proto_name(proto: int) -> str:
+    """``132`` -> ``"SCTP"``; unknown numbers -> ``"protocol 99"``."""
+    name = PROTO_NAMES.get(proto)
+    return name.upper() if name else f"protocol {proto}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """One decision's inputs."""
+
+    conn: object
+    cfg: PolicyConfig
+    committed: bool
+    pkt: object | None
+
+
+def _pkt(ctx: Ctx, attr: str, default):
+    return default if ctx.pkt is None else getattr(ctx.pkt, attr, default)
+
+
+def _helper(conn) -> str | None:
+    h = getattr(conn, "helper", None)
+    if not h:
+        return None
+    return getattr(h, "name", None) or str(h)
+
+
+def _tcp_not_open(ctx: Ctx) -> bool:
+    c = ctx.conn
+    return c.proto == IPPROTO_TCP and (
+        tcp_state_name(c) in TCP_OPENING or not c.status & IPS_ASSURED)
+
+
+def _tcp_closing(ctx: Ctx) -> bool:
+    c = ctx.conn
+    return c.proto == IPPROTO_TCP and tcp_state_name(c) != "ESTABLISHED"
+
+
+# (key, predicate, message template).  Order matters: the first match is the reason.
+Rule = tuple[str, Callable[[Ctx], bool], str]
+RULES: tuple[Rule, ...] = (
+    ("disabled", lambda x: not x.cfg.hw_offload, "hw-offload is disabled"),
+    ("uncommitted", lambda x: not x.committed or not x.conn.status & IPS_CONFIRMED,
+     "not committed: only connections stored by ct(commit) are offloaded"),
+    ("icmp", lambda x: x.conn.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6), "ICMP is never offloaded"),
+    ("protocol", lambda x: x.conn.proto not in (IPPROTO_TCP, IPPROTO_UDP),
+     "{proto} is never offloaded (only TCP and UDP are)"),
+    ("related", lambda x: bool(getattr(x.conn, "related", False)) or bool(x.conn.status & IPS_EXPECTED),
+     "related connection (expected by a helper or an ICMP error): never offloaded"),
+    ("helper", lambda x: _helper(x.conn) is not None,
+     "ALG helper {helper} attached: connections with a helper are never offloaded"),
+    ("seq_adjust", lambda x: bool(x.conn.status & IPS_SEQ_ADJUST),
+     "TCP sequence adjustment in use: never offloaded"),
+    ("fragment", lambda x: bool(_pkt(x, "nw_frag", 0) & FRAG_ANY),
+     "IP fragment: fragments are not offloaded; waiting for an unfragmented packet"),
+    ("ip_options", lambda x: bool(_pkt(x, "ip_options", False)),
+     "IPv4 header with options: not offloaded; waiting for a packet without options"),
+    ("ttl", lambda x: x.pkt is not None and 0 < _pkt(x, "nw_ttl", 64) <= 1,
+     "TTL {ttl} <= 1: not offloaded; waiting for a packet with a larger TTL"),
+    ("tcp_handshake", _tcp_not_open, "TCP handshake not complete"),
+    ("tcp_closing", _tcp_closing, "TCP connection is closing ({state})"),
+    ("udp_reply", lambda x: x.conn.proto == IPPROTO_UDP and not x.cfg.udp_unidirectional
+     and not x.conn.status & IPS_SEEN_REPLY, "UDP: waiting for a reply"),
+)
+
+
+def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
+    """Why ``conn`` may not be offloaded now, or None when it may.
+
+    Args:
+        conn: a conntrack Conn (duck-typed: proto, status, tcp state, related, helper).
+        cfg: the knobs.
+        committed: False when the ct() path that saw the packet did not commit.
+        pkt: the triggering packet (reads nw_frag, ip_options, nw_ttl) or None.
+
+    Returns:
+        (reason key, plain-words message) or None.
+    """
+    ctx = Ctx(conn, cfg, committed, pkt)
+    for key, pred, text in RULES:
+        if pred(ctx):
+            if "{" in text:
+                text = text.format(proto=proto_name(conn.proto), helper=_helper(conn),
+                                   ttl=_pkt(ctx, "nw_ttl", 0), state=tcp_state_name(conn))
+            return key, text
+    return None
