@@ -98,13 +98,14 @@ class Translation:
     trace: list | None = None
     controller: int = 0
     recirc: int = 0
+    dp_actions: list = field(default_factory=list)  # per pass, datapath action strings (tracing)
 
 
 class XlateContext:
     """Mutable state of one translation (one packet, all its forks)."""
 
     __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth",
-                 "icmp_id", "ct_next", "field_index", "trace_on", "orig_in_port", "halted")
+                 "icmp_id", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter")
 
     def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
                  trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int]]):
@@ -121,6 +122,7 @@ class XlateContext:
         self.field_index = field_index
         self.trace_on = trace
         self.orig_in_port = 0
+        self.formatter = None
         self.halted = False  # a ct() dropped the packet (kernel semantics): stop everything
 
 
@@ -145,9 +147,12 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     ctx = XlateContext(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
                        field_index or _default_field_index)
     ctx.orig_in_port = key[IN_PORT]
+    ctx.formatter = formatter
     tr = ctx.tr
     k = list(key)
+    tr.dp_actions.append([])
     _run_table(ctx, k, 0, formatter)
+    _end_pass(ctx)
     while ctx.queue and not ctx.halted:
         tr.recirc += 1
         if tr.recirc > MAX_RECIRCULATIONS:
@@ -159,13 +164,28 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
             tr.trace.append("=" * 79)
             tr.trace.append(f"recirc(0x{tr.recirc:x}) - resume conntrack with ct_state={_ct_state_text(rkey[CT_STATE])}")
             tr.trace.append("=" * 79)
+            tr.trace.append("")
+            tr.trace.append(f'bridge("{ctx.bridge.name}")')
+            tr.trace.append("-" * (len(ctx.bridge.name) + 10))
+            tr.trace.append("    thaw")
+            tr.trace.append(f"        Resuming from table {table}")
+        tr.dp_actions.append([])
         _run_table(ctx, rkey, table, formatter)
+        _end_pass(ctx)
     tr_icmp = ctx.icmp_id
     if tr_icmp is not None:
         tr.outputs = [(p, kk, tr_icmp) for p, kk, _ in tr.outputs]
     if not tr.outputs and tr.drop is None:
         tr.drop = "no output action"
     return tr
+
+
+def _end_pass(ctx: XlateContext) -> None:
+    tr = ctx.tr
+    if tr.trace is not None:
+        acts = tr.dp_actions[-1]
+        tr.trace.append("")
+        tr.trace.append("Datapath actions: " + (",".join(acts) if acts else "drop"))
 
 
 def _ct_state_text(cs: int) -> str:
@@ -274,6 +294,8 @@ def _snapshot(key: list[int]) -> list[int]:
 
 def _emit(ctx: XlateContext, key: list[int], port: int) -> None:
     ctx.tr.outputs.append((port, _snapshot(key), None))
+    if ctx.tr.trace is not None:
+        ctx.tr.dp_actions[-1].append(str(port))
 
 
 def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) -> None:
@@ -338,6 +360,7 @@ def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
 
 def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> None:
     tr = ctx.tr
+    formatter = ctx.formatter
     if act.zone_src is not None:
         idx, _ = ctx.field_index(act.zone_src.field)
         zone = (key[idx] >> act.zone_src.ofs) & ((1 << act.zone_src.n_bits) - 1)
@@ -375,6 +398,20 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
                     key[TP_DST] = port
             if verdict.icmp_id is not None:
                 ctx.icmp_id = verdict.icmp_id
+    if tr.trace is not None:
+        parts = []
+        if act.commit:
+            parts.append("commit")
+        if act.force:
+            parts.append("force")
+        if zone:
+            parts.append(f"zone={zone}")
+        if act.nat is not None:
+            txt = formatter.actions([A.Ct(nat=act.nat)]) if formatter else "ct(nat)"
+            parts.append(txt[3:-1])
+        tr.dp_actions[-1].append("ct(" + ",".join(parts) + ")" if parts else "ct")
+        if act.table is not None:
+            tr.dp_actions[-1].append(f"recirc(0x{tr.recirc + len(ctx.queue) + 1:x})")
     if act.table is not None:
         rkey = list(key)
         rkey[CT_STATE] = state

@@ -1,0 +1,281 @@
+"""ovs-ofctl: OpenFlow flow-table management with OVS's syntax, messages and output.
+
+Supported: add-flow, add-flows (FILE or -), del-flows [--strict], mod-flows [--strict],
+dump-flows [--no-stats] [--names|--no-names] [--sort[=F]] [--rsort[=F]], show, dump-ports,
+dump-tables, dump-desc.  Options OVS accepts and that do not change anything here
+(-O/--protocols, --timeout, --readd, -F) are accepted.
+
+Port and table names are shown when stdout is a terminal (as ovs-ofctl does on an
+interactive console), numbers otherwise; ``--names``/``--no-names`` force it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..flow.ofctl_syntax import FlowSyntaxError, format_flow_stats, parse_flow
+from ..ofproto.bridge import OFBridge
+from ..ofproto.rule import Rule
+from .result import Result
+
+USAGE = """\
+ovs-ofctl: OpenFlow switch management utility (ctswitch)
+usage: ovs-ofctl [OPTIONS] COMMAND [ARG...]
+  add-flow SWITCH FLOW        add flow described by FLOW
+  add-flows SWITCH FILE       add flows from FILE (- for stdin)
+  mod-flows SWITCH FLOW       modify actions of matching FLOWs
+  del-flows SWITCH [FLOW]     delete matching FLOWs
+  dump-flows SWITCH [FLOW]    print matching FLOWs
+  show SWITCH                 show OpenFlow information
+  dump-ports SWITCH [PORT]    print port statistics
+  dump-tables SWITCH          print table stats
+  dump-desc SWITCH            print switch description
+Options: --strict, --no-stats, --names, --no-names, --sort[=FIELD], --rsort[=FIELD],
+  -O/--protocols=VERSION (accepted)
+"""
+
+_NOARG_OPTS = {"--strict", "--no-stats", "--names", "--no-names", "--readd", "--bundle",
+               "--may-create", "--color", "--no-color", "-m", "--more", "--read-only"}
+_ARG_OPTS = {"-O", "--protocols", "-F", "--flow-format", "-t", "--timeout", "-P", "--packet-in-format"}
+
+
+def _err(msg: str, code: int = 1) -> Result:
+    return Result(err=f"ovs-ofctl: {msg}\n", code=code)
+
+
+def run(switch, argv: list[str], ctx=None) -> Result:
+    """Runs one ovs-ofctl command line (argv without the program name)."""
+    opts: dict[str, str | bool] = {}
+    args: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            return Result(out=USAGE)
+        if a.startswith("-") and len(a) > 1 and not args[1:]:
+            name, eq, val = a.partition("=")
+            if name in ("--sort", "--rsort"):
+                opts[name] = val if eq else True
+            elif name in _NOARG_OPTS:
+                opts[name] = True
+            elif name in _ARG_OPTS:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        return _err(f"option '{name}' requires an argument")
+                opts[name] = val if eq else argv[i]
+            elif a.startswith("-O") and len(a) > 2:
+                opts["-O"] = a[2:]
+            else:
+                return _err(f"unrecognized option '{a}'")
+        else:
+            args.append(a)
+        i += 1
+    if not args:
+        return _err("missing command name; use --help for help")
+    cmd, rest = args[0], args[1:]
+    handler = _COMMANDS.get(cmd)
+    if handler is None:
+        return _err(f"unknown command '{cmd}'; use --help for help")
+    fn, lo, hi = handler
+    if len(rest) < lo:
+        return _err(f"'{cmd}' command requires at least {lo} arguments")
+    if len(rest) > hi:
+        return _err(f"'{cmd}' command takes at most {hi} arguments")
+    br = switch.bridges.get(rest[0])
+    if br is None:
+        return _err(f"{rest[0]} is not a bridge or a socket")
+    try:
+        return fn(switch, br, rest[1:], opts, ctx)
+    except FlowSyntaxError as e:
+        return _err(str(e))
+
+
+def _names(opts) -> bool:
+    if opts.get("--names"):
+        return True
+    if opts.get("--no-names"):
+        return False
+    return bool(os.isatty(1)) if hasattr(os, "isatty") else False
+
+
+def _rule_from_spec(spec, now: int) -> Rule:
+    return Rule(spec.table, spec.priority, spec.match, spec.actions, cookie=spec.cookie,
+                idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
+                importance=spec.importance, flags=frozenset(spec.flags), now=now)
+
+
+def _add_one(switch, br: OFBridge, text: str) -> None:
+    spec = parse_flow(text, br, command="add")
+    rule = _rule_from_spec(spec, switch.now)
+    br.add_rule(rule, reset_counts="reset_counts" in spec.flags)
+
+
+def cmd_add_flow(switch, br, args, opts, ctx) -> Result:
+    _add_one(switch, br, args[0])
+    return Result(changed=True)
+
+
+def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
+    src = args[0]
+    if src == "-":
+        text = (getattr(ctx, "stdin", None) or "") if ctx is not None else ""
+    else:
+        path = src if os.path.isabs(src) or ctx is None else os.path.join(getattr(ctx, "cwd", "") or "", src)
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            return _err(f"{src}: open failed ({e.strerror})")
+    specs = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        try:
+            specs.append(parse_flow(s, br, command="add"))
+        except FlowSyntaxError as e:
+            return _err(f"{src}:{lineno}: {e}")
+    for spec in specs:  # all or nothing, like a bundle
+        br.add_rule(_rule_from_spec(spec, switch.now), reset_counts="reset_counts" in spec.flags)
+    return Result(changed=True)
+
+
+def _select(br, args, opts, command):
+    if args:
+        spec = parse_flow(args[0], br, command=command)
+        strict = bool(opts.get("--strict"))
+        return spec, br.select(spec.match, spec.table, strict=strict,
+                               priority=spec.priority if strict else None,
+                               out_port=spec.out_port, cookie=spec.cookie, cookie_mask=spec.cookie_mask)
+    return None, br.select(None, None)
+
+
+def cmd_del_flows(switch, br, args, opts, ctx) -> Result:
+    _spec, rules = _select(br, args, opts, "del")
+    br.remove_rules(rules, switch.now)
+    if switch.datapath is not None:
+        switch.datapath.cache.clear()
+    return Result(changed=True)
+
+
+def cmd_mod_flows(switch, br, args, opts, ctx) -> Result:
+    spec, rules = _select(br, args, opts, "mod")
+    for r in rules:
+        r.actions = list(spec.actions)
+        r.modified_ms = switch.now
+        if "reset_counts" in spec.flags:
+            r.n_packets = r.n_bytes = 0
+    if rules:
+        br.generation += 1
+    return Result(changed=True)
+
+
+_SORT_KEYS = {
+    "priority": lambda r: r.priority, "table": lambda r: r.table_id, "cookie": lambda r: r.cookie,
+    "n_packets": lambda r: r.n_packets, "n_bytes": lambda r: r.n_bytes,
+}
+
+
+def cmd_dump_flows(switch, br, args, opts, ctx) -> Result:
+    if switch.datapath is not None and hasattr(switch.datapath, "credit_rules"):
+        switch.datapath.credit_rules()
+    _spec, rules = _select(br, args, opts, "dump")
+    names = _names(opts)
+    for opt, rev in (("--sort", False), ("--rsort", True)):
+        if opts.get(opt):
+            f = opts[opt]
+            if f is True:
+                rules.sort(key=lambda r: (r.priority, r.table_id), reverse=not rev)
+                if not rev:
+                    rules.reverse()
+            else:
+                k = _SORT_KEYS.get(f)
+                if k is None:
+                    return _err(f"{f}: unknown field for sorting")
+                rules.sort(key=k, reverse=rev)
+    stats = not opts.get("--no-stats")
+    lines = [] if not stats else ["NXST_FLOW reply (xid=0x4):"]
+    for r in rules:
+        lines.append(format_flow_stats(r, br, switch.now, names=names, stats=stats))
+    return Result(out="\n".join(lines) + "\n" if lines else "")
+
+
+def _port_label(br, p, names: bool) -> str:
+    from ..flow.actions import OFPP_LOCAL
+    if p.ofport == OFPP_LOCAL:
+        return "LOCAL"
+    return p.name if names else str(p.ofport)
+
+
+def cmd_show(switch, br, args, opts, ctx) -> Result:
+    from ..flow.actions import OFPP_LOCAL
+    dpid = f"{br.datapath_id or (abs(hash(br.name)) & 0xFFFFFFFFFFFF):016x}"
+    out = [f"OFPT_FEATURES_REPLY (xid=0x2): dpid:{dpid}",
+           "n_tables:254, n_buffers:0",
+           "capabilities: FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP",
+           "actions: output enqueue set_vlan_vid set_vlan_pcp strip_vlan mod_dl_src mod_dl_dst "
+           "mod_nw_src mod_nw_dst mod_nw_tos mod_tp_src mod_tp_dst"]
+    ports = sorted(br.ports.values(), key=lambda p: (p.ofport == OFPP_LOCAL, p.ofport))
+    for p in ports:
+        label = "LOCAL" if p.ofport == OFPP_LOCAL else str(p.ofport)
+        mac = 0x0200_0000_0000 | (hash(p.name) & 0xFFFFFFFF)
+        out.append(f" {label}({p.name}): addr:{':'.join(f'{(mac >> s) & 0xff:02x}' for s in range(40, -8, -8))}")
+        out.append("     config:     0")
+        out.append("     state:      0")
+        out.append("     speed: 0 Mbps now, 0 Mbps max")
+    out.append("OFPT_GET_CONFIG_REPLY (xid=0x4): frags=normal miss_send_len=0")
+    return Result(out="\n".join(out) + "\n")
+
+
+def cmd_dump_ports(switch, br, args, opts, ctx) -> Result:
+    from ..flow.actions import OFPP_LOCAL
+    names = _names(opts)
+    ports = sorted(br.ports.values(), key=lambda p: (p.ofport != OFPP_LOCAL, p.ofport))
+    if args:
+        want = br.number(args[0]) if not args[0].isdigit() else int(args[0])
+        ports = [p for p in ports if p.ofport == want]
+        if not ports:
+            return _err(f"{args[0]}: unknown port")
+    out = [f"OFPST_PORT reply (xid=0x2): {len(ports)} ports"]
+    for p in ports:
+        label = _port_label(br, p, names)
+        out.append(f"  port {label:>2}: rx pkts={p.rx_packets}, bytes={p.rx_bytes}, drop={p.rx_dropped}, "
+                   f"errs=0, frame=0, over=0, crc=0")
+        out.append(f"           tx pkts={p.tx_packets}, bytes={p.tx_bytes}, drop={p.tx_dropped}, errs=0, coll=0")
+    return Result(out="\n".join(out) + "\n")
+
+
+def cmd_dump_tables(switch, br, args, opts, ctx) -> Result:
+    out = ["OFPST_TABLE reply (xid=0x2):"]
+    for tid, t in enumerate(br.tables):
+        n = len(t) if t is not None else 0
+        if tid and not n:
+            continue
+        lookups = matched = 0
+        for r in (t or ()):
+            matched += r.n_packets
+        lookups = matched
+        out.append(f"  table {tid}:")
+        out.append(f"    active={n}, lookup={lookups}, matched={matched}")
+        out.append("")
+    return Result(out="\n".join(out).rstrip("\n") + "\n")
+
+
+def cmd_dump_desc(switch, br, args, opts, ctx) -> Result:
+    return Result(out="OFPST_DESC reply (xid=0x2):\nManufacturer: ctswitch\nHardware: ctswitch model of "
+                      "BlueField CT offload\nSoftware: 0.1.0 (Open vSwitch 3.1.0 semantics)\n"
+                      "Serial Num: None\nDP Description: None\n")
+
+
+_COMMANDS = {
+    "add-flow": (cmd_add_flow, 2, 2),
+    "add-flows": (cmd_add_flows, 2, 2),
+    "del-flows": (cmd_del_flows, 1, 2),
+    "mod-flows": (cmd_mod_flows, 2, 2),
+    "dump-flows": (cmd_dump_flows, 1, 2),
+    "show": (cmd_show, 1, 1),
+    "dump-ports": (cmd_dump_ports, 1, 2),
+    "dump-tables": (cmd_dump_tables, 1, 1),
+    "dump-desc": (cmd_dump_desc, 1, 1),
+}
