@@ -275,10 +275,11 @@ class OffloadManager:
                 self.hw_rules += 2
                 return None
             f.remove(p, g1)
+        # Classified after any rollback: a pattern left without a group is "table full".
         name = pattern_name(p)
-        if r is InsertResult.GROUP_FULL:
+        used, size = f.pattern_usage(p)
+        if size:
             self.refused["group_full"] += 1
-            used, size = f.pattern_usage(p)
             return f"hardware full: group {name} has {used}/{size}"
         self.refused["table_full"] += 1
         return (f"hardware full: no room for a new {name} group "
