@@ -285,7 +285,7 @@ class OffloadManager:
         return (f"hardware full: no room for a new {name} group "
                 f"({f.allocated}/{f.capacity} FDB entries allocated)")
 
-    def hw_hit(self, conn, now: int, nbytes: int = 0, *, reply: bool = False) -> bool:
+    def hw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False) -> bool:
         """A packet forwarded by the connection's HW rules; False when it has none."""
         rec = conn.offload
         if rec is None or rec.state is not OffloadState.HW_OFFLOAD:
@@ -298,7 +298,7 @@ class OffloadManager:
         conn.bytes[d] += nbytes
         return True
 
-    def sw_hit(self, conn, now: int, nbytes: int = 0, *, reply: bool = False, tcp_flags: int = 0) -> bool:
+    def sw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False, tcp_flags: int = 0) -> bool:
         """A packet that hit the software flow table.
 
         Returns False when the packet must take the slow path instead: the
@@ -440,7 +440,7 @@ class OffloadManager:
     def to_state(self) -> dict:
         """JSON-able snapshot (records keyed by connection id, plus every ``why``)."""
         whys = {}
-        for c in self.tracker.iter_conns():
+        for c in self.tracker.iter_conns() if self.tracker is not None else ():
             w = getattr(c, "why", None)
             if w is not None:
                 whys[str(c.id)] = w
@@ -456,38 +456,54 @@ class OffloadManager:
 
     @classmethod
     def from_state(cls, params, tracker, state: dict) -> OffloadManager:
-        """Rebuilds a manager over an already restored ``tracker``."""
+        """A manager rebuilt from ``to_state`` over an already restored ``tracker``."""
         m = cls(params, tracker, Fdb.from_state(state["fdb"]))
-        m.stats.update(state.get("stats", {}))
-        m.refused.update(state.get("refused", {}))
-        m.ineligible.update(state.get("ineligible", {}))
-        m.torn.update(state.get("torn", {}))
-        by_id = {c.id: c for c in tracker.iter_conns()}
+        m.load_state(state, tracker)
+        return m
+
+    def load_state(self, state: dict, tracker=None) -> None:
+        """Restores ``to_state`` in place, re-attaching records to ``tracker``'s connections.
+
+        Records whose connection no longer exists give their FDB rules back.
+        """
+        if tracker is not None:
+            self.tracker = tracker
+        self.fdb = Fdb.from_state(state["fdb"])
+        self.stats = dict.fromkeys(self.stats, 0) | state.get("stats", {})
+        self.refused = dict.fromkeys(REFUSAL_KEYS, 0) | state.get("refused", {})
+        self.ineligible = dict(state.get("ineligible", {}))
+        self.torn = dict(state.get("torn", {}))
+        self._conns = {}
+        self.hw_rules = self.n_sw = self.n_hw = 0
+        by_id = {c.id: c for c in self.tracker.iter_conns()} if self.tracker is not None else {}
         whys = state.get("why", {})
         for c in by_id.values():
             c.offload = None
-            c.why = whys.get(str(c.id))
+            w = whys.get(str(c.id))
+            if w is not None:
+                c.why = w
         for cid, v in state.get("conns", ()):
-            m._gen += 1
-            rec = OffloadRecord.from_list(v, m._gen)
+            self._gen += 1
+            rec = OffloadRecord.from_list(v, self._gen)
             conn = by_id.get(cid)
-            if conn is None:  # the connection vanished: give its rules back
+            if conn is None:
                 if rec.state is OffloadState.HW_OFFLOAD:
                     for gid in rec.groups or ():
-                        m.fdb.remove(rec.pattern, gid)
+                        self.fdb.remove(rec.pattern, gid)
                 continue
             conn.offload = rec
             conn.status |= IPS_OFFLOAD
-            m._conns[cid] = conn
+            self._conns[cid] = conn
             if rec.state is OffloadState.HW_OFFLOAD:
                 conn.status |= IPS_HW_OFFLOAD
-                m.hw_rules += 2
-                m.n_hw += 1
+                self.hw_rules += 2
+                self.n_hw += 1
             else:
                 conn.status &= ~IPS_HW_OFFLOAD
-                m.n_sw += 1
-        m._rebuild_heap()
-        return m
+                self.n_sw += 1
+        self._ver = -1
+        self._sync()
+        self._rebuild_heap()
 
 
 def _tick(ms: int) -> int:

@@ -104,10 +104,16 @@ def _pkt(ctx: Ctx, attr: str, default):
     return default if ctx.pkt is None else getattr(ctx.pkt, attr, default)
 
 
+# ALG helpers by the port ct(alg=PORT) names them with.
+HELPER_NAMES = {21: "ftp", 69: "tftp"}
+
+
 def _helper(conn) -> str | None:
     h = getattr(conn, "helper", None)
     if not h:
         return None
+    if isinstance(h, int):
+        return HELPER_NAMES.get(h, f"alg={h}")
     return getattr(h, "name", None) or str(h)
 
 
