@@ -38,7 +38,8 @@ def test_real_conn_lifecycle(params, tracker):
     assert m.fdb.group_view() == [("tcp4-nat", 1, 800_000, 2, 799_998)]
     m.hw_hit(c, 20, 1500, True)
     assert c.packets == [0, 1] and c.bytes == [0, 1500]
-    assert m.gc(30_020) == [(c, "aged out after 30 s idle at t=31")]
+    assert m.gc(30_999) == []
+    assert m.gc(31_000) == [(c, "aged out after 30 s idle at t=31")]
     assert not c.offloaded and c.why == "aged out after 30 s idle at t=31"
 
 
