@@ -93,7 +93,7 @@ def _counters(switch) -> dict:
     c["_ct_insert"] = (st.get("insert", 0) if isinstance(st, dict) else getattr(st, "insert", 0)) if st else 0
     off = switch.offload
     oc = getattr(off, "counters", None)
-    c["_off"] = dict(oc) if isinstance(oc, dict) else {}
+    c["_off"] = dict(oc()) if callable(oc) else {}
     return c
 
 

@@ -150,7 +150,14 @@ class Datapath:
                 or getattr(conn, "dead", False)):
             del self.cache[ck]
             return None
-        if pkt.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
+        flags = pkt.tcp_flags
+        if flags & (TCP_FIN | TCP_RST):
+            # The flowtable sees the close first: it tears the offload down, then the
+            # packet takes the slow path so conntrack follows the close (act_ct).
+            self.switch.offload.sw_hit(conn, now, 0, e.reply, flags)
+            del self.cache[ck]
+            return None
+        if flags & TCP_SYN or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
             return None
         n = len(frame)
         hw = bool(conn.status & IPS_HW_OFFLOAD)
@@ -206,10 +213,14 @@ class Datapath:
         off = sw.offload
         if off is not None and tr.verdicts:
             seen = set()
+            closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
                 c = v.conn
                 if c is not None and id(c) not in seen:
                     seen.add(id(c))
+                    if closing and c.status & IPS_OFFLOAD:
+                        off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
+                        continue
                     off.consider(c, now, pkt=pkt)
             self._maybe_cache(bridge, key, tr)
         return out
