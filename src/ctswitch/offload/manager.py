@@ -174,6 +174,10 @@ class OffloadManager:
         self._sync()
 
     # ------------------------------------------------------------------ knobs
+    def sync(self) -> None:
+        """Applies knob changes now (views call it; every entry point does it too)."""
+        self._sync()
+
     def _sync(self) -> None:
         """Re-reads the knobs when ``params`` changed."""
         p = self.params
@@ -238,7 +242,8 @@ class OffloadManager:
         self.n_sw += 1
         self.stats["offloaded"] += 1
         heapq.heappush(self._heap, (rec.last_used + self.timeout_s(conn) * 1000, conn.id, rec.gen))
-        self.tracker.on_offload(conn, now)
+        if self.tracker is not None:
+            self.tracker.on_offload(conn, now)
         self._try_hw(conn, rec, now)
         return None
 
@@ -392,7 +397,7 @@ class OffloadManager:
         conn.offload = None
         self._conns.pop(conn.id, None)
         conn.why = why
-        if fixup:
+        if fixup and self.tracker is not None:
             self.tracker.on_unoffload(conn, now)
 
     def _rebuild_heap(self) -> None:
