@@ -416,7 +416,7 @@ class OffloadManager:
         if rec is None:
             why = getattr(conn, "why", None)
             if why is None:
-                why = "no packet of it has been through the slow path since offload was last decided"
+                why = "not evaluated yet (no slow-path ct() verdict since it was created or restored)"
             return f"not offloaded: {why}"
         dl = self.deadline(conn)
         aging = (f"last used at t={secs(rec.last_used)}; ages out at t={secs(dl)} "

@@ -323,3 +323,10 @@ def test_gc_scales_and_is_lazy(params, tracker):
     assert m.gc(59_999) == []
     assert [c.id for c, _ in m.gc(60_000)] == list(range(10))
     assert m.n_hw == 0 and m.hw_rules == 0 and m.fdb.used == 0
+
+
+def test_explain_before_any_decision(params, tracker):
+    m = OffloadManager(params, tracker)
+    c = tracker.new(1)
+    assert m.explain(c) == (
+        "not offloaded: not evaluated yet (no slow-path ct() verdict since it was created or restored)")
