@@ -1,0 +1,680 @@
+"""The connection tracker: lookup, state update, commit, NAT, limits, expiry.
+
+Theory of operation
+-------------------
+One dict maps the key of *both* tuples of every confirmed connection (see
+``tuples.py``) to its ``Conn``.  ``process`` follows the kernel datapath
+(``nf_conntrack_in`` called by OVS's ``ovs_ct_execute``):
+
+1. Look the packet's current tuple up in its zone.  A hit in the reply
+   direction is ESTABLISHED_REPLY (``+trk+est+rpl``); in the original
+   direction ESTABLISHED (``+est``) once a reply was seen, else NEW (``+new``:
+   every original-direction packet is new until the first reply).  A miss
+   builds an unconfirmed Conn (``+trk+new``) that is stored only if this or a
+   later ct() of the same packet commits.  ICMP errors quoting a tracked
+   connection are RELATED (``+rel``, ``+rpl`` in the reply direction); errors
+   quoting nothing and packets the L4 tracker rejects are ``+trk+inv``.
+2. The protocol handler (``protocols.py``) updates the state and returns the
+   new timeout; SEEN_REPLY is set after a reply packet has been handled.
+3. ``commit`` confirms a new Conn (zone limit, ``nf_conntrack_max`` with early
+   drop of the oldest non-ASSURED, non-offloaded entry, NAT allocation),
+   applies ``exec(set_field:..->ct_mark/ct_label)`` and records a [NEW] event.
+4. NAT (``nat.py``) is set up at commit; bare ``nat`` (or ``nat(src|dst)`` on
+   an existing entry) rewrites established packets both ways: the reply of an
+   SNAT connection gets ``+dnat``.  The verdict carries the new (addr, port).
+
+The kernel keeps the conntrack attached to the skb between ct() actions of
+one packet (``skb_nfct_cached``): the tracker remembers the last (packet,
+zone) it processed and does not run the state machine twice for it, so
+``ct(table=1)`` followed by ``ct(commit)`` counts the packet once and a
+NAT-translated key still finds its connection.
+
+Deliberate differences from OVS userspace (the oracle cases were recorded
+with it; BlueField runs the kernel datapath):
+
+============================  ===========================  ======================
+topic                         ctswitch (kernel)            OVS userspace
+============================  ===========================  ======================
+TCP established timeout       432000 s (5 days)            86400 s
+UDP timeouts                  30 s, 120 s once a stream    60 s first, 30 s bidir
+TCP RST                       state CLOSE, 10 s            both peers TIME_WAIT
+RST before any reply          entry deleted at once        entry kept
+table full                    early drop, then drop pkt    commit silently fails
+NAT port clash                next free port up (=OVS)     hash/next port
+NAT exhaustion                packet dropped               packet sent un-NATed
+dpctl ``-m`` id/status        kernel id and IPS bits       id=0,status=0
+============================  ===========================  ======================
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from ..flow.actions import Ct, Load, SetField
+from ..flow.key import (
+    CS_DNAT,
+    CS_EST,
+    CS_INV,
+    CS_NEW,
+    CS_REL,
+    CS_RPL,
+    CS_SNAT,
+    CS_TRK,
+    IPV6_DST,
+    IPV6_SRC,
+    NW_DST,
+    NW_PROTO,
+    NW_SRC,
+    TP_DST,
+    TP_SRC,
+)
+from . import nat as natmod
+from . import render, tcp
+from .conn import (
+    DIR_ORIG,
+    DIR_REPLY,
+    EV_ASSURED,
+    EV_LABEL,
+    EV_MARK,
+    EV_REPLY,
+    IPS_ASSURED,
+    IPS_CONFIRMED,
+    IPS_DST_NAT,
+    IPS_DST_NAT_DONE,
+    IPS_HW_OFFLOAD,
+    IPS_OFFLOAD,
+    IPS_SEEN_REPLY,
+    IPS_SRC_NAT,
+    IPS_SRC_NAT_DONE,
+    Conn,
+)
+from .limits import ZoneLimits
+from .protocols import PORTED, handler
+from .timeouts import Timeouts
+from .tuples import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, invert
+
+STAT_NAMES = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error",
+              "search_restart", "clash_resolve", "chaintoolong")
+TABLE_FULL_MSG = "nf_conntrack: table full, dropping packet"
+ZONE_LIMIT_MSG = "openvswitch: zone: {zone} exceeds conntrack limit"
+CLASH_MSG = "nf_conntrack: insert clash, dropping packet"
+EARLY_DROP_SCAN = 8
+LOG_MAX = 1000
+RATELIMIT_BURST = 10
+RATELIMIT_MS = 5000
+DAY_MS = 86_400_000
+M128 = (1 << 128) - 1
+
+
+class CtVerdict:
+    """What one ct() did to a packet (see docs/architecture.md)."""
+
+    __slots__ = ("state", "zone", "mark", "label", "orig", "nat_src", "nat_dst", "icmp_id",
+                 "icmp_inner", "conn", "reply", "drop")
+
+    def __init__(self, state: int, zone: int) -> None:
+        self.state = state
+        self.zone = zone
+        self.mark = 0
+        self.label = 0
+        self.orig: tuple | None = None
+        self.nat_src: tuple[int, int] | None = None
+        self.nat_dst: tuple[int, int] | None = None
+        self.icmp_id: int | None = None
+        self.icmp_inner: tuple | None = None  # ICMP error: new quoted (src, dst, sport, dport)
+        self.conn: Conn | None = None
+        self.reply = False
+        self.drop: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"CtVerdict(state={self.state:#x}, zone={self.zone}, nat_src={self.nat_src}, "
+                f"nat_dst={self.nat_dst}, drop={self.drop!r})")
+
+
+class Tracker:
+    """The conntrack table of the emulated host (all zones)."""
+
+    def __init__(self, params, seed: int = 0) -> None:
+        self.params = params
+        self._t = Timeouts(params)
+        self._table: dict[tuple, Conn] = {}
+        self._conns: dict[int, Conn] = {}
+        self._unassured: dict[int, Conn] = {}
+        self._zone_count: dict[int, int] = {}
+        self.limits = ZoneLimits()
+        self.stats = dict.fromkeys(STAT_NAMES, 0)
+        self.log: list[str] = []
+        self._rl_start = -RATELIMIT_MS
+        self._rl_count = 0
+        self._rl_suppressed = 0
+        self.events: deque = deque(maxlen=10000)
+        self.events_enabled = False
+        self._next_id = 1
+        self._rng = random.Random(seed)
+        self._next_expiry = 0
+        self._c_pkt = None
+        self._c_zone = -1
+        self._c_conn: Conn | None = None
+        self._c_dir = 0
+        self._c_state = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _timeouts(self) -> Timeouts:
+        t = self._t
+        if t.version != self.params.version:
+            t = self._t = Timeouts(self.params)
+        return t
+
+    def _log(self, now: int, msg: str) -> None:
+        """Kernel-style rate-limited log (10 messages per 5 s)."""
+        if now - self._rl_start >= RATELIMIT_MS:
+            if self._rl_suppressed:
+                self._append_log(f"net_ratelimit: {self._rl_suppressed} callbacks suppressed")
+            self._rl_start = now
+            self._rl_count = 0
+            self._rl_suppressed = 0
+        if self._rl_count < RATELIMIT_BURST:
+            self._rl_count += 1
+            self._append_log(msg)
+        else:
+            self._rl_suppressed += 1
+
+    def _append_log(self, msg: str) -> None:
+        self.log.append(msg)
+        if len(self.log) > LOG_MAX:
+            del self.log[: len(self.log) - LOG_MAX]
+
+    def _event(self, conn: Conn, now: int, kind: str) -> None:
+        if self.events_enabled:
+            self.events.append((now, kind, render.event_line(conn, now, kind)))
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+    @property
+    def count(self) -> int:
+        return len(self._conns)
+
+    def iter_conns(self):
+        """Confirmed connections, oldest first."""
+        return iter(list(self._conns.values()))
+
+    def get(self, conn_id: int) -> Conn | None:
+        return self._conns.get(conn_id)
+
+    def zone_count(self, zone: int) -> int:
+        return self._zone_count.get(zone, 0)
+
+    def set_zone_limit(self, zone: int | None, limit: int) -> None:
+        """Limit of connections in ``zone`` (None: the default); 0 = unlimited."""
+        self.limits.set(zone, limit)
+
+    # ------------------------------------------------------------------ process
+    def process(self, pkt, key: list[int], zone: int, ct: Ct, now: int) -> CtVerdict:
+        """Runs one ct() action on a packet; see the module docstring."""
+        t = self._timeouts()
+        cached = pkt is self._c_pkt and zone == self._c_zone
+        if cached:
+            conn, d, base = self._c_conn, self._c_dir, self._c_state
+            if conn is not None and conn.confirmed and conn.okey and self._table.get(conn.okey) is not conn:
+                cached = False  # deleted meanwhile (force, flush)
+        if not cached:
+            conn, d, base = self._track(pkt, key, zone, t, now)
+            self._c_pkt, self._c_zone, self._c_conn, self._c_dir, self._c_state = pkt, zone, conn, d, base
+        if isinstance(base, str):
+            v = CtVerdict(0, zone)
+            v.drop = base
+            return v
+        if conn is None or base & CS_INV:
+            return CtVerdict(CS_TRK | CS_INV, zone)
+        if base & CS_REL:
+            return self._related_verdict(conn, d, base, key, zone, ct)
+        if ct.commit:
+            if ct.force and d == DIR_REPLY and conn.confirmed:
+                self._destroy(conn, now)
+                conn, d, base = self._track(pkt, key, zone, t, now)
+                self._c_conn, self._c_dir, self._c_state = conn, d, base
+                if isinstance(base, str):
+                    v = CtVerdict(0, zone)
+                    v.drop = base
+                    return v
+                if conn is None or base & CS_INV:
+                    return CtVerdict(CS_TRK | CS_INV, zone)
+            if not conn.confirmed:
+                err = self._confirm(conn, ct, now)
+                if err is not None:
+                    self._c_pkt = None
+                    v = CtVerdict(0, zone)
+                    v.drop = err
+                    return v
+            if ct.exec:
+                self._exec(conn, ct.exec, now)
+        v = CtVerdict(base, zone)
+        v.conn = conn if conn.confirmed else None
+        v.reply = d == DIR_REPLY
+        v.mark = conn.mark
+        v.label = conn.label
+        if conn.proto in (1, 58):
+            o = conn.orig
+            v.orig = (conn.ip_ver, o[0], o[1], conn.proto, o[3] >> 8, o[3] & 0xFF)
+        else:
+            o = conn.orig
+            v.orig = (conn.ip_ver, o[0], o[1], conn.proto, o[2], o[3])
+        if ct.nat is not None and conn.confirmed and conn.status & (IPS_SRC_NAT | IPS_DST_NAT):
+            self._nat_packet(conn, d, base, ct, key, v)
+        return v
+
+    def _tuple_of(self, pkt, key: list[int]) -> tuple[int, int, tuple]:
+        ipv = pkt.ip_ver
+        proto = key[NW_PROTO]
+        if ipv == 6:
+            src, dst = key[IPV6_SRC], key[IPV6_DST]
+        else:
+            src, dst = key[NW_SRC], key[NW_DST]
+        if proto == 1 or proto == 58:
+            return ipv, proto, (src, dst, pkt.icmp_id, (key[TP_SRC] << 8) | key[TP_DST])
+        if proto in PORTED:
+            return ipv, proto, (src, dst, key[TP_SRC], key[TP_DST])
+        return ipv, proto, (src, dst, 0, 0)
+
+    def _track(self, pkt, key: list[int], zone: int, t: Timeouts, now: int):
+        """Lookup + L4 update.  Returns (conn, direction, ct_state bits | drop reason)."""
+        if pkt.ip_ver not in (4, 6):
+            self.stats["invalid"] += 1
+            return None, 0, CS_TRK | CS_INV
+        ipv, proto, tup = self._tuple_of(pkt, key)
+        if proto == 1 or proto == 58:
+            typ = key[TP_SRC]
+            if typ in (ICMP_ERROR_TYPES if proto == 1 else ICMPV6_ERROR_TYPES):
+                return self._related(pkt, zone, ipv)
+        if proto == 6 and pkt.l4 < 0:
+            self.stats["invalid"] += 1
+            return None, 0, CS_TRK | CS_INV
+        k = (zone, ipv, proto) + tup
+        conn = self._table.get(k)
+        if conn is not None and conn.expires <= now and not conn.status & IPS_OFFLOAD:
+            self._destroy(conn, now)
+            conn = None
+        while conn is not None:
+            d = DIR_ORIG if k == conn.okey else DIR_REPLY
+            status = conn.status
+            if d == DIR_REPLY:
+                base = CS_TRK | CS_EST | CS_RPL
+            elif status & IPS_SEEN_REPLY:
+                base = CS_TRK | CS_EST
+            else:
+                base = CS_TRK | CS_NEW
+            if proto == 6:
+                if not tcp.flags_valid(pkt.tcp_flags):
+                    self.stats["invalid"] += 1
+                    return None, 0, CS_TRK | CS_INV
+                res, timeout, ev = tcp.packet(conn, d, pkt, t, now)
+            else:
+                res, timeout, ev = handler(proto).packet(conn, d, pkt, t, now)
+            if res == tcp.REPEAT:
+                self._destroy(conn, now)
+                conn = None
+                break
+            if res == tcp.R_INVALID:
+                self.stats["invalid"] += 1
+                return None, 0, CS_TRK | CS_INV
+            if res != tcp.R_IGNORE and timeout >= 0:
+                conn.expires = now + timeout
+                conn.timeout = timeout
+            conn.packets[d] += 1
+            conn.bytes[d] += pkt.ip_len
+            if d == DIR_REPLY and not status & IPS_SEEN_REPLY:
+                conn.status |= IPS_SEEN_REPLY
+                ev |= EV_REPLY
+            if ev & EV_ASSURED:
+                self._unassured.pop(conn.id, None)
+            if res == tcp.KILL:
+                self._destroy(conn, now)
+            elif ev and conn.confirmed:
+                self._event(conn, now, "UPDATE")
+            return conn, d, base
+        # Not found: a new, unconfirmed connection.
+        if self.count >= t.conntrack_max and not self._early_drop(now):
+            self.stats["drop"] += 1
+            self._log(now, TABLE_FULL_MSG)
+            return None, 0, TABLE_FULL_MSG
+        rtup = invert(proto, tup)
+        if rtup is None:  # ICMP type that cannot start a connection
+            self.stats["invalid"] += 1
+            return None, 0, CS_TRK | CS_INV
+        conn = Conn(zone, ipv, proto, tup, rtup, now)
+        if proto == 6:
+            if not tcp.flags_valid(pkt.tcp_flags):
+                self.stats["invalid"] += 1
+                return None, 0, CS_TRK | CS_INV
+            info = tcp.new(pkt, t.loose)
+            if info is None:
+                self.stats["invalid"] += 1
+                return None, 0, CS_TRK | CS_INV
+            conn.tcp = info
+            res, timeout, _ev = tcp.packet(conn, DIR_ORIG, pkt, t, now)
+            if res == tcp.R_INVALID:
+                self.stats["invalid"] += 1
+                return None, 0, CS_TRK | CS_INV
+        else:
+            h = handler(proto)
+            if not h.new(pkt, t):
+                self.stats["invalid"] += 1
+                return None, 0, CS_TRK | CS_INV
+            res, timeout, _ev = h.packet(conn, DIR_ORIG, pkt, t, now)
+        if timeout >= 0:
+            conn.expires = now + timeout
+            conn.timeout = timeout
+        conn.packets[0] = 1
+        conn.bytes[0] = pkt.ip_len
+        return conn, DIR_ORIG, CS_TRK | CS_NEW
+
+    def _related(self, pkt, zone: int, ipv: int):
+        inner = pkt.inner
+        if inner is None:
+            self.stats["error"] += 1
+            return None, 0, CS_TRK | CS_INV
+        p = inner.nw_proto
+        if p == 1 or p == 58:
+            itup = (inner.nw_src, inner.nw_dst, inner.icmp_id, (inner.tp_src << 8) | inner.tp_dst)
+        elif p in PORTED:
+            itup = (inner.nw_src, inner.nw_dst, inner.tp_src, inner.tp_dst)
+        else:
+            itup = (inner.nw_src, inner.nw_dst, 0, 0)
+        rt = invert(p, itup)
+        conn = self._table.get((zone, ipv, p) + rt) if rt is not None else None
+        if conn is None:
+            self.stats["error"] += 1
+            return None, 0, CS_TRK | CS_INV
+        k = (zone, ipv, p) + rt
+        d = DIR_ORIG if k == conn.okey else DIR_REPLY
+        base = CS_TRK | CS_REL | (CS_RPL if d == DIR_REPLY else 0)
+        return conn, d, base
+
+    def _related_verdict(self, conn: Conn, d: int, base: int, key: list[int], zone: int, ct: Ct) -> CtVerdict:
+        v = CtVerdict(base, zone)
+        v.conn = conn
+        v.reply = d == DIR_REPLY
+        v.mark = conn.mark
+        v.label = conn.label
+        o = conn.orig
+        v.orig = (conn.ip_ver, o[0], o[1], conn.proto, o[2], o[3])
+        if ct.nat is not None and conn.status & (IPS_SRC_NAT | IPS_DST_NAT):
+            # The error travels in direction d and quotes a packet of the other
+            # direction, which must look as it did on the side the error goes to.
+            status = conn.status
+            if d == DIR_ORIG:
+                want = invert(conn.proto, conn.reply)
+                v.icmp_inner = conn.reply
+                do_src, do_dst = status & IPS_SRC_NAT, status & IPS_DST_NAT
+            else:
+                want = invert(conn.proto, conn.orig)
+                v.icmp_inner = conn.orig
+                do_src, do_dst = status & IPS_DST_NAT, status & IPS_SRC_NAT
+            if do_src:
+                v.nat_src = (want[0], key[TP_SRC])
+                v.state |= CS_SNAT
+            if do_dst:
+                v.nat_dst = (want[1], key[TP_DST])
+                v.state |= CS_DNAT
+        return v
+
+    def _nat_packet(self, conn: Conn, d: int, base: int, ct: Ct, key: list[int], v: CtVerdict) -> None:
+        """Translates an established packet like its connection's mapping."""
+        status = conn.status
+        want_src = want_dst = False
+        if d == DIR_ORIG:
+            if base & CS_NEW and ct.nat.kind is None:
+                return  # kernel: bare nat does not touch a NEW packet
+            want = invert(conn.proto, conn.reply)
+            if status & IPS_SRC_NAT and (ct.nat.kind != "dst" or not base & CS_NEW):
+                want_src = True
+            if status & IPS_DST_NAT and (ct.nat.kind != "src" or not base & CS_NEW):
+                want_dst = True
+        else:
+            want = invert(conn.proto, conn.orig)
+            want_dst = bool(status & IPS_SRC_NAT)
+            want_src = bool(status & IPS_DST_NAT)
+        icmp = conn.proto in (1, 58)
+        if want_src:
+            v.nat_src = (want[0], key[TP_SRC] if icmp else want[2])
+            v.state |= CS_SNAT
+        if want_dst:
+            v.nat_dst = (want[1], key[TP_DST] if icmp else want[3])
+            v.state |= CS_DNAT
+        if icmp and (want_src or want_dst):
+            v.icmp_id = want[2]
+
+    # ------------------------------------------------------------------ commit
+    def _confirm(self, conn: Conn, ct: Ct, now: int) -> str | None:
+        zone = conn.zone
+        if not self.limits.allows(zone, self._zone_count.get(zone, 0)):
+            msg = ZONE_LIMIT_MSG.format(zone=zone)
+            self.stats["drop"] += 1
+            self._log(now, msg)
+            return msg
+        spec = ct.nat
+        if spec is not None and spec.kind is not None:
+            err = self._setup_nat(conn, spec, now)
+            if err is not None:
+                return err
+        rkey = (zone, conn.ip_ver, conn.proto) + conn.reply
+        okey = (zone, conn.ip_ver, conn.proto) + conn.orig
+        if rkey in self._table or okey in self._table:
+            self.stats["insert_failed"] += 1
+            self.stats["drop"] += 1
+            return CLASH_MSG
+        conn.okey = okey
+        conn.rkey = rkey
+        conn.id = self._next_id
+        self._next_id += 1
+        conn.status |= IPS_CONFIRMED
+        conn.confirmed = True
+        self._table[okey] = conn
+        self._table[rkey] = conn
+        self._conns[conn.id] = conn
+        if not conn.status & IPS_ASSURED:
+            self._unassured[conn.id] = conn
+        self._zone_count[zone] = self._zone_count.get(zone, 0) + 1
+        if conn.expires < self._next_expiry:
+            self._next_expiry = conn.expires
+        self._event(conn, now, "NEW")
+        return None
+
+    def _setup_nat(self, conn: Conn, spec, now: int) -> str | None:
+        proto = conn.proto
+        o = conn.orig
+        icmp = proto in (1, 58)
+        rtype = conn.reply[3]
+        base = (conn.zone, conn.ip_ver, proto)
+        table = self._table
+        if spec.kind == "src":
+            cur_port = o[2] if (icmp or proto in PORTED) else -1
+            if icmp:
+                def taken(a, p):
+                    return base + (o[1], a, p, rtype) in table
+            else:
+                def taken(a, p):
+                    return base + (o[1], a, o[3], p if cur_port >= 0 else 0) in table
+            res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
+            if res is None:
+                return self._nat_fail(now)
+            a, p = res
+            conn.reply = (o[1], a, p, rtype) if icmp else (o[1], a, o[3], p if cur_port >= 0 else 0)
+            conn.status |= IPS_SRC_NAT_DONE
+            if conn.reply != invert(proto, o):
+                conn.status |= IPS_SRC_NAT
+        else:
+            cur_port = o[2] if icmp else (o[3] if proto in PORTED else -1)
+            if icmp:
+                def taken(a, p):
+                    return base + (a, o[0], p, rtype) in table
+            else:
+                def taken(a, p):
+                    return base + (a, o[0], p if cur_port >= 0 else 0, o[2]) in table
+            res = natmod.allocate(spec, proto, o[1], o[0], cur_port, taken, self._rng)
+            if res is None:
+                return self._nat_fail(now)
+            a, p = res
+            conn.reply = (a, o[0], p, rtype) if icmp else (a, o[0], p if cur_port >= 0 else 0, o[2])
+            conn.status |= IPS_DST_NAT_DONE
+            if conn.reply != invert(proto, o):
+                conn.status |= IPS_DST_NAT
+        return None
+
+    def _nat_fail(self, now: int) -> str:
+        self.stats["insert_failed"] += 1
+        self.stats["drop"] += 1
+        self._log(now, natmod.EXHAUSTED_MSG)
+        return natmod.EXHAUSTED_MSG
+
+    def _exec(self, conn: Conn, actions: tuple, now: int) -> None:
+        ev = 0
+        for a in actions:
+            if isinstance(a, SetField):
+                field, value, mask = a.field, a.value, a.mask
+            elif isinstance(a, Load):
+                field = a.dst.field
+                mask = ((1 << a.dst.n_bits) - 1) << a.dst.ofs
+                value = a.value << a.dst.ofs
+            else:
+                continue
+            if field == "ct_mark":
+                m = 0xFFFFFFFF if mask is None else mask
+                new = (conn.mark & ~m) | (value & m)
+                if new != conn.mark:
+                    conn.mark = new & 0xFFFFFFFF
+                    ev |= EV_MARK
+            elif field == "ct_label":
+                m = M128 if mask is None else mask
+                new = (conn.label & ~m) | (value & m)
+                if new != conn.label:
+                    conn.label = new & M128
+                    ev |= EV_LABEL
+        if ev and conn.confirmed and conn.created != now:
+            self._event(conn, now, "UPDATE")
+
+    def _early_drop(self, now: int) -> bool:
+        """Evicts the oldest non-ASSURED, non-offloaded entry (scan of 8)."""
+        for i, c in enumerate(self._unassured.values()):
+            if i >= EARLY_DROP_SCAN:
+                break
+            if c.status & (IPS_ASSURED | IPS_OFFLOAD):
+                continue
+            self._destroy(c, now)
+            self.stats["early_drop"] += 1
+            return True
+        return False
+
+    # ------------------------------------------------------------------ removal and timers
+    def _destroy(self, conn: Conn, now: int) -> None:
+        if not conn.confirmed:
+            return
+        if self._table.get(conn.okey) is conn:
+            del self._table[conn.okey]
+        if self._table.get(conn.rkey) is conn:
+            del self._table[conn.rkey]
+        if self._conns.pop(conn.id, None) is not None:
+            self._zone_count[conn.zone] -= 1
+        self._unassured.pop(conn.id, None)
+        conn.confirmed = False
+        self._event(conn, now, "DESTROY")
+
+    def delete(self, conn: Conn, now: int = 0) -> None:
+        """Removes one entry (conntrack -D)."""
+        self._destroy(conn, now)
+
+    def flush(self, zone: int | None = None, now: int = 0) -> int:
+        """Deletes every entry (of ``zone``); returns how many."""
+        victims = [c for c in self._conns.values() if zone is None or c.zone == zone]
+        for c in victims:
+            self._destroy(c, now)
+        return len(victims)
+
+    def sweep(self, now: int) -> list[Conn]:
+        """Removes and returns the expired, non-offloaded entries."""
+        if now < self._next_expiry:
+            return []
+        dead = []
+        nxt = None
+        for c in self._conns.values():
+            if c.status & IPS_OFFLOAD:
+                continue
+            if c.expires <= now:
+                dead.append(c)
+            elif nxt is None or c.expires < nxt:
+                nxt = c.expires
+        for c in dead:
+            self._destroy(c, now)
+        self._next_expiry = nxt if nxt is not None else now + 1000
+        return dead
+
+    # ------------------------------------------------------------------ offload hooks
+    def on_offload(self, conn: Conn, now: int) -> None:
+        """The connection entered the flow table (kernel flow_offload_add)."""
+        conn.status |= IPS_OFFLOAD
+        if conn.tcp is not None:
+            conn.tcp.seen[0].flags |= tcp.F_BE_LIBERAL
+            conn.tcp.seen[1].flags |= tcp.F_BE_LIBERAL
+        if conn.expires - now < DAY_MS // 2:  # nf_ct_offload_timeout
+            conn.expires = now + DAY_MS
+        self._unassured.pop(conn.id, None)
+
+    def on_unoffload(self, conn: Conn, now: int, expired: bool = True, closing: bool = False) -> None:
+        """Back to software (kernel flow_offload_fixup_ct): window re-learn, timeout fix-up."""
+        conn.status &= ~(IPS_OFFLOAD | IPS_HW_OFFLOAD)
+        t = self._timeouts()
+        if conn.proto == 6:
+            if closing:
+                conn.state = tcp.CLOSE
+                timeout = t.tcp[tcp.CLOSE]
+                expired = False
+            else:
+                timeout = t.tcp[conn.state] if conn.state else t.tcp[tcp.ESTABLISHED]
+            conn.tcp.seen[0].td_maxwin = 0
+            conn.tcp.seen[1].td_maxwin = 0
+            off = t.flow_tcp
+        elif conn.proto == 17:
+            timeout = t.udp_stream if conn.status & IPS_SEEN_REPLY else t.udp
+            off = t.flow_udp
+        else:
+            return
+        if expired:
+            timeout -= off
+        timeout = max(timeout, 0)
+        if closing or conn.expires - now > timeout:
+            conn.expires = now + timeout
+            conn.timeout = timeout
+        if conn.expires < self._next_expiry:
+            self._next_expiry = conn.expires
+        if not conn.status & IPS_ASSURED and conn.confirmed:
+            self._unassured[conn.id] = conn
+
+    # ------------------------------------------------------------------ persistence
+    def to_state(self) -> dict:
+        return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id,
+                "stats": dict(self.stats), "limits": self.limits.to_state(),
+                "log": list(self.log), "events_enabled": self.events_enabled,
+                "events": [list(e) for e in self.events]}
+
+    @classmethod
+    def from_state(cls, params, state: dict) -> Tracker:
+        tr = cls(params)
+        for s in state.get("conns", []):
+            c = Conn.from_state(s)
+            c.okey = (c.zone, c.ip_ver, c.proto) + c.orig
+            c.rkey = (c.zone, c.ip_ver, c.proto) + c.reply
+            tr._table[c.okey] = c
+            tr._table[c.rkey] = c
+            tr._conns[c.id] = c
+            if not c.status & (IPS_ASSURED | IPS_OFFLOAD):
+                tr._unassured[c.id] = c
+            tr._zone_count[c.zone] = tr._zone_count.get(c.zone, 0) + 1
+        tr._next_id = state.get("next_id", 1)
+        tr.stats.update(state.get("stats", {}))
+        tr.limits = ZoneLimits.from_state(state.get("limits", {}))
+        tr.log = list(state.get("log", []))
+        tr.events_enabled = state.get("events_enabled", False)
+        tr.events.extend(tuple(e) for e in state.get("events", []))
+        return tr
