@@ -1,0 +1,335 @@
+"""The ``conntrack`` command (conntrack-tools 1.4.7) and ``/proc/net/nf_conntrack``.
+
+Theory of operation
+-------------------
+``run(switch, argv)`` parses argv the way conntrack's getopt table does (short
+options, long options, ``--opt=value``), builds a filter, and renders the
+tracker's entries with ``conntrack.render``.  Listings go to stdout, the
+summary line (``conntrack v1.4.7 (conntrack-tools): N flow entries have been
+shown.``) to stderr.  Errors are conntrack's own one-liners followed by the
+"Try ..." hint, exit status 2 (parameter problem) or 1 (operation failed).
+The switch is duck-typed: ``switch.tracker``, ``switch.now`` (ms),
+``switch.params``.
+
+Commands: -L/--dump, -G/--get, -D/--delete, -F/--flush, -E/--event (prints
+the recorded events), -C/--count, -S/--stats, -V/--version, -h/--help.
+Filters: -p, -s/--src/--orig-src, -d/--dst/--orig-dst, -r/--reply-src,
+-q/--reply-dst, --sport/--orig-port-src, --dport/--orig-port-dst,
+--reply-port-src, --reply-port-dst, -n/--src-nat, -g/--dst-nat, -j/--any-nat,
+-w/--zone, -m/--mark V[/M], -u/--status, -f/--family, --state, -o.
+(``-z`` is ``--zero`` as in conntrack; zones are ``-w``.)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..conntrack import render
+from ..conntrack.conn import (
+    IPS_ASSURED,
+    IPS_FIXED_TIMEOUT,
+    IPS_HW_OFFLOAD,
+    IPS_OFFLOAD,
+    IPS_SEEN_REPLY,
+)
+from ..conntrack.tcp import STATE_BY_NAME
+from ..params import NF
+from .result import Result
+
+VERSION = "conntrack v1.4.7 (conntrack-tools): "
+TRY = "Try `conntrack -h' or 'conntrack --help' for more information.\n"
+
+COMMANDS = {"-L": "L", "--dump": "L", "-G": "G", "--get": "G", "-D": "D", "--delete": "D",
+            "-F": "F", "--flush": "F", "-E": "E", "--event": "E", "-C": "C", "--count": "C",
+            "-S": "S", "--stats": "S", "-V": "V", "--version": "V", "-h": "h", "--help": "h"}
+# option -> (canonical name, takes a value: 1 required, 2 optional)
+OPTIONS = {
+    "-s": ("src", 1), "--src": ("src", 1), "--orig-src": ("src", 1),
+    "-d": ("dst", 1), "--dst": ("dst", 1), "--orig-dst": ("dst", 1),
+    "-r": ("reply-src", 1), "--reply-src": ("reply-src", 1),
+    "-q": ("reply-dst", 1), "--reply-dst": ("reply-dst", 1),
+    "-p": ("proto", 1), "--proto": ("proto", 1), "--protonum": ("proto", 1),
+    "--sport": ("sport", 1), "--orig-port-src": ("sport", 1),
+    "--dport": ("dport", 1), "--orig-port-dst": ("dport", 1),
+    "--reply-port-src": ("reply-sport", 1), "--reply-port-dst": ("reply-dport", 1),
+    "-n": ("src-nat", 2), "--src-nat": ("src-nat", 2),
+    "-g": ("dst-nat", 2), "--dst-nat": ("dst-nat", 2),
+    "-j": ("any-nat", 2), "--any-nat": ("any-nat", 2),
+    "-w": ("zone", 1), "--zone": ("zone", 1), "--orig-zone": ("zone", 1),
+    "-m": ("mark", 1), "--mark": ("mark", 1),
+    "-u": ("status", 1), "--status": ("status", 1),
+    "-f": ("family", 1), "--family": ("family", 1),
+    "-o": ("output", 1), "--output": ("output", 1),
+    "-z": ("zero", 0), "--zero": ("zero", 0),
+    "--state": ("state", 1), "-t": ("timeout", 1), "--timeout": ("timeout", 1),
+    "-i": ("id", 1), "--id": ("id", 1),
+}
+PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "gre": 47, "udplite": 136,
+          "dccp": 33}
+STATUS = {"ASSURED": IPS_ASSURED, "SEEN_REPLY": IPS_SEEN_REPLY, "UNSET": 0,
+          "FIXED_TIMEOUT": IPS_FIXED_TIMEOUT, "OFFLOAD": IPS_OFFLOAD, "HW_OFFLOAD": IPS_HW_OFFLOAD}
+OUTPUTS = ("xml", "extended", "timestamp", "id", "ktimestamp", "labels", "userspace")
+
+
+class _Error(Exception):
+    def __init__(self, msg: str, code: int = 2) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+def _addr(text: str) -> tuple[int, int]:
+    try:
+        a = ipaddress.ip_address(text)
+    except ValueError:
+        raise _Error(f"Invalid IP address `{text}'.") from None
+    return a.version, int(a)
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise _Error(f"Bad parameter `{text}'" if what else f"invalid {what}") from None
+
+
+def _parse(argv: list[str]) -> tuple[str | None, dict]:
+    cmd = None
+    opts: dict = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        val = None
+        if a.startswith("--") and "=" in a:
+            a, val = a.split("=", 1)
+        if a in COMMANDS:
+            c = COMMANDS[a]
+            if cmd is not None and cmd != c:
+                raise _Error("Invalid commands combination")
+            cmd = c
+            if i + 1 < len(argv) and argv[i + 1] in ("conntrack", "expect"):
+                if argv[i + 1] == "expect":
+                    raise _Error("expectation tables are not supported", 1)
+                i += 1
+            i += 1
+            continue
+        if a not in OPTIONS:
+            raise _Error(f"unknown option `{argv[i]}'")
+        name, takes = OPTIONS[a]
+        if takes == 1 and val is None:
+            if i + 1 >= len(argv):
+                raise _Error(f"option `{a}' requires an argument")
+            val = argv[i + 1]
+            i += 1
+        elif takes == 2 and val is None and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            val = argv[i + 1]
+            i += 1
+        opts[name] = True if takes == 0 else (val if val is not None else "")
+        i += 1
+    return cmd, opts
+
+
+def _filter(opts: dict):
+    """Builds a predicate over Conn from the parsed options."""
+    checks = []
+    fam = None
+    if "family" in opts:
+        f = opts["family"]
+        if f not in ("ipv4", "ipv6"):
+            raise _Error(f"`{f}' unsupported protocol")
+        fam = 4 if f == "ipv4" else 6
+    if "proto" in opts:
+        p = opts["proto"].lower()
+        num = PROTOS.get(p)
+        if num is None:
+            if p.isdigit():
+                num = int(p)
+            else:
+                raise _Error(f"proto `{opts['proto']}' not found")
+        checks.append(lambda c, n=num: c.proto == n)
+    for name, tup, idx in (("src", "orig", 0), ("dst", "orig", 1), ("reply-src", "reply", 0),
+                           ("reply-dst", "reply", 1)):
+        if name in opts:
+            ver, a = _addr(opts[name])
+            if fam is not None and fam != ver:
+                raise _Error("mismatched address family")
+            fam = ver
+            checks.append(lambda c, t=tup, i=idx, a=a: getattr(c, t)[i] == a)
+    for name, tup, idx in (("sport", "orig", 2), ("dport", "orig", 3), ("reply-sport", "reply", 2),
+                           ("reply-dport", "reply", 3)):
+        if name in opts:
+            if "proto" not in opts:
+                raise _Error(f"missing protocol for `--{name}', use -p")
+            port = _int(opts[name], "")
+            checks.append(lambda c, t=tup, i=idx, p=port: c.proto not in (1, 58) and getattr(c, t)[i] == p)
+    if fam is not None:
+        checks.append(lambda c, f=fam: c.ip_ver == f)
+    if "zone" in opts:
+        z = _int(opts["zone"], "")
+        checks.append(lambda c, z=z: c.zone == z)
+    if "mark" in opts:
+        text = opts["mark"]
+        v, _, m = text.partition("/")
+        val = _int(v, "")
+        mask = _int(m, "") if m else 0xFFFFFFFF
+        checks.append(lambda c, v=val, m=mask: (c.mark & m) == (v & m))
+    if "status" in opts:
+        bits = 0
+        for word in opts["status"].split(","):
+            if word.upper() not in STATUS:
+                raise _Error(f"Bad parameter `{opts['status']}'")
+            bits |= STATUS[word.upper()]
+        if bits:
+            checks.append(lambda c, b=bits: (c.status & b) == b)
+        else:
+            checks.append(lambda c: not c.status & (IPS_ASSURED | IPS_SEEN_REPLY))
+    if "state" in opts:
+        st = STATE_BY_NAME.get(opts["state"])
+        if st is None:
+            raise _Error(f"unknown TCP state `{opts['state']}'")
+        checks.append(lambda c, s=st: c.proto == 6 and c.state == s)
+    for name, fn in (("src-nat", _is_snat), ("dst-nat", _is_dnat)):
+        if name in opts:
+            ip = opts[name]
+            if ip:
+                _ver, a = _addr(ip)
+                idx = 1 if name == "src-nat" else 0
+                checks.append(lambda c, a=a, i=idx, f=fn: f(c) and c.reply[i] == a)
+            else:
+                checks.append(fn)
+    if "any-nat" in opts:
+        checks.append(lambda c: _is_snat(c) or _is_dnat(c))
+    if "id" in opts:
+        cid = _int(opts["id"], "")
+        checks.append(lambda c, i=cid: c.id == i)
+    return lambda c: all(f(c) for f in checks)
+
+
+def _is_snat(c) -> bool:
+    return c.reply[1] != c.orig[0] or (c.proto not in (1, 58) and c.reply[3] != c.orig[2])
+
+
+def _is_dnat(c) -> bool:
+    return c.reply[0] != c.orig[1] or (c.proto not in (1, 58) and c.reply[2] != c.orig[3])
+
+
+def _fmt(opts: dict) -> set:
+    out = set()
+    if "output" in opts:
+        for w in opts["output"].split(","):
+            if w not in OUTPUTS:
+                raise _Error(f"Bad parameter `{opts['output']}'")
+            out.add(w)
+    return out
+
+
+def _acct(switch) -> bool:
+    return bool(switch.params.get("sysctl:" + NF + "nf_conntrack_acct"))
+
+
+def run(switch, argv: list[str]) -> Result:
+    """Runs ``conntrack ARGV`` against ``switch``."""
+    try:
+        return _run(switch, argv)
+    except _Error as e:
+        err = VERSION + str(e) + "\n" + (TRY if e.code == 2 else "")
+        return Result(err=err, code=e.code)
+
+
+def _run(switch, argv: list[str]) -> Result:
+    cmd, opts = _parse(argv)
+    tr = switch.tracker
+    now = switch.now
+    if cmd is None:
+        raise _Error("no command specified")
+    if cmd == "V":
+        return Result(out="conntrack v1.4.7 (conntrack-tools)\n")
+    if cmd == "h":
+        return Result(out=USAGE)
+    if cmd == "C":
+        return Result(out=f"{tr.count}\n")
+    if cmd == "S":
+        return Result(out=render.stats_lines(tr.stats))
+    if cmd == "F":
+        tr.flush(now=now)
+        return Result(err=VERSION + "connection tracking table has been emptied.\n", changed=True)
+    fmt = _fmt(opts)
+    pred = _filter(opts)
+    acct = _acct(switch)
+    if cmd == "E":
+        lines = []
+        n = 0
+        for ts, kind, line in list(tr.events):
+            if kind not in ("NEW", "UPDATE", "DESTROY"):
+                continue
+            prefix = f"[{ts / 1000:.6f}]\t" if "timestamp" in fmt else ""
+            lines.append(prefix + line + "\n")
+            n += 1
+        return Result(out="".join(lines), err=VERSION + f"{n} flow events have been shown.\n")
+    if cmd in ("L", "D"):
+        tr.sweep(now)
+        hits = [c for c in tr.iter_conns() if pred(c)]
+        out = "".join(render.conntrack_line(c, now, fmt, acct) + "\n" for c in hits)
+        if cmd == "L":
+            if "zero" in opts:
+                for c in hits:
+                    c.packets = [0, 0]
+                    c.bytes = [0, 0]
+            return Result(out=out, err=VERSION + f"{len(hits)} flow entries have been shown.\n",
+                          changed="zero" in opts)
+        for c in hits:
+            tr.delete(c, now)
+        return Result(out=out, err=VERSION + f"{len(hits)} flow entries have been deleted.\n",
+                      code=0 if hits else 1, changed=bool(hits))
+    if cmd == "G":
+        need = ("src", "dst", "proto")
+        if not all(k in opts for k in need):
+            raise _Error("You need to supply the `--src', `--dst' and `--protonum' options")
+        tr.sweep(now)
+        hits = [c for c in tr.iter_conns() if pred(c)]
+        if not hits:
+            raise _Error("Operation failed: such conntrack doesn't exist", 1)
+        return Result(out=render.conntrack_line(hits[0], now, fmt, acct) + "\n",
+                      err=VERSION + "1 flow entries have been shown.\n")
+    raise _Error("no command specified")
+
+
+def proc_nf_conntrack(switch) -> str:
+    """The text of ``/proc/net/nf_conntrack``."""
+    tr = switch.tracker
+    tr.sweep(switch.now)
+    acct = _acct(switch)
+    return "".join(render.proc_line(c, switch.now, acct) + "\n" for c in tr.iter_conns())
+
+
+USAGE = """Command line interface for the connection tracking system. Version 1.4.7
+Usage: conntrack [commands] [options]
+
+Commands:
+  -L [table] [options]\t\tList conntrack or expectation table
+  -G [table] parameters\t\tGet conntrack or expectation
+  -D [table] parameters\t\tDelete conntrack or expectation
+  -E [table] [options]\t\tShow events
+  -F [table]\t\t\tFlush table
+  -C [table]\t\t\tShow counter
+  -S\t\t\t\tShow statistics
+
+Tables: conntrack
+
+Conntrack parameters and options:
+  -n, --src-nat ip\t\t\tsource NAT ip
+  -g, --dst-nat ip\t\t\tdestination NAT ip
+  -j, --any-nat ip\t\t\tsource or destination NAT ip
+  -m, --mark mark\t\t\tSet mark
+  -z, --zero \t\t\t\tZero counters while listing
+  -o, --output type[,...]\t\tOutput format, eg. xml
+  -w, --zone value\t\t\tSet conntrack zone
+
+Common parameters and options:
+  -s, --src, --orig-src ip\t\tSource address from original direction
+  -d, --dst, --orig-dst ip\t\tDestination address from original direction
+  -r, --reply-src ip\t\tSource addres from reply direction
+  -q, --reply-dst ip\t\tDestination address from reply direction
+  -p, --protonum proto\t\tLayer 4 Protocol, eg. 'tcp'
+  -f, --family proto\t\tLayer 3 Protocol, eg. 'ipv6'
+  -u, --status status\t\tSet status, eg. ASSURED
+"""
