@@ -181,11 +181,18 @@ def normalize_match(m: K.Match) -> K.Match:
     if dl in (ETH_TYPE_IP, ETH_TYPE_IPV6) and proto == 6:
         keep.add(K.TCP_FLAGS)
     drop = [i for i in _L3 if i not in keep and m.mask[i]]
-    if not drop:
+    # ICMP type/code travel as exact 8-bit fields: masks are lost, high bits cut.
+    icmp = (dl == ETH_TYPE_IP and proto == 1) or (dl == ETH_TYPE_IPV6 and proto == 58)
+    fix_icmp = icmp and any(m.mask[i] and (m.mask[i] != 0xFFFF or m.values[i] > 0xFF) for i in (K.TP_SRC, K.TP_DST))
+    if not drop and not fix_icmp:
         return m
     values, masks = list(m.values), list(m.mask)
     for i in drop:
         values[i] = masks[i] = 0
+    if fix_icmp:
+        for i in (K.TP_SRC, K.TP_DST):
+            if masks[i]:
+                values[i], masks[i] = values[i] & 0xFF, 0xFFFF
     return K.Match(tuple(values), tuple(masks))
 
 

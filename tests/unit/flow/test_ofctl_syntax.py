@@ -349,3 +349,8 @@ def test_key_layout_for_shared_slots():
     assert (m.values[K.IN_PORT], m.mask[K.IN_PORT]) == (7, K.EXACT[K.IN_PORT])
     m = parse_flow("udp,tp_dst=4791,actions=drop").match
     assert (m.values[K.TP_DST], m.values[K.NW_PROTO], m.values[K.DL_TYPE]) == (4791, 17, 0x0800)
+
+
+def test_icmp_type_code_are_exact_8_bit_after_normalisation():
+    m = parse_flow("icmp,tp_src=0x103/0x1ff,icmp_code=0,actions=drop").match
+    assert format_match(m) == "icmp,icmp_type=3,icmp_code=0"
