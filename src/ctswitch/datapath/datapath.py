@@ -70,15 +70,20 @@ GC_INTERVAL_MS = 1000
 class FastEntry:
     """A cached decision for one direction of one offloaded connection."""
 
-    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "icmp_id")
+    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "icmp_id", "packets", "bytes",
+                 "used", "created")
 
-    def __init__(self, generation, conn, reply, outputs, rules, icmp_id):
+    def __init__(self, generation, conn, reply, outputs, rules, icmp_id, now=0):
         self.generation = generation
         self.conn = conn
         self.reply = reply
         self.outputs = outputs  # [(ofport, new_key)] ; new_key is compared to the packet's key
         self.rules = rules
         self.icmp_id = icmp_id
+        self.packets = 0
+        self.bytes = 0
+        self.used = None  # ms of the last hit, None: never
+        self.created = now
 
 
 class Datapath:
@@ -160,6 +165,9 @@ class Datapath:
         if flags & TCP_SYN or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
             return None
         n = len(frame)
+        e.packets += 1
+        e.bytes += n
+        e.used = now
         hw = bool(conn.status & IPS_HW_OFFLOAD)
         off = self.switch.offload
         if hw:
@@ -222,10 +230,10 @@ class Datapath:
                         off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
                         continue
                     off.consider(c, now, pkt=pkt)
-            self._maybe_cache(bridge, key, tr)
+            self._maybe_cache(bridge, key, tr, now)
         return out
 
-    def _maybe_cache(self, bridge, key, tr) -> None:
+    def _maybe_cache(self, bridge, key, tr, now) -> None:
         if tr.stateful or tr.controller or not tr.outputs:
             return
         conn = None
@@ -245,7 +253,7 @@ class Datapath:
         outputs = [(port, [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
         self.cache[self._cache_key(bridge, key)] = FastEntry(
-            bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2])
+            bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now)
 
     def forget_conn(self, conn) -> None:
         """Drops cached decisions of ``conn`` (it left offload)."""

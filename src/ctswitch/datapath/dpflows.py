@@ -1,0 +1,112 @@
+"""Datapath flows as ``ovs-appctl dpctl/dump-flows`` prints them.
+
+ctswitch's datapath caches, per direction of an offloaded connection, the whole
+decision of the pipeline (OVS would install a chain of megaflows joined by
+``recirc``; the hardware holds the CT tuple rule and the pre/post-CT rules).
+Each cached decision is shown as one exact-match datapath flow, in OVS's ODP
+syntax: ``recirc_id(0),in_port(2),eth(...),eth_type(0x0800),ipv4(...),tcp(...),
+packets:N, bytes:N, used:X.XXXs[, offloaded:yes, dp:tc], actions:...``.
+``type=offloaded`` lists the ones in the modelled hardware ([HW_OFFLOAD]),
+``type=ovs``/``non-offloaded`` the software-flowtable ones ([OFFLOAD]).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ..flow.key import (
+    DL_DST,
+    DL_SRC,
+    DL_TYPE,
+    IN_PORT,
+    IPV6_DST,
+    IPV6_SRC,
+    NW_DST,
+    NW_PROTO,
+    NW_SRC,
+    TP_DST,
+    TP_SRC,
+)
+from .datapath import IPS_HW_OFFLOAD
+
+_L4 = {6: "tcp", 17: "udp", 132: "sctp"}
+
+
+def _mac(v: int) -> str:
+    return ":".join(f"{(v >> s) & 0xff:02x}" for s in range(40, -8, -8))
+
+
+def _ip4(v: int) -> str:
+    return ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
+
+
+def _ip6(v: int) -> str:
+    import ipaddress
+    return str(ipaddress.IPv6Address(v))
+
+
+def _used(e, now: int) -> str:
+    if e.used is None:
+        return "never"
+    return f"{(now - e.used) / 1000:.3f}s"
+
+
+def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
+    dp = switch.datapath
+    if dp is None:
+        return ""
+    lines = []
+    for ck, e in dp.cache.items():
+        hw = bool(e.conn.status & IPS_HW_OFFLOAD)
+        if typ in ("offloaded", "tc") and not hw:
+            continue
+        if typ in ("non-offloaded", "ovs", "dpdk") and hw:
+            continue
+        (_br, in_port, dl_src, dl_dst, dl_type, _vlan, nw_src, nw_dst, v6s, v6d, proto, sport, dport) = ck
+        key = {IN_PORT: in_port, DL_SRC: dl_src, DL_DST: dl_dst, DL_TYPE: dl_type, NW_SRC: nw_src,
+               NW_DST: nw_dst, IPV6_SRC: v6s, IPV6_DST: v6d, NW_PROTO: proto, TP_SRC: sport, TP_DST: dport}
+        m = [f"recirc_id(0),in_port({in_port}),eth(src={_mac(dl_src)},dst={_mac(dl_dst)}),"
+             f"eth_type(0x{dl_type:04x})"]
+        if dl_type == 0x86DD:
+            m.append(f",ipv6(src={_ip6(v6s)},dst={_ip6(v6d)},proto={proto},frag=no)")
+        else:
+            m.append(f",ipv4(src={_ip4(nw_src)},dst={_ip4(nw_dst)},proto={proto},frag=no)")
+        if proto in _L4:
+            m.append(f",{_L4[proto]}(src={sport},dst={dport})")
+        acts = []
+        for port, deltas in e.outputs:
+            d = dict(deltas)
+            sets = []
+            if NW_SRC in d or NW_DST in d:
+                parts = []
+                if NW_SRC in d:
+                    parts.append(f"src={_ip4(d[NW_SRC])}")
+                if NW_DST in d:
+                    parts.append(f"dst={_ip4(d[NW_DST])}")
+                sets.append(f"set(ipv4({','.join(parts)}))")
+            if (TP_SRC in d or TP_DST in d) and proto in _L4:
+                parts = []
+                if TP_SRC in d:
+                    parts.append(f"src={d[TP_SRC]}")
+                if TP_DST in d:
+                    parts.append(f"dst={d[TP_DST]}")
+                sets.append(f"set({_L4[proto]}({','.join(parts)}))")
+            if DL_SRC in d or DL_DST in d:
+                parts = []
+                if DL_SRC in d:
+                    parts.append(f"src={_mac(d[DL_SRC])}")
+                if DL_DST in d:
+                    parts.append(f"dst={_mac(d[DL_DST])}")
+                sets.append(f"set(eth({','.join(parts)}))")
+            acts.extend(sets)
+            acts.append(str(port))
+        del key
+        stats = f"packets:{e.packets}, bytes:{e.bytes}, used:{_used(e, switch.now)}"
+        line = "".join(m) + ", " + stats
+        if verbose:
+            u = uuid.UUID(int=hash(ck) & ((1 << 128) - 1))
+            line = f"ufid:{u}, " + line + (", offloaded:yes, dp:tc" if hw else ", dp:ovs")
+        line += ", actions:" + ",".join(acts)
+        lines.append(line)
+    lines.sort()
+    return "".join(x + "\n" for x in lines)
