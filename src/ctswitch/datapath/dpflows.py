@@ -12,6 +12,7 @@ packets:N, bytes:N, used:X.XXXs[, offloaded:yes, dp:tc], actions:...``.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from ..flow.key import (
@@ -104,7 +105,7 @@ def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
         stats = f"packets:{e.packets}, bytes:{e.bytes}, used:{_used(e, switch.now)}"
         line = "".join(m) + ", " + stats
         if verbose:
-            u = uuid.UUID(int=hash(ck) & ((1 << 128) - 1))
+            u = uuid.UUID(bytes=hashlib.md5(repr(ck).encode()).digest())
             line = f"ufid:{u}, " + line + (", offloaded:yes, dp:tc" if hw else ", dp:ovs")
         line += ", actions:" + ",".join(acts)
         lines.append(line)
