@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..flow.ofctl_syntax import FlowSyntaxError, format_flow_stats, parse_flow
-from ..ofproto.bridge import OFBridge
+from ..flow.ofctl_syntax import FF_RESET_COUNTS, FlowSyntaxError, format_flow_stats, parse_flow, wire_actions
 from ..ofproto.rule import Rule
 from .result import Result
 
@@ -89,6 +88,8 @@ def run(switch, argv: list[str], ctx=None) -> Result:
         return fn(switch, br, rest[1:], opts, ctx)
     except FlowSyntaxError as e:
         return _err(str(e))
+    except SwitchRefused as e:
+        return _err(f"OFPT_ERROR (xid=0x2): {e}")
 
 
 def _names(opts) -> bool:
@@ -99,20 +100,28 @@ def _names(opts) -> bool:
     return bool(os.isatty(1)) if hasattr(os, "isatty") else False
 
 
+class SwitchRefused(Exception):
+    """The switch side refused a flow mod (an OpenFlow error reply)."""
+
+
 def _rule_from_spec(spec, now: int) -> Rule:
-    return Rule(spec.table, spec.priority, spec.match, spec.actions, cookie=spec.cookie,
+    if spec.prereq_error:
+        raise SwitchRefused(spec.prereq_error)
+    # The switch stores what it will report back: the OpenFlow 1.0 + Nicira spellings.
+    return Rule(spec.table, spec.priority, spec.match, wire_actions(spec.actions), cookie=spec.cookie,
                 idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
-                importance=spec.importance, flags=frozenset(spec.flags), now=now)
+                importance=spec.importance, flags=spec.flags, now=now)
 
 
-def _add_one(switch, br: OFBridge, text: str) -> None:
-    spec = parse_flow(text, br, command="add")
-    rule = _rule_from_spec(spec, switch.now)
-    br.add_rule(rule, reset_counts="reset_counts" in spec.flags)
+def _flush_cache(switch) -> None:
+    if switch.datapath is not None:
+        switch.datapath.cache.clear()
 
 
 def cmd_add_flow(switch, br, args, opts, ctx) -> Result:
-    _add_one(switch, br, args[0])
+    spec = parse_flow(args[0], br, command="add")
+    br.add_rule(_rule_from_spec(spec, switch.now), reset_counts=bool(spec.flags & FF_RESET_COUNTS))
+    _flush_cache(switch)
     return Result(changed=True)
 
 
@@ -136,8 +145,10 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
             specs.append(parse_flow(s, br, command="add"))
         except FlowSyntaxError as e:
             return _err(f"{src}:{lineno}: {e}")
-    for spec in specs:  # all or nothing, like a bundle
-        br.add_rule(_rule_from_spec(spec, switch.now), reset_counts="reset_counts" in spec.flags)
+    rules = [_rule_from_spec(spec, switch.now) for spec in specs]  # all or nothing
+    for spec, rule in zip(specs, rules):
+        br.add_rule(rule, reset_counts=bool(spec.flags & FF_RESET_COUNTS))
+    _flush_cache(switch)
     return Result(changed=True)
 
 
@@ -154,20 +165,25 @@ def _select(br, args, opts, command):
 def cmd_del_flows(switch, br, args, opts, ctx) -> Result:
     _spec, rules = _select(br, args, opts, "del")
     br.remove_rules(rules, switch.now)
-    if switch.datapath is not None:
-        switch.datapath.cache.clear()
+    _flush_cache(switch)
     return Result(changed=True)
 
 
 def cmd_mod_flows(switch, br, args, opts, ctx) -> Result:
     spec, rules = _select(br, args, opts, "mod")
+    if spec.prereq_error:
+        raise SwitchRefused(spec.prereq_error)
+    actions = wire_actions(spec.actions)
     for r in rules:
-        r.actions = list(spec.actions)
+        r.actions = list(actions)
         r.modified_ms = switch.now
-        if "reset_counts" in spec.flags:
+        if spec.cookie_given:
+            r.cookie = spec.cookie
+        if spec.flags & FF_RESET_COUNTS:
             r.n_packets = r.n_bytes = 0
     if rules:
         br.generation += 1
+        _flush_cache(switch)
     return Result(changed=True)
 
 
@@ -195,9 +211,11 @@ def cmd_dump_flows(switch, br, args, opts, ctx) -> Result:
                     return _err(f"{f}: unknown field for sorting")
                 rules.sort(key=k, reverse=rev)
     stats = not opts.get("--no-stats")
-    lines = [] if not stats else ["NXST_FLOW reply (xid=0x4):"]
+    # Like ovs-ofctl: the reply header only on the plain dump (not with names, no-stats or sort).
+    plain = stats and not names and not opts.get("--sort") and not opts.get("--rsort")
+    lines = ["NXST_FLOW reply (xid=0x4):"] if plain else []
     for r in rules:
-        lines.append(format_flow_stats(r, br, switch.now, names=names, stats=stats))
+        lines.append(" " + format_flow_stats(r, br, switch.now, names=names, stats=stats))
     return Result(out="\n".join(lines) + "\n" if lines else "")
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..flow import fields
 from ..flow.key import (
     CS_EST,
     CT_STATE,
@@ -269,13 +270,9 @@ class Datapath:
         self.next_tick = int(state.get("next_tick", 0))
 
 
-def field_index(name: str) -> tuple[int, int]:
-    """Key index and width of a field name, from the syntax tables when present."""
-    try:
-        from ..flow import fields
-        f = fields.lookup(name) if hasattr(fields, "lookup") else None
-        if f is not None:
-            return f.index, f.width
-    except ImportError:
-        pass
-    return xlate._default_field_index(name)
+def field_index(name: str) -> tuple[int, int, int]:
+    """(key index, width in bits, bit shift inside the key slot) of a field or NXM name."""
+    f = fields.by_nxm(name)
+    if f is None:
+        raise KeyError(name)
+    return f.index, f.n_bits, f.shift

@@ -59,6 +59,22 @@ class Switch:
             self.datapath = Datapath(self)
         except ImportError:
             self.datapath = None
+        self._wire()
+
+    def _wire(self) -> None:
+        """Connects the engines' callbacks (after building or reloading them)."""
+        if self.offload is not None:
+            self.offload.tracker = self.tracker
+        if self.tracker is not None and hasattr(self.tracker, "destroy_hook"):
+            self.tracker.destroy_hook = self._conn_destroyed
+
+    def _conn_destroyed(self, conn, now: int) -> None:
+        """A conntrack entry was deleted (conntrack -D/-F, expiry): its offload goes too."""
+        if self.offload is not None and getattr(conn, "offload", None) is not None:
+            from ..offload.manager import WHY_DELETED
+            self.offload.teardown(conn, WHY_DELETED, now, deleted=True)
+        if self.datapath is not None:
+            self.datapath.forget_conn(conn)
 
     # ------------------------------------------------------------------ config
     def add_bridge(self, name: str, fail_mode: str = "standalone") -> OFBridge:
@@ -132,9 +148,10 @@ class Switch:
             br._seq = max(int(b.get("seq", 0)), max((r["seq"] for r in b["rules"]), default=0))
             br.mac = {(v, m): (p, t) for v, m, p, t in b.get("mac") or []}
             sw.bridges[br.name] = br
-        if sw.tracker is not None and state.get("tracker") is not None and hasattr(sw.tracker, "from_state"):
-            sw.tracker.load_state(state["tracker"]) if hasattr(sw.tracker, "load_state") else None
-        if sw.offload is not None and state.get("offload") is not None and hasattr(sw.offload, "load_state"):
+        if sw.tracker is not None and state.get("tracker") is not None:
+            sw.tracker = type(sw.tracker).from_state(sw.params, state["tracker"])
+            sw._wire()
+        if sw.offload is not None and state.get("offload") is not None:
             sw.offload.load_state(state["offload"], sw.tracker)
         if sw.datapath is not None and state.get("datapath") is not None and hasattr(sw.datapath, "load_state"):
             sw.datapath.load_state(state["datapath"])
@@ -145,7 +162,7 @@ def rule_to_state(r: Rule) -> dict:
     return {
         "table": r.table_id, "priority": r.priority, "match": serial.encode_match(r.match),
         "actions": serial.encode(r.actions), "cookie": r.cookie, "idle": r.idle_timeout,
-        "hard": r.hard_timeout, "importance": r.importance, "flags": sorted(r.flags),
+        "hard": r.hard_timeout, "importance": r.importance, "flags": r.flags,
         "created": r.created_ms, "modified": r.modified_ms, "used": r.last_used_ms,
         "n_packets": r.n_packets, "n_bytes": r.n_bytes, "seq": r.seq,
     }
@@ -154,7 +171,7 @@ def rule_to_state(r: Rule) -> dict:
 def rule_from_state(d: dict) -> Rule:
     r = Rule(d["table"], d["priority"], serial.decode_match(d["match"]), serial.decode(d["actions"]),
              cookie=d["cookie"], idle_timeout=d["idle"], hard_timeout=d["hard"],
-             importance=d["importance"], flags=frozenset(d["flags"]), now=d["created"])
+             importance=d["importance"], flags=int(d["flags"]), now=d["created"])
     r.modified_ms = d["modified"]
     r.last_used_ms = d["used"]
     r.n_packets = d["n_packets"]

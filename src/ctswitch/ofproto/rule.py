@@ -25,7 +25,7 @@ class Rule:
         cookie: 64-bit opaque value.
         idle_timeout, hard_timeout: seconds; 0 means never.
         importance: 0..65535 (eviction order; stored and printed only).
-        flags: frozenset of flag names ("send_flow_rem", "reset_counts", ...).
+        flags: OpenFlow flow-mod flag bits (FF_* of flow/ofctl_syntax: send_flow_rem, reset_counts...).
         created_ms: switch time of insertion (duration is measured from it).
         modified_ms: switch time of the last mod-flows (hard_age).
         last_used_ms: switch time of the last packet (idle_age).
@@ -41,7 +41,7 @@ class Rule:
 
     def __init__(self, table_id: int, priority: int, match: Match, actions: list, *, cookie: int = 0,
                  idle_timeout: int = 0, hard_timeout: int = 0, importance: int = 0,
-                 flags: frozenset = frozenset(), now: int = 0) -> None:
+                 flags: int = 0, now: int = 0) -> None:
         self.table_id = table_id
         self.priority = priority
         self.match = match

@@ -108,7 +108,7 @@ class XlateContext:
                  "icmp_id", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter")
 
     def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
-                 trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int]]):
+                 trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int, int]]):
         self.bridge = bridge
         self.pkt = pkt
         self.now = now
@@ -128,7 +128,7 @@ class XlateContext:
 
 def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
               mac_aging_ms: int = 300_000, trace: bool = False, ct_next: list[int] | None = None,
-              field_index: Callable[[str], tuple[int, int]] | None = None,
+              field_index: Callable[[str], tuple[int, int, int]] | None = None,
               formatter=None) -> Translation:
     """Translates one packet (parsed ``pkt`` with flow ``key``) through ``bridge``.
 
@@ -248,23 +248,23 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             _run_table(ctx, key, act.table, formatter)
             return
         elif cls is A.SetField:
-            idx, width = ctx.field_index(act.field)
-            full = (1 << width) - 1
-            m = full if act.mask is None else act.mask
-            key[idx] = (key[idx] & ~m) | (act.value & m)
-            if idx == CT_MARK or idx == CT_LABEL:
-                pass  # only meaningful inside ct(exec(...)), handled by the tracker
+            idx, width, shift = ctx.field_index(act.field)
+            m = ((1 << width) - 1) if act.mask is None else act.mask
+            key[idx] = (key[idx] & ~(m << shift)) | ((act.value & m) << shift)
         elif cls is A.Load:
-            idx, _w = ctx.field_index(act.dst.field)
-            m = ((1 << act.dst.n_bits) - 1) << act.dst.ofs
-            key[idx] = (key[idx] & ~m) | ((act.value << act.dst.ofs) & m)
+            idx, _w, shift = ctx.field_index(act.dst.field)
+            ofs = act.dst.ofs + shift
+            m = ((1 << act.dst.n_bits) - 1) << ofs
+            key[idx] = (key[idx] & ~m) | ((act.value << ofs) & m)
         elif cls is A.Move:
-            si, _ = ctx.field_index(act.src.field)
-            di, _ = ctx.field_index(act.dst.field)
-            v = (key[si] >> act.src.ofs) & ((1 << act.src.n_bits) - 1)
-            m = ((1 << act.dst.n_bits) - 1) << act.dst.ofs
-            key[di] = (key[di] & ~m) | ((v << act.dst.ofs) & m)
-            tr.wc[si] |= ((1 << act.src.n_bits) - 1) << act.src.ofs
+            si, _, sshift = ctx.field_index(act.src.field)
+            di, _, dshift = ctx.field_index(act.dst.field)
+            sofs = act.src.ofs + sshift
+            v = (key[si] >> sofs) & ((1 << act.src.n_bits) - 1)
+            dofs = act.dst.ofs + dshift
+            m = ((1 << act.dst.n_bits) - 1) << dofs
+            key[di] = (key[di] & ~m) | ((v << dofs) & m)
+            tr.wc[si] |= ((1 << act.src.n_bits) - 1) << sofs
         elif cls is A.DecTtl:
             if key[DL_TYPE] not in (ETH_TYPE_IP, ETH_TYPE_IPV6):
                 continue
@@ -362,9 +362,10 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
     tr = ctx.tr
     formatter = ctx.formatter
     if act.zone_src is not None:
-        idx, _ = ctx.field_index(act.zone_src.field)
-        zone = (key[idx] >> act.zone_src.ofs) & ((1 << act.zone_src.n_bits) - 1)
-        tr.wc[idx] |= ((1 << act.zone_src.n_bits) - 1) << act.zone_src.ofs
+        idx, _, shift = ctx.field_index(act.zone_src.field)
+        ofs = act.zone_src.ofs + shift
+        zone = (key[idx] >> ofs) & ((1 << act.zone_src.n_bits) - 1)
+        tr.wc[idx] |= ((1 << act.zone_src.n_bits) - 1) << ofs
     else:
         zone = act.zone
     if ctx.trace_on:
@@ -443,20 +444,9 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
         key[i] = 0
 
 
-def _default_field_index(name: str) -> tuple[int, int]:
-    from ..flow import key as K
-    table = {
-        "eth_src": K.DL_SRC, "dl_src": K.DL_SRC, "eth_dst": K.DL_DST, "dl_dst": K.DL_DST,
-        "ip_src": K.NW_SRC, "nw_src": K.NW_SRC, "ip_dst": K.NW_DST, "nw_dst": K.NW_DST,
-        "ipv6_src": K.IPV6_SRC, "ipv6_dst": K.IPV6_DST, "tcp_src": K.TP_SRC, "tcp_dst": K.TP_DST,
-        "udp_src": K.TP_SRC, "udp_dst": K.TP_DST, "tp_src": K.TP_SRC, "tp_dst": K.TP_DST,
-        "nw_tos": K.NW_TOS, "nw_ecn": K.NW_ECN, "nw_ttl": K.NW_TTL, "ct_mark": K.CT_MARK,
-        "ct_label": K.CT_LABEL, "metadata": K.METADATA, "pkt_mark": K.PKT_MARK,
-        "in_port": K.IN_PORT, "eth_type": K.DL_TYPE,
-    }
-    for r in range(16):
-        table[f"reg{r}"] = K.REG0 + r
-    idx = table.get(name)
-    if idx is None:
+def _default_field_index(name: str) -> tuple[int, int, int]:
+    from ..flow import fields
+    f = fields.by_nxm(name)
+    if f is None:
         raise KeyError(name)
-    return idx, K.WIDTH[idx]
+    return f.index, f.n_bits, f.shift
