@@ -33,14 +33,7 @@ from __future__ import annotations
 import ipaddress
 
 from . import tcp
-from .conn import (
-    IPS_ASSURED,
-    IPS_HW_OFFLOAD,
-    IPS_OFFLOAD,
-    IPS_SEEN_REPLY,
-    STATUS_NAMES,
-    Conn,
-)
+from .conn import IPS_ASSURED, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, STATUS_NAMES, Conn
 
 L4_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 47: "gre",
             136: "udplite", 33: "dccp"}

@@ -241,6 +241,8 @@ class Tracker:
                     return v
                 if conn is None or base & CS_INV:
                     return CtVerdict(CS_TRK | CS_INV, zone)
+            if ct.exec:
+                self._exec(conn, ct.exec, now)
             if not conn.confirmed:
                 err = self._confirm(conn, ct, now)
                 if err is not None:
@@ -248,8 +250,6 @@ class Tracker:
                     v = CtVerdict(0, zone)
                     v.drop = err
                     return v
-            if ct.exec:
-                self._exec(conn, ct.exec, now)
         v = CtVerdict(base, zone)
         v.conn = conn if conn.confirmed else None
         v.reply = d == DIR_REPLY
@@ -319,19 +319,20 @@ class Tracker:
             if res == tcp.R_INVALID:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
+            conn.packets[d] += 1
+            conn.bytes[d] += pkt.ip_len
+            if res == tcp.KILL:  # RST before any reply: deleted at once, timer untouched
+                self._destroy(conn, now)
+                return conn, d, base
             if res != tcp.R_IGNORE and timeout >= 0:
                 conn.expires = now + timeout
                 conn.timeout = timeout
-            conn.packets[d] += 1
-            conn.bytes[d] += pkt.ip_len
             if d == DIR_REPLY and not status & IPS_SEEN_REPLY:
                 conn.status |= IPS_SEEN_REPLY
                 ev |= EV_REPLY
             if ev & EV_ASSURED:
                 self._unassured.pop(conn.id, None)
-            if res == tcp.KILL:
-                self._destroy(conn, now)
-            elif ev and conn.confirmed:
+            if ev and conn.confirmed:
                 self._event(conn, now, "UPDATE")
             return conn, d, base
         # Not found: a new, unconfirmed connection.

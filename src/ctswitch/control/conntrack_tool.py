@@ -25,13 +25,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..conntrack import render
-from ..conntrack.conn import (
-    IPS_ASSURED,
-    IPS_FIXED_TIMEOUT,
-    IPS_HW_OFFLOAD,
-    IPS_OFFLOAD,
-    IPS_SEEN_REPLY,
-)
+from ..conntrack.conn import IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY
 from ..conntrack.tcp import STATE_BY_NAME
 from ..params import NF
 from .result import Result
