@@ -69,13 +69,13 @@ class _Formatter:
 
     def rule(self, rule) -> str:
         from ..flow.ofctl_syntax import format_match
-        m = format_match(rule.match, 32768, self.br, names=True)
+        m = format_match(rule.match, 32768, self.br.names, names=True)
         return f"{m or ''}{', ' if m else ''}priority {rule.priority}" + (
             f", cookie {rule.cookie:#x}" if rule.cookie else "")
 
     def actions(self, acts) -> str:
         from ..flow.ofctl_syntax import format_actions
-        return format_actions(acts, self.br, names=True)
+        return format_actions(acts, self.br.names, names=True)
 
 
 def trace(switch, argv: list[str], ctx=None) -> Result:
@@ -114,7 +114,7 @@ def trace(switch, argv: list[str], ctx=None) -> Result:
     if hexarg is None and all(c in "0123456789abcdefABCDEF" for c in args[1]) and len(args[1]) >= 28:
         hexarg, args = args[1], [args[0], "in_port=LOCAL"]
     try:
-        spec = parse_flow(args[1], br, command="trace")
+        spec = parse_flow(args[1], br.names, command="trace")
     except FlowSyntaxError as e:
         return _err(str(e))
     if hexarg is not None:
@@ -130,7 +130,7 @@ def trace(switch, argv: list[str], ctx=None) -> Result:
     else:
         key = list(spec.match.values)
     full = Match(tuple(key), tuple((1 << 128) - 1 for _ in range(N_FIELDS)))
-    flow_text = format_match(full, 32768, br, names=True)
+    flow_text = format_match(full, 32768, br.names, names=True)
     tr = xlate.translate(br, pkt, key, switch.now, trace=True, ct_next=ct_next or None,
                          formatter=_Formatter(br))
     lines = [f"Flow: {flow_text}", "", f'bridge("{br.name}")', "-" * (len(br.name) + 10)]

@@ -119,7 +119,7 @@ def _flush_cache(switch) -> None:
 
 
 def cmd_add_flow(switch, br, args, opts, ctx) -> Result:
-    spec = parse_flow(args[0], br, command="add")
+    spec = parse_flow(args[0], br.names, command="add")
     br.add_rule(_rule_from_spec(spec, switch.now), reset_counts=bool(spec.flags & FF_RESET_COUNTS))
     _flush_cache(switch)
     return Result(changed=True)
@@ -142,7 +142,7 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
         if not s or s.startswith("#"):
             continue
         try:
-            specs.append(parse_flow(s, br, command="add"))
+            specs.append(parse_flow(s, br.names, command="add"))
         except FlowSyntaxError as e:
             return _err(f"{src}:{lineno}: {e}")
     rules = [_rule_from_spec(spec, switch.now) for spec in specs]  # all or nothing
@@ -154,7 +154,7 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
 
 def _select(br, args, opts, command):
     if args:
-        spec = parse_flow(args[0], br, command=command)
+        spec = parse_flow(args[0], br.names, command=command)
         strict = bool(opts.get("--strict"))
         return spec, br.select(spec.match, spec.table, strict=strict,
                                priority=spec.priority if strict else None,
@@ -215,7 +215,7 @@ def cmd_dump_flows(switch, br, args, opts, ctx) -> Result:
     plain = stats and not names and not opts.get("--sort") and not opts.get("--rsort")
     lines = ["NXST_FLOW reply (xid=0x4):"] if plain else []
     for r in rules:
-        lines.append(" " + format_flow_stats(r, br, switch.now, names=names, stats=stats))
+        lines.append(" " + format_flow_stats(r, br.names, switch.now, names=names, stats=stats))
     return Result(out="\n".join(lines) + "\n" if lines else "")
 
 

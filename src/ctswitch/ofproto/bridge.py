@@ -71,6 +71,21 @@ def subsumes(general: Match, specific: Match) -> bool:
     return True
 
 
+class _PortNames:
+    """Adapter: ``number(name)`` / ``name(number)`` over a bridge's ports."""
+
+    __slots__ = ("br",)
+
+    def __init__(self, br: OFBridge) -> None:
+        self.br = br
+
+    def number(self, name: str) -> int | None:
+        return self.br.number(name)
+
+    def name(self, number: int) -> str | None:
+        return self.br.name_of(number)
+
+
 class OFBridge:
     """One bridge (see module docstring)."""
 
@@ -136,9 +151,10 @@ class OFBridge:
             return p.name if number != OFPP_LOCAL else "LOCAL"
         return RESERVED_NAMES.get(number)
 
-    # PortNames protocol spelling used by flow/ofctl_syntax.
-    def name(self, number: int) -> str | None:  # noqa: D401
-        return self.name_of(number)
+    @property
+    def names(self) -> _PortNames:
+        """This bridge's ports as the ``PortNames`` protocol of flow/ofctl_syntax."""
+        return _PortNames(self)
 
     # ------------------------------------------------------------------ flows
     def table(self, table_id: int) -> Classifier:

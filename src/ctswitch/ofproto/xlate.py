@@ -203,10 +203,11 @@ def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> N
     if tr.trace is not None:
         indent = "    " * ctx.depth
         if rule is None:
-            tr.trace.append(f"{indent}{table_id}. No match.")
+            tr.trace.append(f"{indent}{table_id:2d}. No match.")
             tr.trace.append(f"{indent}    drop")
         else:
-            tr.trace.append(f"{indent}{table_id}. {formatter.rule(rule) if formatter else rule!r}")
+            text = formatter.rule(rule) if formatter else repr(rule)
+            tr.trace.append(f"{indent}{table_id:2d}. {text}")
     if rule is None:
         tr.drop = f"no matching flow in table {table_id}"
         return

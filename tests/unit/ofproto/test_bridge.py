@@ -1,9 +1,9 @@
+import pytest
+
 from ctswitch.flow.actions import OFPP_LOCAL, OFPP_NORMAL, Output
 from ctswitch.flow.key import DL_TYPE, IN_PORT, ZERO, Match
 from ctswitch.ofproto.bridge import BridgeError, OFBridge
 from ctswitch.ofproto.rule import Rule
-
-import pytest
 
 
 def m(**kw):
