@@ -158,6 +158,9 @@ class Tracker:
         self._c_conn: Conn | None = None
         self._c_dir = 0
         self._c_state = 0
+        # Called as destroy_hook(conn, now) after an entry is removed (the switch
+        # tears its offload down); None: nothing to notify.
+        self.destroy_hook = None
 
     # ------------------------------------------------------------------ helpers
     def _timeouts(self) -> Timeouts:
@@ -581,6 +584,8 @@ class Tracker:
         self._unassured.pop(conn.id, None)
         conn.confirmed = False
         self._event(conn, now, "DESTROY")
+        if self.destroy_hook is not None:
+            self.destroy_hook(conn, now)
 
     def delete(self, conn: Conn, now: int = 0) -> None:
         """Removes one entry (conntrack -D)."""

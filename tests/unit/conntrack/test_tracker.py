@@ -147,10 +147,13 @@ def test_out_of_window_rst_is_invalid_even_when_liberal():
 
 def test_rst_before_reply_deletes_entry():
     tr = Tracker(Params())
+    gone = []
+    tr.destroy_hook = lambda c, now: gone.append((c.orig[2], now))
     run(tr, IP(src=A, dst=B) / TCP(sport=40009, dport=81, flags="S", seq=1), 0, True)
     v = run(tr, IP(src=B, dst=A) / TCP(sport=81, dport=40009, flags="RA", seq=0, ack=2), 1)
     assert v.state == TRK | EST | RPL
     assert list(tr.iter_conns()) == []
+    assert gone == [(40009, 1)]
 
 
 def test_synack_without_connection_and_bad_flags_are_invalid():
