@@ -71,16 +71,16 @@ GC_INTERVAL_MS = 1000
 class FastEntry:
     """A cached decision for one direction of one offloaded connection."""
 
-    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "icmp_id", "packets", "bytes",
+    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "extra", "packets", "bytes",
                  "used", "created")
 
-    def __init__(self, generation, conn, reply, outputs, rules, icmp_id, now=0):
+    def __init__(self, generation, conn, reply, outputs, rules, extra, now=0):
         self.generation = generation
         self.conn = conn
         self.reply = reply
         self.outputs = outputs  # [(ofport, new_key)] ; new_key is compared to the packet's key
         self.rules = rules
-        self.icmp_id = icmp_id
+        self.extra = extra
         self.packets = 0
         self.bytes = 0
         self.used = None  # ms of the last hit, None: never
@@ -189,12 +189,19 @@ class Datapath:
                 for i, v in deltas:
                     okey[i] = v
             outputs.append((ofport, okey))
-        return self._emit(bridge, pkt, key, frame, outputs, e.icmp_id)
+        return self._emit(bridge, pkt, key, frame, outputs, e.extra)
 
-    def _emit(self, bridge, pkt, key, frame, outputs, icmp_id):
+    def _emit(self, bridge, pkt, key, frame, outputs, extra):
         result = []
+        icmp_id, inner = extra if extra is not None else (None, None)
         for ofport, okey, *_ in outputs:
-            data = rewrite.apply(frame, pkt, key, okey) if okey != key else frame
+            if inner is not None:
+                # An ICMP error about a NATed connection: outer and quoted headers both change.
+                src = okey[NW_SRC] if okey[NW_SRC] != key[NW_SRC] else None
+                dst = okey[NW_DST] if okey[NW_DST] != key[NW_DST] else None
+                data = rewrite.nat_icmp_error(frame, pkt, src, dst, *inner)
+            else:
+                data = rewrite.apply(frame, pkt, key, okey) if okey != key else frame
             if icmp_id is not None and icmp_id != pkt.icmp_id:
                 data = rewrite.set_icmp_id(data, pkt, icmp_id)
             p = bridge.by_no.get(ofport)

@@ -78,7 +78,8 @@ class Translation:
     """What one packet's pass through the pipeline decided.
 
     Attributes:
-        outputs: (ofport, key snapshot, icmp_id or None) per transmitted copy, in order.
+        outputs: (ofport, key snapshot, extra) per transmitted copy, in order; ``extra`` is None
+            or (new ICMP echo id or None, new quoted tuple of an ICMP error or None).
         rules: every rule whose actions ran (a rule twice if it ran twice).
         verdicts: CtVerdicts returned by the tracker, in order.
         wc: per-field OR of every mask consulted (un-wildcarding; see classifier).
@@ -105,7 +106,7 @@ class XlateContext:
     """Mutable state of one translation (one packet, all its forks)."""
 
     __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth",
-                 "icmp_id", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter")
+                 "icmp_id", "icmp_inner", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter")
 
     def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
                  trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int, int]]):
@@ -118,6 +119,7 @@ class XlateContext:
         self.queue: list[tuple[list[int], int]] = []
         self.depth = 0
         self.icmp_id: int | None = None
+        self.icmp_inner: tuple | None = None  # ICMP error under NAT: the new quoted tuple
         self.ct_next = ct_next
         self.field_index = field_index
         self.trace_on = trace
@@ -172,9 +174,9 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
         tr.dp_actions.append([])
         _run_table(ctx, rkey, table, formatter)
         _end_pass(ctx)
-    tr_icmp = ctx.icmp_id
-    if tr_icmp is not None:
-        tr.outputs = [(p, kk, tr_icmp) for p, kk, _ in tr.outputs]
+    if ctx.icmp_id is not None or ctx.icmp_inner is not None:
+        extra = (ctx.icmp_id, ctx.icmp_inner)
+        tr.outputs = [(p, kk, extra) for p, kk, _ in tr.outputs]
     if not tr.outputs and tr.drop is None:
         tr.drop = "no output action"
     return tr
@@ -400,6 +402,8 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
                     key[TP_DST] = port
             if verdict.icmp_id is not None:
                 ctx.icmp_id = verdict.icmp_id
+            if getattr(verdict, "icmp_inner", None) is not None:
+                ctx.icmp_inner = verdict.icmp_inner
     if tr.trace is not None:
         parts = []
         if act.commit:
