@@ -62,7 +62,7 @@ _DECLS: list[Param] = [
     Param("sysctl", NF + "nf_conntrack_max", 262144, doc="maximum tracked connections (early-drop, then drop)"),
     Param("sysctl", NF + "nf_conntrack_count", 0, readonly=True, doc="connections currently tracked"),
     Param("sysctl", NF + "nf_conntrack_buckets", 262144, lo=1, doc="hash buckets (informational)"),
-    Param("sysctl", NF + "nf_conntrack_acct", 1, hi=1, doc="per-connection packet/byte counters (-o extended)"),
+    Param("sysctl", NF + "nf_conntrack_acct", 0, hi=1, doc="show per-connection packet/byte counters in listings"),
     Param("sysctl", NF + "nf_conntrack_timestamp", 0, hi=1, doc="delta-time in listings"),
     Param("sysctl", NF + "nf_conntrack_checksum", 1, hi=1, doc="verify L4 checksums (invalid when wrong)"),
     Param("sysctl", NF + "nf_conntrack_tcp_be_liberal", 0, hi=1, doc="only out-of-window RSTs are invalid"),
