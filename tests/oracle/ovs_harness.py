@@ -586,6 +586,27 @@ def compare_outputs(expected_dir: str | Path, actual_dir: str | Path,
     return diffs
 
 
+def case_stable_files(case_dir: str | Path) -> tuple[str, ...] | None:
+    """The expected files of a case that are reproducible, or None for "all deterministic ones".
+
+    A case whose OVS behaviour is partly random (e.g. NAT port choice within a
+    range) lists the files that stay stable under "stable_files" in case.json.
+    """
+    case = json.loads((Path(case_dir) / "case.json").read_text())
+    files = case.get("stable_files")
+    return tuple(files) if files is not None else None
+
+
+def compare_case(case_dir: str | Path, actual_dir: str | Path) -> list[str]:
+    """compare_outputs(CASE/expected, actual_dir) restricted to the case's stable files."""
+    exp = Path(case_dir) / "expected"
+    files = case_stable_files(case_dir)
+    if files is None:
+        return compare_outputs(exp, actual_dir)
+    return [n for n in files if not (exp / n).exists() or not (Path(actual_dir) / n).exists()
+            or (exp / n).read_bytes() != (Path(actual_dir) / n).read_bytes()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run a case directory through the real OVS oracle.")
     ap.add_argument("cases", nargs="+", help="case directories (case.json, flows.txt, in/)")
