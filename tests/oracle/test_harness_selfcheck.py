@@ -9,18 +9,21 @@ are tested without OVS.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_CASES_DIR
+from conftest import SCENARIOS_DIR, SHARED_CASES_DIR, scenario_dirs
 from ovs_harness import (
     InputPacket,
     OracleError,
     OvsOracle,
     TraceRow,
+    compare_case,
     compare_outputs,
     merge_inputs,
     normalize_dump_flows,
@@ -32,6 +35,16 @@ from ovs_harness import (
 from pcapfile import pcap_bytes, read_pcap, write_pcap
 
 CASES = sorted(p.parent.name for p in SHARED_CASES_DIR.glob("*/case.json"))
+SCENARIOS = [p.name for p in scenario_dirs()]
+
+
+def _load_make():  # the scenario generator, imported by path (it is a script)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("scenario_make", SCENARIOS_DIR / "make.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["scenario_make"] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
 
 
 # ----------------------------------------------------------------- with the real OVS
@@ -76,6 +89,53 @@ def test_standalone_mode_keeps_normal(ovs: None, tmp_path: Path) -> None:
     assert res.trace[0].outputs == {"br0": 1, "p1": 1}
     assert read_pcap(res.tx_pcaps["p1"]) == [(5_000_000_000, frame)]
     assert "priority=0 actions=NORMAL" in res.dump_flows_norm
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_stored_scenario_matches_ovs(name: str, tmp_path: Path, ovs: None) -> None:
+    case_dir = SCENARIOS_DIR / name
+    run_case(case_dir, tmp_path / "out")
+    assert compare_case(case_dir, tmp_path / "out") == []
+
+
+# ----------------------------------------------------------------- stored scenarios, no OVS
+
+def test_scenario_generator_is_deterministic_and_in_sync(tmp_path: Path) -> None:
+    pytest.importorskip("scapy")
+    make = _load_make()
+    assert sorted(sc.name for sc in make.SCENARIOS) == SCENARIOS
+    for sc in make.SCENARIOS:
+        fresh = make.write_scenario(sc, tmp_path)
+        stored = SCENARIOS_DIR / sc.name
+        names = sorted(str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file())
+        assert names == sorted(str(p.relative_to(stored)) for p in stored.rglob("*")
+                               if p.is_file() and "expected" not in p.parts)
+        for rel in names:
+            assert (fresh / rel).read_bytes() == (stored / rel).read_bytes(), f"{sc.name}/{rel}"
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_stored_expected_is_complete(name: str) -> None:
+    case_dir = SCENARIOS_DIR / name
+    case = json.loads((case_dir / "case.json").read_text())
+    exp = case_dir / "expected"
+    sequence = (case_dir / "in" / "sequence.tsv").read_text().splitlines()[1:]
+    trace = (exp / "trace.tsv").read_text().splitlines()[1:]
+    assert [line.split("\t")[:4] for line in trace] == [line.split("\t")[:4] for line in sequence]
+    for port in case["ports"]:
+        assert (exp / f"{port}.pcap").exists()
+    for f in ("conntrack.txt", "conntrack-m.txt", "dump-flows.norm.txt"):
+        assert (exp / f).exists()
+    # every transmitted frame is attributed: per-port totals in trace.tsv == pcap record counts
+    totals: dict[str, int] = {}
+    for line in trace:
+        outs = line.split("\t")[4]
+        for item in [] if outs == "-" else outs.split(","):
+            port, n = item.split(":")
+            totals[port] = totals.get(port, 0) + int(n)
+    for pcap in exp.glob("*.pcap"):
+        assert len(read_pcap(pcap)) == totals.get(pcap.stem, 0), pcap.name
 
 
 # ----------------------------------------------------------------- pure helpers
@@ -127,7 +187,6 @@ def test_counters_and_trace_text() -> None:
 
 
 def test_cli_reports_bad_case_in_one_line(tmp_path: Path) -> None:
-    import sys
     script = Path(__file__).with_name("ovs_harness.py")
     p = subprocess.run([sys.executable, str(script), str(tmp_path / "nope")], capture_output=True, text=True,
                        env={**os.environ, "CTSWITCH_NO_OVS": ""})

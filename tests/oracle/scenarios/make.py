@@ -483,7 +483,9 @@ def udp_icmp_traffic() -> Traffic:
     ping(t, UPLINK, REMOTE, h, 0x77, 2, reply=True)
     ping(t, UPLINK, REMOTE, h, 0x78, 1, reply=True)  # unsolicited echo reply
     ping(t, UPLINK, REMOTE, h, 0x79, 1, reply=False)  # inbound ping (not committed)
-    t.add(UPLINK, Ether(src=REMOTE[0], dst=HOST[0]) / IP(src=REMOTE[1], dst=h[1]) / ICMP(type=13, id=5),
+    # explicit timestamps: scapy would otherwise fill in the current time
+    t.add(UPLINK, Ether(src=REMOTE[0], dst=HOST[0]) / IP(src=REMOTE[1], dst=h[1]) /
+          ICMP(type=13, id=5, ts_ori=1000, ts_rx=0, ts_tx=0),
           "ICMP timestamp request from uplink")
     inner2 = IP(src=h[1], dst=REMOTE[1]) / UDP(sport=44999, dport=9999) / Raw(b"x" * 8)
     t.add(UPLINK, Ether(src=REMOTE[0], dst=HOST[0]) / IP(src=REMOTE[1], dst=h[1]) /
