@@ -152,7 +152,11 @@ class JsonRpcClient:
         self.deadline = deadline
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(deadline.left())
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError as exc:
+            self.sock.close()
+            raise OracleError(f"cannot connect to {path}: {exc}") from exc
         self.pending = ""
         self.decoder = json.JSONDecoder()
         self.seq = 0
