@@ -21,7 +21,9 @@ if str(ORACLE_DIR) not in sys.path:
 import ovs_harness  # noqa: E402
 
 SCENARIOS_DIR = ORACLE_DIR / "scenarios"
-SHARED_CASES_DIR = Path(os.environ.get("CTSWITCH_ORACLE_CASES", "/work/shared/oracle/cases"))
+# shared/ sits beside the checkout (on a developer's machine and in CI alike).
+SHARED_CASES_DIR = Path(os.environ.get("CTSWITCH_ORACLE_CASES",
+                                       ORACLE_DIR.parents[2] / "shared" / "oracle" / "cases"))
 
 
 def scenario_dirs() -> list[Path]:

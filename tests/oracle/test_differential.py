@@ -1,0 +1,109 @@
+"""ctswitch against real Open vSwitch 3.1: the shared oracle cases and our own scenarios.
+
+Each case directory holds flows, per-port input pcaps and what real OVS produced
+(``expected/``, recorded by ``ovs_harness``; no OVS is needed to run this test).
+ctswitch replays the same inputs and must produce the same frames on every port (byte
+for byte), the same per-packet outputs, the same sorted conntrack dump and the same
+OpenFlow counters.
+
+Where ctswitch deliberately follows the Linux kernel (what BlueField runs) instead of
+OVS userspace, the file is listed in ``KERNEL_DIFFERENCES`` with the reason, and
+compared instead with ``kernel/<file>`` in the case directory: the kernel's behaviour,
+checked by hand against nf_conntrack's rules (see docs/oracle.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_CASES_DIR, scenario_dirs
+
+from ctswitch.control import ofctl
+from ctswitch.control.dpctl import dump_conntrack
+from ctswitch.datapath.switch import Switch
+from ctswitch.io.replay import replay
+
+CASES = ([p for p in sorted(SHARED_CASES_DIR.iterdir()) if (p / "case.json").exists()]
+         if SHARED_CASES_DIR.is_dir() else []) + scenario_dirs()
+
+# case name -> {file: why ctswitch (the kernel) differs from OVS userspace}
+KERNEL_DIFFERENCES: dict[str, dict[str, str]] = {}
+
+
+def _setup(case: Path) -> tuple[Switch, dict]:
+    meta = json.loads((case / "case.json").read_text())
+    sw = Switch()
+    br = sw.add_bridge(meta["bridge"], meta.get("fail_mode", "secure"))
+    for name, no in sorted(meta["ports"].items(), key=lambda kv: kv[1]):
+        br.add_port(name, ofport_request=no)
+    r = ofctl.run(sw, ["add-flows", meta["bridge"], str(case / meta.get("flows", "flows.txt"))])
+    assert r.code == 0, r.err
+    return sw, meta
+
+
+def norm_dump(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("NXST_FLOW", "OFPST_FLOW")):
+            continue
+        line = re.sub(r"duration=[0-9.]+s, ", "", line.strip())
+        line = re.sub(r"(idle|hard)_age=[0-9]+, ", "", line)
+        out.append(line)
+    return out
+
+
+def _inputs(case: Path, meta: dict) -> list[tuple[str, str]]:
+    order = meta.get("inputs") or ["pf0hpf", "p0"]
+    found = [(p, str(case / "in" / f"{p}.pcap")) for p in order if (case / "in" / f"{p}.pcap").exists()]
+    extra = sorted(f.stem for f in (case / "in").glob("*.pcap") if f.stem not in order)
+    return found + [(p, str(case / "in" / f"{p}.pcap")) for p in extra]
+
+
+@pytest.mark.skipif(not CASES, reason="no oracle cases found (shared/ not beside the checkout?)")
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matches_real_ovs(case: Path, tmp_path: Path):
+    sw, meta = _setup(case)
+    trace = tmp_path / "trace.tsv"
+    out = tmp_path / "out"
+    summary = replay(sw, meta["bridge"], _inputs(case, meta), str(out), trace_path=str(trace))
+    assert summary.error is None
+    exp = case / "expected"
+    stable = set(meta.get("stable_files") or [])
+    diffs = KERNEL_DIFFERENCES.get(case.name, {})
+
+    def want(name: str) -> Path | None:
+        if name in diffs:
+            return case / "kernel" / name
+        if stable and name not in stable:
+            return None
+        return exp / name
+
+    actual = {
+        "trace.tsv": "".join(line.split("\t")[4] + "\n" for line in trace.read_text().splitlines()[1:]),
+        "conntrack.txt": "".join(sorted(x + "\n" for x in dump_conntrack(sw, []).out.splitlines())),
+        "dump-flows.norm.txt": "".join(x + "\n" for x in
+                                       norm_dump(ofctl.run(sw, ["dump-flows", meta["bridge"], "--no-names"]).out)),
+    }
+    w = want("trace.tsv")
+    if w is not None:
+        expected = "".join(line.split("\t")[4] + "\n" for line in w.read_text().splitlines()[1:])
+        assert actual["trace.tsv"] == expected, "per-packet outputs differ"
+    for name in ("conntrack.txt", "dump-flows.norm.txt"):
+        w = want(name)
+        if w is not None:
+            expected_lines = w.read_text().splitlines()
+            if name == "conntrack.txt":
+                expected_lines = sorted(expected_lines)
+            assert actual[name].splitlines() == expected_lines, name
+    for p in sorted(exp.glob("*.pcap")):
+        w = want(p.name)
+        if w is None:
+            continue
+        got = out / p.name
+        assert got.exists(), f"ctswitch transmitted nothing on {p.stem}"
+        assert got.read_bytes() == w.read_bytes(), f"{p.name} differs"
+    for p in sorted(out.glob("*.pcap")):
+        assert (exp / p.name).exists(), f"ctswitch transmitted on {p.stem}, OVS did not"
