@@ -220,7 +220,7 @@ def _acct(switch) -> bool:
     return bool(switch.params.get("sysctl:" + NF + "nf_conntrack_acct"))
 
 
-def run(switch, argv: list[str]) -> Result:
+def run(switch, argv: list[str], ctx=None) -> Result:
     """Runs ``conntrack ARGV`` against ``switch``."""
     try:
         return _run(switch, argv)
