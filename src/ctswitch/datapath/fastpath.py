@@ -1,0 +1,547 @@
+"""Batched fast path for offloaded connections: flat NumPy table + Numba kernel.
+
+Theory of operation
+-------------------
+This is the hardware-class counterpart of ``Datapath._fast`` (one packet at a
+time over a dict of ``FastEntry``).  It handles exactly the packets the
+eSwitch rule of an offloaded connection would: untagged IPv4 (ethertype
+0x0800, IHL 5), not a fragment, TTL > 1, TCP without SYN/FIN/RST or UDP, with
+a consistent IPv4 total length.  Everything else is a **miss** (``-1``) and
+goes to the slow path, which is always correct: a miss never changes state.
+
+Table (``FastTable``): one entry per *direction* of a connection.
+
+* ``ent`` is one ``uint64`` array of shape (capacity, 11), one 88-byte row per
+  entry (array of structs, so a hit touches two adjacent cache lines):
+
+  ====  =====================================================================
+  word  content
+  ====  =====================================================================
+  0-3   key: frame bytes 0..7, bytes 8..11 | in_port << 32, bytes 26..33,
+        bytes 34..37 | ip_proto << 32 (little-endian loads of the raw frame,
+        so building the key costs no byte swap)
+  4-5   new Ethernet dst+src (12 bytes, bytes 0..11 of the output frame);
+        word 5 also holds out_port (16 bits) << 32 and flags << 48
+  6-7   new IPv4 src, dst, L4 sport, dport (the 12-byte block at 26..37);
+        word 7 also holds the RFC 1624 constant of the IPv4 header checksum
+        << 32 and of the TCP/UDP checksum << 48
+  8-10  counters: packets, bytes, last-used ms
+  ====  =====================================================================
+
+  The key covers what the reference cache key covers (in_port, Ethernet
+  src/dst, ethertype = 0x0800 and no VLAN by construction, IPv4 src/dst,
+  protocol, ports); one table serves one bridge (the reference key starts
+  with the bridge name).
+* ``index`` is open addressing with linear probing, at most half full; a slot
+  holds ``tag << 32 | entry id`` (``tag`` = 31 high hash bits, so most probes
+  of foreign entries are rejected without touching their row), -1 when empty.
+  Removal shifts later slots back (no tombstones), so entry ids are stable for
+  the life of an entry and counters can be read back by id.
+* RFC 1624: for a fixed rewrite ``m -> m'`` the new checksum is
+  ``~(~HC + C)`` with ``C = sum(~m) + sum(m')`` folded; ``C`` is computed once
+  at insert, so each packet pays one add and two folds per checksum.  A UDP
+  checksum of 0 stays 0 and a computed 0 is sent as 0xFFFF.
+
+Kernel: ``_classify(...)`` walks frames given as (offset, length) into one
+``uint8`` buffer, rewrites hits into ``out`` (in place when ``out is buf``),
+sets ``out_ports[i]`` and ``eids[i]`` (-1 on a miss) and updates the entry's
+counters.  With numba it is ``@njit(cache=True)``; without numba the same
+functions run as plain Python (slow, identical results; ``NUMBA_DISABLE_JIT=1``
+runs that path with numba installed).
+
+Ordering rule (what makes it equivalent to the one-at-a-time path): a miss
+may change the table (a FIN tears its connection down, a new connection gets
+cached), so no frame after a miss may be handled before that miss.  Use
+``process_until_miss`` (stops at the first miss) or ``run_in_order`` (calls
+the slow path for each miss, in order, then resumes).  ``process`` classifies
+a whole batch and is only for callers whose misses cannot touch the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+try:  # numba is the optional "fast" extra
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - the fallback test runs with NUMBA_DISABLE_JIT=1
+    numba = None
+    HAVE_NUMBA = False
+
+# Entry row layout (see module docstring).
+W_K0, W_K1, W_K2, W_K3, W_MAC0, W_MAC1, W_NET0, W_NET1, W_PKTS, W_BYTES, W_USED = range(11)
+ROW_WORDS = 11
+F_MAC = 1  # rewrite bytes 0..11 (Ethernet dst, src)
+F_NET = 2  # rewrite bytes 26..37 (IPv4 src, dst, ports) and both checksums
+EMPTY = -1
+ETH_TYPE_IP = 0x0800
+PROTO_TCP = 6
+PROTO_UDP = 17
+
+_M64 = (1 << 64) - 1
+_C1 = np.uint64(0x9E3779B97F4A7C15)
+_C2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_C3 = np.uint64(0x165667B19E3779F9)
+_C4 = np.uint64(0xFF51AFD7ED558CCD)
+_U8 = np.uint64(8)
+_U16 = np.uint64(16)
+_U24 = np.uint64(24)
+_U29 = np.uint64(29)
+_U31 = np.uint64(31)
+_U32 = np.uint64(32)
+_U33 = np.uint64(33)
+_U40 = np.uint64(40)
+_U48 = np.uint64(48)
+_U56 = np.uint64(56)
+_FF = np.uint64(0xFF)
+_FFFF = np.uint64(0xFFFF)
+_LO32 = np.uint64(0xFFFFFFFF)
+
+
+# ---------------------------------------------------------------- kernels
+def _ld32(b, o):
+    return (np.uint64(b[o]) | (np.uint64(b[o + 1]) << _U8) | (np.uint64(b[o + 2]) << _U16)
+            | (np.uint64(b[o + 3]) << _U24))
+
+
+def _ld64(b, o):
+    return _ld32(b, o) | (_ld32(b, o + 4) << _U32)
+
+
+def _st32(b, o, v):
+    b[o] = np.uint8(v & _FF)
+    b[o + 1] = np.uint8((v >> _U8) & _FF)
+    b[o + 2] = np.uint8((v >> _U16) & _FF)
+    b[o + 3] = np.uint8((v >> _U24) & _FF)
+
+
+def _st64(b, o, v):
+    _st32(b, o, v & _LO32)
+    _st32(b, o + 4, v >> _U32)
+
+
+def _hash(k0, k1, k2, k3):
+    h = k0 * _C1
+    h = (h ^ (h >> _U29) ^ k1) * _C2
+    h = (h ^ (h >> _U31) ^ k2) * _C3
+    h = (h ^ (h >> _U29) ^ k3) * _C4
+    return h ^ (h >> _U32)
+
+
+def _find(ent, index, mask, k0, k1, k2, k3):
+    """Entry id of the key, or -1."""
+    h = _hash(k0, k1, k2, k3)
+    tag = np.int64(h >> _U33)
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        v = index[s]
+        if v == EMPTY:
+            return -1
+        if (v >> 32) == tag:
+            e = v & 0xFFFFFFFF
+            if ent[e, 0] == k0 and ent[e, 1] == k1 and ent[e, 2] == k2 and ent[e, 3] == k3:
+                return e
+        s = (s + 1) & mask
+
+
+def _index_put(ent, index, mask, e):
+    """Adds entry ``e`` (its key is in ``ent``) to the index; -2 when the key is already there."""
+    k0, k1, k2, k3 = ent[e, 0], ent[e, 1], ent[e, 2], ent[e, 3]
+    h = _hash(k0, k1, k2, k3)
+    tag = np.int64(h >> _U33)
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        v = index[s]
+        if v == EMPTY:
+            index[s] = (tag << 32) | e
+            return s
+        if (v >> 32) == tag:
+            o = v & 0xFFFFFFFF
+            if ent[o, 0] == k0 and ent[o, 1] == k1 and ent[o, 2] == k2 and ent[o, 3] == k3:
+                return -2
+        s = (s + 1) & mask
+
+
+def _index_del(ent, index, mask, e):
+    """Removes entry ``e`` from the index (backward-shift deletion); False when absent."""
+    k0, k1, k2, k3 = ent[e, 0], ent[e, 1], ent[e, 2], ent[e, 3]
+    h = _hash(k0, k1, k2, k3)
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        v = index[s]
+        if v == EMPTY:
+            return False
+        if (v & 0xFFFFFFFF) == e:
+            break
+        s = (s + 1) & mask
+    # Shift back every following slot whose home position lets it move into the hole.
+    hole = s
+    j = s
+    while True:
+        j = (j + 1) & mask
+        v = index[j]
+        if v == EMPTY:
+            break
+        o = v & 0xFFFFFFFF
+        home = np.int64(_hash(ent[o, 0], ent[o, 1], ent[o, 2], ent[o, 3]) & np.uint64(mask))
+        # Move when home is not cyclically inside (hole, j].
+        if ((j - home) & mask) >= ((j - hole) & mask):
+            index[hole] = v
+            hole = j
+    index[hole] = EMPTY
+    return True
+
+
+def _csum_update(hc, c):
+    x = (~hc & _FFFF) + c
+    x = (x & _FFFF) + (x >> _U16)
+    x = (x & _FFFF) + (x >> _U16)
+    return ~x & _FFFF
+
+
+def _one(buf, out, o, n, in_port, now, ent, index, mask, copy):
+    """Handles one frame; returns the entry id, or -1 (miss: nothing changed)."""
+    if n < 42:
+        return -1
+    if buf[o + 12] != 0x08 or buf[o + 13] != 0x00 or buf[o + 14] != 0x45:
+        return -1
+    if (buf[o + 20] & 0x3F) != 0 or buf[o + 21] != 0 or buf[o + 22] <= 1:
+        return -1
+    proto = buf[o + 23]
+    tl = (np.int64(buf[o + 16]) << 8) | np.int64(buf[o + 17])
+    if tl + 14 > n:
+        return -1
+    if proto == PROTO_TCP:
+        if n < 54 or (buf[o + 47] & 0x07) != 0:
+            return -1
+        doff = np.int64(buf[o + 46] >> 4)
+        if doff < 5 or 20 + doff * 4 > tl:
+            return -1
+        l4c_off = 50
+    elif proto == PROTO_UDP:
+        if tl < 28:
+            return -1
+        l4c_off = 40
+    else:
+        return -1
+    k0 = _ld64(buf, o)
+    k1 = _ld32(buf, o + 8) | (np.uint64(in_port) << _U32)
+    k2 = _ld64(buf, o + 26)
+    k3 = _ld32(buf, o + 34) | (np.uint64(proto) << _U32)
+    e = _find(ent, index, mask, k0, k1, k2, k3)
+    if e < 0:
+        return -1
+    if copy:
+        for j in range(n):
+            out[o + j] = buf[o + j]
+    w5 = ent[e, W_MAC1]
+    flags = w5 >> _U48
+    if flags & np.uint64(F_MAC):
+        _st64(out, o, ent[e, W_MAC0])
+        _st32(out, o + 8, w5 & _LO32)
+    if flags & np.uint64(F_NET):
+        w7 = ent[e, W_NET1]
+        _st64(out, o + 26, ent[e, W_NET0])
+        _st32(out, o + 34, w7 & _LO32)
+        hc = (np.uint64(out[o + 24]) << _U8) | np.uint64(out[o + 25])
+        hc = _csum_update(hc, (w7 >> _U32) & _FFFF)
+        out[o + 24] = np.uint8(hc >> _U8)
+        out[o + 25] = np.uint8(hc & _FF)
+        p = o + l4c_off
+        lc = (np.uint64(out[p]) << _U8) | np.uint64(out[p + 1])
+        if proto == PROTO_TCP or lc != np.uint64(0):
+            lc = _csum_update(lc, w7 >> _U48)
+            if proto == PROTO_UDP and lc == np.uint64(0):
+                lc = _FFFF
+            out[p] = np.uint8(lc >> _U8)
+            out[p + 1] = np.uint8(lc & _FF)
+    ent[e, W_PKTS] += np.uint64(1)
+    ent[e, W_BYTES] += np.uint64(n)
+    ent[e, W_USED] = np.uint64(now)
+    return e
+
+
+def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, stop, ent, index, mask,
+              out_ports, eids, copy, stop_on_miss):
+    """Runs frames ``start..stop-1``; returns (frames done, hits)."""
+    hits = 0
+    i = start
+    while i < stop:
+        e = _one(buf, out, offsets[i], lengths[i], in_ports[i], nows[i * now_stride], ent, index,
+                 mask, copy)
+        eids[i] = e
+        if e < 0:
+            out_ports[i] = -1
+            if stop_on_miss:
+                return i - start, hits
+        else:
+            out_ports[i] = np.int32((ent[e, W_MAC1] >> _U32) & _FFFF)
+            hits += 1
+        i += 1
+    return i - start, hits
+
+
+def _insert_rows(ent, index, mask, rows, eids, res):
+    """Bulk insert: copies ``rows[j]`` into ``ent[eids[j]]`` and indexes it; res[j] = slot or -2."""
+    for j in range(rows.shape[0]):
+        e = eids[j]
+        for w in range(ROW_WORDS):
+            ent[e, w] = rows[j, w]
+        res[j] = _index_put(ent, index, mask, e)
+
+
+if HAVE_NUMBA:
+    _jit = numba.njit(cache=True, nogil=True)
+    _ld32 = _jit(_ld32)
+    _ld64 = _jit(_ld64)
+    _st32 = _jit(_st32)
+    _st64 = _jit(_st64)
+    _hash = _jit(_hash)
+    _find = _jit(_find)
+    _index_put = _jit(_index_put)
+    _index_del = _jit(_index_del)
+    _csum_update = _jit(_csum_update)
+    _one = _jit(_one)
+    _classify = _jit(_classify)
+    _insert_rows = _jit(_insert_rows)
+
+
+# ---------------------------------------------------------------- Python side
+def _fold(x: int) -> int:
+    while x >> 16:
+        x = (x & 0xFFFF) + (x >> 16)
+    return x
+
+
+def csum_const(old: bytes, new: bytes) -> int:
+    """RFC 1624 constant ``sum(~m) + sum(m')`` (folded) for rewriting 16-bit words ``old`` -> ``new``."""
+    s = 0
+    for i in range(0, len(old), 2):
+        s += (~int.from_bytes(old[i:i + 2], "big") & 0xFFFF) + int.from_bytes(new[i:i + 2], "big")
+    return _fold(s)
+
+
+def _le(b: bytes) -> int:
+    return int.from_bytes(b, "little")
+
+
+def key_from_cache_key(ck: tuple) -> tuple | None:
+    """The fast key of a reference cache key ``Datapath._cache_key``, or None when not eligible.
+
+    ``ck`` is (bridge, in_port, dl_src, dl_dst, dl_type, vlan_tci, nw_src, nw_dst, ipv6_src,
+    ipv6_dst, nw_proto, tp_src, tp_dst).
+    """
+    _br, in_port, dl_src, dl_dst, dl_type, vlan, nw_src, nw_dst, v6s, v6d, proto, sport, dport = ck
+    if dl_type != ETH_TYPE_IP or vlan or v6s or v6d or proto not in (PROTO_TCP, PROTO_UDP):
+        return None
+    if not 0 <= in_port <= 0xFFFFFFFF:
+        return None
+    return (in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
+
+
+def pack_row(key: tuple, out_port: int, new_dl_src: int | None = None, new_dl_dst: int | None = None,
+             new_nw_src: int | None = None, new_nw_dst: int | None = None, new_tp_src: int | None = None,
+             new_tp_dst: int | None = None) -> list[int]:
+    """The 11-word table row of one direction (None: field unchanged). Counters start at 0."""
+    in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
+    mac = dl_dst.to_bytes(6, "big") + dl_src.to_bytes(6, "big")
+    net = nw_src.to_bytes(4, "big") + nw_dst.to_bytes(4, "big") + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+    nmac = ((dl_dst if new_dl_dst is None else new_dl_dst).to_bytes(6, "big")
+            + (dl_src if new_dl_src is None else new_dl_src).to_bytes(6, "big"))
+    nnet = ((nw_src if new_nw_src is None else new_nw_src).to_bytes(4, "big")
+            + (nw_dst if new_nw_dst is None else new_nw_dst).to_bytes(4, "big")
+            + (sport if new_tp_src is None else new_tp_src).to_bytes(2, "big")
+            + (dport if new_tp_dst is None else new_tp_dst).to_bytes(2, "big"))
+    flags = (F_MAC if nmac != mac else 0) | (F_NET if nnet != net else 0)
+    ipc = csum_const(net[:8], nnet[:8])
+    l4c = csum_const(net, nnet)
+    return [
+        _le(mac[:8]), _le(mac[8:]) | (in_port << 32), _le(net[:8]), _le(net[8:]) | (proto << 32),
+        _le(nmac[:8]), _le(nmac[8:]) | (out_port << 32) | (flags << 48),
+        _le(nnet[:8]), _le(nnet[8:]) | (ipc << 32) | (l4c << 48),
+        0, 0, 0,
+    ]
+
+
+def _next_pow2(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+class FastTable:
+    """The fast-path table of one bridge (see module docstring).
+
+    ``insert``/``remove`` run on the slow path; ``process*`` on every batch.
+    Capacity limits are return values: ``insert`` returns -1 when full.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.ent = np.zeros((capacity, ROW_WORDS), dtype=np.uint64)
+        size = _next_pow2(max(2 * capacity, 8))
+        self.index = np.full(size, EMPTY, dtype=np.int64)
+        self.mask = size - 1
+        self._free = list(range(capacity - 1, -1, -1))  # stack of free entry ids
+        self.by_key: dict[tuple, int] = {}  # key tuple -> entry id
+        self.generation = 0  # for the caller: the bridge generation the entries belong to
+        self._now1 = np.zeros(1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the arrays (the Python-side key dict is extra)."""
+        return self.ent.nbytes + self.index.nbytes
+
+    # ------------------------------------------------------------ slow-path side
+    def insert(self, key: tuple, out_port: int, *, new_dl_src: int | None = None,
+               new_dl_dst: int | None = None, new_nw_src: int | None = None, new_nw_dst: int | None = None,
+               new_tp_src: int | None = None, new_tp_dst: int | None = None) -> int:
+        """Adds (or replaces) one direction entry; returns its entry id, or -1 when the table is full.
+
+        Args:
+            key: (in_port, dl_src, dl_dst, nw_src, nw_dst, nw_proto, tp_src, tp_dst), flow-key ints.
+            out_port: the OpenFlow port the packet goes out of (0..0xFFFF).
+            new_*: rewritten header values; None keeps the packet's value.
+        """
+        if key[5] not in (PROTO_TCP, PROTO_UDP) or not 0 <= out_port <= 0xFFFF:
+            raise ValueError(f"not a fast-path entry: key {key}, out_port {out_port}")
+        old = self.by_key.get(key)
+        if old is not None:
+            self.remove(key)
+        if not self._free:
+            return -1
+        row = pack_row(key, out_port, new_dl_src, new_dl_dst, new_nw_src, new_nw_dst, new_tp_src, new_tp_dst)
+        e = self._free.pop()
+        self.ent[e] = np.array(row, dtype=np.uint64)
+        _index_put(self.ent, self.index, self.mask, np.int64(e))
+        self.by_key[key] = e
+        return e
+
+    def insert_many(self, keys: list[tuple], rows: np.ndarray) -> np.ndarray:
+        """Bulk insert of new keys with rows from ``pack_row`` (no replacement); returns entry ids."""
+        n = len(keys)
+        if n > len(self._free):
+            raise ValueError("table full")
+        eids = np.array([self._free.pop() for _ in range(n)], dtype=np.int64)
+        res = np.zeros(n, dtype=np.int64)
+        _insert_rows(self.ent, self.index, self.mask, np.ascontiguousarray(rows, dtype=np.uint64), eids, res)
+        for k, e in zip(keys, eids.tolist()):
+            self.by_key[k] = e
+        return eids
+
+    def remove(self, key: tuple) -> bool:
+        """Removes the entry of ``key``; False when absent."""
+        e = self.by_key.pop(key, None)
+        if e is None:
+            return False
+        _index_del(self.ent, self.index, self.mask, np.int64(e))
+        self.ent[e] = 0
+        self._free.append(e)
+        return True
+
+    def clear(self) -> None:
+        self.ent[:] = 0
+        self.index[:] = EMPTY
+        self._free = list(range(self.capacity - 1, -1, -1))
+        self.by_key.clear()
+
+    def lookup(self, key: tuple) -> int:
+        """Entry id of ``key`` through the hash index (not the dict), or -1."""
+        row = pack_row(key, 0)
+        return int(_find(self.ent, self.index, self.mask, np.uint64(row[0]), np.uint64(row[1]),
+                         np.uint64(row[2]), np.uint64(row[3])))
+
+    def counters(self, eid: int) -> tuple[int, int, int]:
+        """(packets, bytes, last-used ms) of an entry."""
+        r = self.ent[eid]
+        return int(r[W_PKTS]), int(r[W_BYTES]), int(r[W_USED])
+
+    def take_counters(self, eid: int) -> tuple[int, int, int]:
+        """Like ``counters`` and resets packets/bytes to 0 (for crediting deltas)."""
+        c = self.counters(eid)
+        self.ent[eid, W_PKTS] = 0
+        self.ent[eid, W_BYTES] = 0
+        return c
+
+    def out_port(self, eid: int) -> int:
+        return int((int(self.ent[eid, W_MAC1]) >> 32) & 0xFFFF)
+
+    # ------------------------------------------------------------ packet side
+    def _nows(self, now) -> tuple[np.ndarray, int]:
+        if isinstance(now, np.ndarray):
+            return now, 1
+        self._now1[0] = now
+        return self._now1, 0
+
+    def process_range(self, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, in_ports: np.ndarray,
+                      now, out_ports: np.ndarray, eids: np.ndarray, *, start: int = 0, stop: int | None = None,
+                      out: np.ndarray | None = None, stop_on_miss: bool = True) -> tuple[int, int]:
+        """Runs frames ``start..stop-1``; returns (frames done, hits).
+
+        Args:
+            buf: uint8 buffer holding the frames.
+            offsets, lengths: int64 per frame; in_ports: int64 per frame.
+            now: ms, an int for the whole batch or an int64 array per frame.
+            out_ports, eids: int32 / int64 per frame, written (-1 on a miss).
+            out: output buffer with the same layout (None or ``buf``: rewrite in place).
+            stop_on_miss: stop at the first miss (frame ``start + done`` is the miss).
+        """
+        if stop is None:
+            stop = len(offsets)
+        nows, stride = self._nows(now)
+        copy = out is not None and out is not buf
+        if out is None:
+            out = buf
+        if HAVE_NUMBA:
+            return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
+                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)
+        with np.errstate(over="ignore"):
+            return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
+                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)
+
+    def process(self, buf, offsets, lengths, in_ports, now, out_ports, eids=None, out=None) -> int:
+        """Classifies the whole batch (misses do not stop it); returns the number of hits.
+
+        Only for callers whose misses cannot change the table (see the ordering rule).
+        """
+        if eids is None:
+            eids = np.empty(len(offsets), dtype=np.int64)
+        return self.process_range(buf, offsets, lengths, in_ports, now, out_ports, eids, out=out,
+                                  stop_on_miss=False)[1]
+
+    def process_until_miss(self, buf, offsets, lengths, in_ports, now, out_ports, eids, start=0,
+                           out=None) -> int:
+        """Runs from ``start`` up to the first miss; returns its index (``len(offsets)``: none)."""
+        done, _ = self.process_range(buf, offsets, lengths, in_ports, now, out_ports, eids, start=start,
+                                     out=out, stop_on_miss=True)
+        return start + done
+
+
+def run_in_order(table: FastTable, buf, offsets, lengths, in_ports, now, out_ports, eids,
+                 slow: Callable[[int], None], out=None) -> int:
+    """Processes a batch in arrival order: fast hits in the kernel, ``slow(i)`` for each miss ``i``.
+
+    ``slow`` may insert into or remove from ``table`` (the next frames see it),
+    exactly as the one-at-a-time datapath would.  Returns the number of hits.
+    """
+    n = len(offsets)
+    i = 0
+    hits = 0
+    while i < n:
+        j = table.process_until_miss(buf, offsets, lengths, in_ports, now, out_ports, eids, i, out)
+        hits += j - i
+        if j >= n:
+            break
+        slow(j)
+        i = j + 1
+    return hits
+
