@@ -1,0 +1,255 @@
+"""Writes header changes back into a frame, with incremental checksum updates.
+
+Theory of operation
+-------------------
+Translation (xlate) works on flow keys; what leaves the switch is bytes.
+``apply(frame, pkt, old_key, new_key)`` compares the two keys field by field
+and, for each field in ``_FIELDS`` that differs, stores the new value at its
+offset in a copy of the frame (offsets come from the parsed ``pkt``) and
+patches the checksums that cover it with RFC 1624 (``checksum.update``):
+
+| field            | bytes written            | checksums patched                         |
+| ---------------- | ------------------------ | ----------------------------------------- |
+| DL_SRC / DL_DST  | Ethernet header          | none                                      |
+| NW_SRC / NW_DST  | IPv4 addresses           | IPv4 header; TCP/UDP (pseudo-header)      |
+| IPV6_SRC / _DST  | IPv6 addresses           | TCP/UDP/ICMPv6 (pseudo-header)            |
+| NW_TOS / NW_ECN  | TOS / traffic class      | IPv4 header                               |
+| NW_TTL           | TTL / hop limit          | IPv4 header                               |
+| IPV6_LABEL       | flow label               | none                                      |
+| TP_SRC / TP_DST  | TCP/UDP/SCTP ports; ICMP type/code | TCP/UDP; ICMP/ICMPv6             |
+
+A UDP checksum of 0 (none, IPv4) stays 0, and a computed 0 is sent as 0xFFFF.
+L4 fields of a later fragment are never touched (it has no L4 header).
+
+``set_icmp_id`` changes an ICMP/ICMPv6 echo identifier (NAT of ICMP);
+``nat_icmp_error`` rewrites an ICMP error and the packet it quotes the way
+netfilter's ``nf_nat_icmp_reply_translation`` does: outer addresses, quoted
+addresses/ports (quoted IP header checksum and, when present in the quote,
+the quoted UDP/TCP/ICMP checksum updated incrementally), then the ICMP
+checksum recomputed over the whole message.
+"""
+
+from __future__ import annotations
+
+from ..flow.key import (
+    DL_DST,
+    DL_SRC,
+    IPV6_DST,
+    IPV6_LABEL,
+    IPV6_SRC,
+    NW_DST,
+    NW_ECN,
+    NW_SRC,
+    NW_TOS,
+    NW_TTL,
+    TP_DST,
+    TP_SRC,
+)
+from .checksum import csum16, pseudo6, update
+from .headers import FRAG_LATER, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, Packet
+
+_FIELDS = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, IPV6_LABEL, TP_SRC, TP_DST)
+
+
+def _get16(b: bytearray, off: int) -> int:
+    return (b[off] << 8) | b[off + 1]
+
+
+def _put16(b: bytearray, off: int, v: int) -> None:
+    b[off] = v >> 8
+    b[off + 1] = v & 0xFF
+
+
+def _patch(b: bytearray, coff: int, old: int, new: int) -> None:
+    """RFC 1624 update of the checksum stored at ``coff``."""
+    _put16(b, coff, update(_get16(b, coff), old, new))
+
+
+def _l4_csum_off(pkt: Packet, b: bytearray) -> tuple[int, bool]:
+    """Offset of the L4 checksum covering the pseudo-header (-1 if none) and whether it is UDP."""
+    if pkt.l4 < 0 or pkt.nw_frag & FRAG_LATER:
+        return -1, False
+    p = pkt.nw_proto
+    if p == IPPROTO_TCP:
+        return pkt.l4 + 16, False
+    if p == IPPROTO_UDP:
+        return pkt.l4 + 6, True
+    if p == IPPROTO_ICMPV6 and pkt.ip_ver == 6:
+        return pkt.l4 + 2, False
+    return -1, False
+
+
+def _l4_patch(b: bytearray, coff: int, is_udp: bool, old: int, new: int) -> None:
+    if coff < 0:
+        return
+    c = _get16(b, coff)
+    if is_udp:
+        if c == 0:
+            return
+        c = update(c, old, new) or 0xFFFF
+        _put16(b, coff, c)
+    else:
+        _put16(b, coff, update(c, old, new))
+
+
+def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
+    """The frame with every header field that differs between the keys rewritten."""
+    diff = [i for i in _FIELDS if old_key[i] != new_key[i]]
+    if not diff:
+        return bytes(frame)
+    b = bytearray(frame)
+    l3 = pkt.l3
+    ver = pkt.ip_ver
+    tos_done = False
+    for i in diff:
+        new = new_key[i]
+        if i == DL_DST:
+            b[0:6] = new.to_bytes(6, "big")
+        elif i == DL_SRC:
+            b[6:12] = new.to_bytes(6, "big")
+        elif l3 < 0 or ver == 0:
+            continue
+        elif i == NW_SRC or i == NW_DST:
+            if ver != 4:
+                continue
+            off = l3 + (12 if i == NW_SRC else 16)
+            old = int.from_bytes(b[off:off + 4], "big")
+            b[off:off + 4] = new.to_bytes(4, "big")
+            _patch(b, l3 + 10, old, new)
+            coff, is_udp = _l4_csum_off(pkt, b)
+            _l4_patch(b, coff, is_udp, old, new)
+        elif i == IPV6_SRC or i == IPV6_DST:
+            if ver != 6:
+                continue
+            off = l3 + (8 if i == IPV6_SRC else 24)
+            old = int.from_bytes(b[off:off + 16], "big")
+            b[off:off + 16] = new.to_bytes(16, "big")
+            coff, is_udp = _l4_csum_off(pkt, b)
+            _l4_patch(b, coff, is_udp, old, new)
+        elif i == NW_TOS or i == NW_ECN:
+            if tos_done:
+                continue
+            tos_done = True
+            tos = (new_key[NW_TOS] & 0xFC) | (new_key[NW_ECN] & 0x03)
+            if ver == 4:
+                old = _get16(b, l3)
+                b[l3 + 1] = tos
+                _patch(b, l3 + 10, old, _get16(b, l3))
+            else:
+                b[l3] = (b[l3] & 0xF0) | (tos >> 4)
+                b[l3 + 1] = ((tos & 0x0F) << 4) | (b[l3 + 1] & 0x0F)
+        elif i == NW_TTL:
+            if ver == 4:
+                old = _get16(b, l3 + 8)
+                b[l3 + 8] = new & 0xFF
+                _patch(b, l3 + 10, old, _get16(b, l3 + 8))
+            else:
+                b[l3 + 7] = new & 0xFF
+        elif i == IPV6_LABEL:
+            if ver == 6:
+                b[l3 + 1] = (b[l3 + 1] & 0xF0) | ((new >> 16) & 0x0F)
+                _put16(b, l3 + 2, new & 0xFFFF)
+        else:  # TP_SRC / TP_DST
+            l4 = pkt.l4
+            if l4 < 0 or pkt.nw_frag & FRAG_LATER:
+                continue
+            p = pkt.nw_proto
+            if p == IPPROTO_TCP or p == IPPROTO_UDP or p == IPPROTO_SCTP:
+                off = l4 + (0 if i == TP_SRC else 2)
+                old = _get16(b, off)
+                _put16(b, off, new & 0xFFFF)
+                if p != IPPROTO_SCTP:
+                    coff, is_udp = _l4_csum_off(pkt, b)
+                    _l4_patch(b, coff, is_udp, old, new & 0xFFFF)
+            elif p == IPPROTO_ICMP or p == IPPROTO_ICMPV6:
+                old = _get16(b, l4)
+                b[l4 + (0 if i == TP_SRC else 1)] = new & 0xFF
+                _patch(b, l4 + 2, old, _get16(b, l4))
+    return bytes(b)
+
+
+def set_icmp_id(frame: bytes | bytearray, pkt: Packet, new_id: int) -> bytes:
+    """The frame with its ICMP/ICMPv6 echo identifier set to ``new_id`` (checksum patched)."""
+    l4 = pkt.l4
+    if l4 < 0 or pkt.nw_proto not in (IPPROTO_ICMP, IPPROTO_ICMPV6) or l4 + 8 > len(frame):
+        return bytes(frame)
+    b = bytearray(frame)
+    old = _get16(b, l4 + 4)
+    _put16(b, l4 + 4, new_id & 0xFFFF)
+    _patch(b, l4 + 2, old, new_id & 0xFFFF)
+    return bytes(b)
+
+
+def nat_icmp_error(frame: bytes | bytearray, pkt: Packet, new_outer_src: int | None, new_outer_dst: int | None,
+                   inner_src: int, inner_dst: int, inner_sport: int, inner_dport: int) -> bytes:
+    """Rewrites an ICMP/ICMPv6 error under NAT.
+
+    The outer source/destination become ``new_outer_src``/``new_outer_dst`` (None: unchanged);
+    the quoted packet's addresses become ``inner_src``/``inner_dst`` and its ports
+    ``inner_sport``/``inner_dport`` (for a quoted ICMP echo, ``inner_sport`` is the identifier).
+    """
+    inner = pkt.inner
+    q = pkt.inner_off
+    if inner is None or q < 0 or pkt.l4 < 0:
+        return bytes(frame)
+    b = bytearray(frame)
+    l3, l4 = pkt.l3, pkt.l4
+    end = l3 + pkt.ip_len
+    v6 = pkt.ip_ver == 6
+    alen = 16 if v6 else 4
+    # Outer addresses.
+    for new, off in ((new_outer_src, l3 + (8 if v6 else 12)), (new_outer_dst, l3 + (24 if v6 else 16))):
+        if new is None:
+            continue
+        old = int.from_bytes(b[off:off + alen], "big")
+        b[off:off + alen] = new.to_bytes(alen, "big")
+        if not v6:
+            _patch(b, l3 + 10, old, new)
+    # Quoted addresses (and the quoted IPv4 header checksum).
+    iv6 = inner.ip_ver == 6
+    ialen = 16 if iv6 else 4
+    il4 = q + inner.l4 if inner.l4 >= 0 else -1
+    ip_ = inner.nw_proto
+    ck_off, ck_udp = -1, False
+    if il4 >= 0:
+        if ip_ == IPPROTO_UDP:
+            ck_off, ck_udp = il4 + 6, True
+        elif ip_ == IPPROTO_TCP and il4 + 18 <= end:
+            ck_off = il4 + 16
+        elif ip_ == IPPROTO_ICMPV6 and iv6:
+            ck_off = il4 + 2  # ICMPv6 sums a pseudo-header
+    for new, off in ((inner_src, q + (8 if iv6 else 12)), (inner_dst, q + (24 if iv6 else 16))):
+        old = int.from_bytes(b[off:off + ialen], "big")
+        if old == new:
+            continue
+        b[off:off + ialen] = new.to_bytes(ialen, "big")
+        if not iv6:
+            _patch(b, q + 10, old, new)
+        if ck_off >= 0:
+            _l4_patch(b, ck_off, ck_udp, old, new)
+    # Quoted ports / echo identifier.
+    if il4 >= 0:
+        if ip_ in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP):
+            for new, off in ((inner_sport, il4), (inner_dport, il4 + 2)):
+                old = _get16(b, off)
+                if old != new:
+                    _put16(b, off, new)
+                    if ck_off >= 0:
+                        _l4_patch(b, ck_off, ck_udp, old, new)
+        elif ip_ in (IPPROTO_ICMP, IPPROTO_ICMPV6) and inner.icmp_id != inner_sport and inner.tp_src in (
+                (0, 8, 13, 14, 15, 16, 17, 18) if ip_ == IPPROTO_ICMP else (128, 129)):
+            old = _get16(b, il4 + 4)
+            _put16(b, il4 + 4, inner_sport & 0xFFFF)
+            _patch(b, il4 + 2, old, inner_sport & 0xFFFF)
+    # The ICMP checksum over the whole (rewritten) message.
+    b[l4 + 2] = 0
+    b[l4 + 3] = 0
+    msg = b[l4:end]
+    if v6:
+        src = int.from_bytes(b[l3 + 8:l3 + 24], "big")
+        dst = int.from_bytes(b[l3 + 24:l3 + 40], "big")
+        c = csum16(msg, pseudo6(src, dst, IPPROTO_ICMPV6, len(msg)))
+    else:
+        c = csum16(msg)
+    _put16(b, l4 + 2, c)
+    return bytes(b)
