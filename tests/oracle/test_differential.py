@@ -30,7 +30,20 @@ CASES = ([p for p in sorted(SHARED_CASES_DIR.iterdir()) if (p / "case.json").exi
          if SHARED_CASES_DIR.is_dir() else []) + scenario_dirs()
 
 # case name -> {file: why ctswitch (the kernel) differs from OVS userspace}
-KERNEL_DIFFERENCES: dict[str, dict[str, str]] = {}
+KERNEL_DIFFERENCES: dict[str, dict[str, str]] = {
+    "snat_port_range": {
+        "trace.tsv": "NAT range exhausted: the kernel's nf_nat drops h3's packets; OVS userspace "
+                     "forwards them un-NATed",
+        "p0.pcap": "same: h3's un-NATed frames do not leave p0",
+        "conntrack.txt": "ctswitch takes the next free port (deterministic); OVS 3.1 hashes with a "
+                         "per-process seed",
+    },
+    "tcp_teardown": {
+        "conntrack.txt": "kernel TCP states: a RST moves to CLOSE (printed CLOSING by OVS's "
+                         "netlink mapping) where OVS userspace says TIME_WAIT; an RST answering a "
+                         "SYN deletes the entry; a half-close is CLOSE_WAIT, not TIME_WAIT",
+    },
+}
 
 
 def _setup(case: Path) -> tuple[Switch, dict]:
@@ -103,6 +116,8 @@ def test_matches_real_ovs(case: Path, tmp_path: Path):
         if w is None:
             continue
         got = out / p.name
+        if not got.exists() and len(w.read_bytes()) == 24:
+            continue  # OVS creates every port's tx_pcap; ctswitch writes only ports that sent frames
         assert got.exists(), f"ctswitch transmitted nothing on {p.stem}"
         assert got.read_bytes() == w.read_bytes(), f"{p.name} differs"
     for p in sorted(out.glob("*.pcap")):

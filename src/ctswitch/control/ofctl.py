@@ -47,11 +47,17 @@ def run(switch, argv: list[str], ctx=None) -> Result:
     opts: dict[str, str | bool] = {}
     args: list[str] = []
     i = 0
+    dashdash = False
     while i < len(argv):
         a = argv[i]
-        if a in ("-h", "--help"):
+        if a == "--" and not dashdash:
+            dashdash = True
+            i += 1
+            continue
+        if a in ("-h", "--help") and not dashdash:
             return Result(out=USAGE)
-        if a.startswith("-") and len(a) > 1 and not args[1:]:
+        # Options may come anywhere (getopt_long permutes), as with the real ovs-ofctl.
+        if a.startswith("-") and len(a) > 1 and not dashdash and a != "-":
             name, eq, val = a.partition("=")
             if name in ("--sort", "--rsort"):
                 opts[name] = val if eq else True

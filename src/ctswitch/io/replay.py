@@ -119,7 +119,8 @@ def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str
                     w = writers.get(ofport)
                     if w is None:
                         path = os.path.join(out_dir, f"{name}.pcap")
-                        w = writers[ofport] = PcapWriter(path)
+                        # snaplen 65535, as OVS writes its tx_pcap files: outputs compare byte for byte.
+                        w = writers[ofport] = PcapWriter(path, snaplen=65535)
                         summary.outputs[name] = path
                     w.write(ts, data)
             if trace:
