@@ -202,15 +202,15 @@ def _csum_update(hc, c):
     return ~x & _FFFF
 
 
-def _one(buf, out, o, n, in_port, now, ent, index, mask, copy):
-    """Handles one frame; returns the entry id, or -1 (miss: nothing changed)."""
+def _parse(buf, o, n):
+    """The IP protocol of a frame the fast path may take (TCP 6 / UDP 17), else -1."""
     if n < 42:
         return -1
     if buf[o + 12] != 0x08 or buf[o + 13] != 0x00 or buf[o + 14] != 0x45:
         return -1
     if (buf[o + 20] & 0x3F) != 0 or buf[o + 21] != 0 or buf[o + 22] <= 1:
         return -1
-    proto = buf[o + 23]
+    proto = np.int64(buf[o + 23])
     tl = (np.int64(buf[o + 16]) << 8) | np.int64(buf[o + 17])
     if tl + 14 > n:
         return -1
@@ -220,20 +220,14 @@ def _one(buf, out, o, n, in_port, now, ent, index, mask, copy):
         doff = np.int64(buf[o + 46] >> 4)
         if doff < 5 or 20 + doff * 4 > tl:
             return -1
-        l4c_off = 50
-    elif proto == PROTO_UDP:
-        if tl < 28:
-            return -1
-        l4c_off = 40
-    else:
-        return -1
-    k0 = _ld64(buf, o)
-    k1 = _ld32(buf, o + 8) | (np.uint64(in_port) << _U32)
-    k2 = _ld64(buf, o + 26)
-    k3 = _ld32(buf, o + 34) | (np.uint64(proto) << _U32)
-    e = _find(ent, index, mask, k0, k1, k2, k3)
-    if e < 0:
-        return -1
+        return proto
+    if proto == PROTO_UDP and tl >= 28:
+        return proto
+    return -1
+
+
+def _apply(buf, out, o, n, proto, now, ent, e, copy):
+    """Rewrites one hit frame into ``out`` and counts it on entry ``e``."""
     if copy:
         for j in range(n):
             out[o + j] = buf[o + j]
@@ -250,7 +244,7 @@ def _one(buf, out, o, n, in_port, now, ent, index, mask, copy):
         hc = _csum_update(hc, (w7 >> _U32) & _FFFF)
         out[o + 24] = np.uint8(hc >> _U8)
         out[o + 25] = np.uint8(hc & _FF)
-        p = o + l4c_off
+        p = o + (50 if proto == PROTO_TCP else 40)
         lc = (np.uint64(out[p]) << _U8) | np.uint64(out[p + 1])
         if proto == PROTO_TCP or lc != np.uint64(0):
             lc = _csum_update(lc, w7 >> _U48)
@@ -261,27 +255,90 @@ def _one(buf, out, o, n, in_port, now, ent, index, mask, copy):
     ent[e, W_PKTS] += np.uint64(1)
     ent[e, W_BYTES] += np.uint64(n)
     ent[e, W_USED] = np.uint64(now)
-    return e
+
+
+CHUNK = 64
 
 
 def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, stop, ent, index, mask,
               out_ports, eids, copy, stop_on_miss):
-    """Runs frames ``start..stop-1``; returns (frames done, hits)."""
+    """Runs frames ``start..stop-1``; returns (frames done, hits, sink).
+
+    ``sink`` only keeps the row-touching pass from being optimised away.
+    Frames go in chunks of CHUNK, in passes (VPP style): parse + hash + first
+    index slot, then touch the candidate rows, then resolve the probes, then
+    rewrite and count in order.  The loads of one pass are independent across
+    frames, so the CPU overlaps their cache misses.  Only the last pass changes
+    anything, so stopping there at the first miss leaves later frames untouched.
+    """
+    keys = np.empty((CHUNK, 4), dtype=np.uint64)
+    hs = np.empty(CHUNK, dtype=np.uint64)
+    cand = np.empty(CHUNK, dtype=np.int64)
+    protos = np.empty(CHUNK, dtype=np.int64)
+    sink = np.uint64(0)
     hits = 0
-    i = start
-    while i < stop:
-        e = _one(buf, out, offsets[i], lengths[i], in_ports[i], nows[i * now_stride], ent, index,
-                 mask, copy)
-        eids[i] = e
-        if e < 0:
-            out_ports[i] = -1
-            if stop_on_miss:
-                return i - start, hits
-        else:
+    base = start
+    while base < stop:
+        m = min(CHUNK, stop - base)
+        for j in range(m):
+            i = base + j
+            o = offsets[i]
+            p = _parse(buf, o, lengths[i])
+            protos[j] = p
+            if p < 0:
+                cand[j] = EMPTY
+                continue
+            k0 = _ld64(buf, o)
+            k1 = _ld32(buf, o + 8) | (np.uint64(in_ports[i]) << _U32)
+            k2 = _ld64(buf, o + 26)
+            k3 = _ld32(buf, o + 34) | (np.uint64(p) << _U32)
+            keys[j, 0] = k0
+            keys[j, 1] = k1
+            keys[j, 2] = k2
+            keys[j, 3] = k3
+            h = _hash(k0, k1, k2, k3)
+            hs[j] = h
+            cand[j] = index[np.int64(h & np.uint64(mask))]
+        for j in range(m):
+            v = cand[j]
+            if v != EMPTY:
+                e = v & 0xFFFFFFFF
+                sink += ent[e, 0] + ent[e, W_USED]
+        for j in range(m):
+            v = cand[j]
+            if v == EMPTY:
+                continue
+            h = hs[j]
+            tag = np.int64(h >> _U33)
+            s = np.int64(h & np.uint64(mask))
+            k0 = keys[j, 0]
+            k1 = keys[j, 1]
+            k2 = keys[j, 2]
+            k3 = keys[j, 3]
+            found = EMPTY
+            while v != EMPTY:
+                if (v >> 32) == tag:
+                    e = v & 0xFFFFFFFF
+                    if ent[e, 0] == k0 and ent[e, 1] == k1 and ent[e, 2] == k2 and ent[e, 3] == k3:
+                        found = e
+                        break
+                s = (s + 1) & mask
+                v = index[s]
+            cand[j] = found
+        for j in range(m):
+            i = base + j
+            e = cand[j]
+            eids[i] = e
+            if e < 0:
+                out_ports[i] = -1
+                if stop_on_miss:
+                    return i - start, hits, sink
+                continue
+            _apply(buf, out, offsets[i], lengths[i], protos[j], nows[i * now_stride], ent, e, copy)
             out_ports[i] = np.int32((ent[e, W_MAC1] >> _U32) & _FFFF)
             hits += 1
-        i += 1
-    return i - start, hits
+        base += m
+    return stop - start, hits, sink
 
 
 def _insert_rows(ent, index, mask, rows, eids, res):
@@ -304,7 +361,8 @@ if HAVE_NUMBA:
     _index_put = _jit(_index_put)
     _index_del = _jit(_index_del)
     _csum_update = _jit(_csum_update)
-    _one = _jit(_one)
+    _parse = _jit(_parse)
+    _apply = _jit(_apply)
     _classify = _jit(_classify)
     _insert_rows = _jit(_insert_rows)
 
@@ -503,10 +561,10 @@ class FastTable:
             out = buf
         if HAVE_NUMBA:
             return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
-                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)
+                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)[:2]
         with np.errstate(over="ignore"):
             return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
-                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)
+                             self.index, self.mask, out_ports, eids, copy, stop_on_miss)[:2]
 
     def process(self, buf, offsets, lengths, in_ports, now, out_ports, eids=None, out=None) -> int:
         """Classifies the whole batch (misses do not stop it); returns the number of hits.
