@@ -1,1 +1,1 @@
-"""ctswitch.io"""
+"""ctswitch.io: adapters between the pure core and the outside world (pcap files, replay)."""
