@@ -24,6 +24,7 @@ import shlex
 from dataclasses import dataclass
 
 from ctswitch.control.dispatch import dispatch
+
 from ctswitch.datapath.switch import Switch
 from ctswitch.packet import build
 
@@ -68,11 +69,9 @@ def build_packet(summary: str, src_mac: str, dst_mac: str) -> bytes:
         payload = b"x" * int(opts.get("len", 0))
         if kind == "tcp":
             flags = toks[2] if len(toks) > 2 and "=" not in toks[2] else ""
-            return build.eth(dst_mac, src_mac, 0x0800, build.ipv4_tcp_payload(
-                src, dst, sport, dport, flags=flags, seq=int(opts.get("seq", 0)), ack=int(opts.get("ack", 0)),
-                win=int(opts.get("win", 65535)), payload=payload)) if hasattr(build, "ipv4_tcp_payload") else \
-                build.ipv4_tcp(src, dst, sport, dport, flags=flags, seq=int(opts.get("seq", 0)),
-                               ack=int(opts.get("ack", 0)), payload=payload, src_mac=src_mac, dst_mac=dst_mac)
+            return build.ipv4_tcp(src, dst, sport, dport, flags=flags or 0, seq=int(opts.get("seq", 0)),
+                                  ack=int(opts.get("ack", 0)), payload=payload,
+                                  win=int(opts.get("win", 65535)), src_mac=src_mac, dst_mac=dst_mac)
         return build.ipv4_udp(src, dst, sport, dport, payload=payload, src_mac=src_mac, dst_mac=dst_mac)
     if kind == "icmp":
         m = re.fullmatch(r"([\d.]+)>([\d.]+)", toks[1])

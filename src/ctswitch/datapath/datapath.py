@@ -234,8 +234,10 @@ class Datapath:
                 c = v.conn
                 if c is not None and id(c) not in seen:
                     seen.add(id(c))
-                    if closing and c.status & IPS_OFFLOAD:
-                        off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
+                    if closing:
+                        # A closing TCP connection is never (re)offloaded; keep the teardown reason.
+                        if c.status & IPS_OFFLOAD:
+                            off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
                         continue
                     off.consider(c, now, pkt=pkt)
             self._maybe_cache(bridge, key, tr, now)
