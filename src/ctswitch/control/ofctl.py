@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from ..flow.actions import Ct
 from ..flow.ofctl_syntax import FF_RESET_COUNTS, FlowSyntaxError, format_flow_stats, parse_flow, wire_actions
 from ..ofproto.rule import Rule
 from .result import Result
@@ -124,11 +125,34 @@ def _flush_cache(switch) -> None:
         switch.datapath.cache.clear()
 
 
+def _overlaps(a, b) -> bool:
+    """True when some packet can match both matches (they agree on every common bit)."""
+    return all(((av ^ bv) & am & bm) == 0 for av, am, bv, bm in zip(a.values, a.mask, b.values, b.mask))
+
+
+def _notes(switch, br, rule) -> str:
+    """Warnings for a new rule: an ALG ctswitch does not implement, and an equal-priority
+    overlap whose winner depends on insertion order (logged, as the CHOICE of docs says)."""
+    err = ""
+    for a in rule.actions:
+        if isinstance(a, Ct) and a.alg:
+            name = {21: "ftp", 69: "tftp"}.get(a.alg, str(a.alg))
+            err += (f"ovs-ofctl: warning: ct(alg={name}): ctswitch does not implement the {name} ALG; "
+                    "connections are tracked without the helper (no related data connections)\n")
+    t = br.tables[rule.table_id]
+    for other in (t or ()):
+        if other is not rule and other.priority == rule.priority and _overlaps(other.match, rule.match):
+            switch.log.append(f"t={switch.now / 1000:.3f} {br.name}: table {rule.table_id}: flows of equal "
+                              f"priority {rule.priority} overlap; the one added first wins")
+            break
+    return err
+
+
 def cmd_add_flow(switch, br, args, opts, ctx) -> Result:
     spec = parse_flow(args[0], br.names, command="add")
-    br.add_rule(_rule_from_spec(spec, switch.now), reset_counts=bool(spec.flags & FF_RESET_COUNTS))
+    rule = br.add_rule(_rule_from_spec(spec, switch.now), reset_counts=bool(spec.flags & FF_RESET_COUNTS))
     _flush_cache(switch)
-    return Result(changed=True)
+    return Result(err=_notes(switch, br, rule), changed=True)
 
 
 def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
@@ -152,10 +176,12 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
         except FlowSyntaxError as e:
             return _err(f"{src}:{lineno}: {e}")
     rules = [_rule_from_spec(spec, switch.now) for spec in specs]  # all or nothing
+    err = ""
     for spec, rule in zip(specs, rules):
         br.add_rule(rule, reset_counts=bool(spec.flags & FF_RESET_COUNTS))
+        err += _notes(switch, br, rule)
     _flush_cache(switch)
-    return Result(changed=True)
+    return Result(err=err, changed=True)
 
 
 def _select(br, args, opts, command):
