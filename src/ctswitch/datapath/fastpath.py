@@ -446,18 +446,19 @@ class FastTable:
         size = _next_pow2(max(2 * capacity, 8))
         self.index = np.full(size, EMPTY, dtype=np.int64)
         self.mask = size - 1
-        self._free = list(range(capacity - 1, -1, -1))  # stack of free entry ids
-        self.by_key: dict[tuple, int] = {}  # key tuple -> entry id
+        # Stack of free entry ids (top = self._nfree - 1); no per-entry Python objects.
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
+        self._nfree = capacity
         self.generation = 0  # for the caller: the bridge generation the entries belong to
         self._now1 = np.zeros(1, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.by_key)
+        return self.capacity - self._nfree
 
     @property
     def nbytes(self) -> int:
-        """Memory of the arrays (the Python-side key dict is extra)."""
-        return self.ent.nbytes + self.index.nbytes
+        """Memory of the arrays (all of the table's memory)."""
+        return self.ent.nbytes + self.index.nbytes + self._free.nbytes
 
     # ------------------------------------------------------------ slow-path side
     def insert(self, key: tuple, out_port: int, *, new_dl_src: int | None = None,
@@ -472,51 +473,57 @@ class FastTable:
         """
         if key[5] not in (PROTO_TCP, PROTO_UDP) or not 0 <= out_port <= 0xFFFF:
             raise ValueError(f"not a fast-path entry: key {key}, out_port {out_port}")
-        old = self.by_key.get(key)
-        if old is not None:
-            self.remove(key)
-        if not self._free:
-            return -1
         row = pack_row(key, out_port, new_dl_src, new_dl_dst, new_nw_src, new_nw_dst, new_tp_src, new_tp_dst)
-        e = self._free.pop()
+        e = self._find_row(row)
+        if e >= 0:  # replace in place: same id, counters kept
+            self.ent[e, :W_PKTS] = np.array(row[:W_PKTS], dtype=np.uint64)
+            return e
+        if self._nfree == 0:
+            return -1
+        self._nfree -= 1
+        e = int(self._free[self._nfree])
         self.ent[e] = np.array(row, dtype=np.uint64)
         _index_put(self.ent, self.index, self.mask, np.int64(e))
-        self.by_key[key] = e
         return e
 
-    def insert_many(self, keys: list[tuple], rows: np.ndarray) -> np.ndarray:
-        """Bulk insert of new keys with rows from ``pack_row`` (no replacement); returns entry ids."""
-        n = len(keys)
-        if n > len(self._free):
-            raise ValueError("table full")
-        eids = np.array([self._free.pop() for _ in range(n)], dtype=np.int64)
+    def _find_row(self, row: list[int]) -> int:
+        return int(_find(self.ent, self.index, self.mask, np.uint64(row[0]), np.uint64(row[1]),
+                         np.uint64(row[2]), np.uint64(row[3])))
+
+    def insert_many(self, rows: np.ndarray) -> np.ndarray:
+        """Bulk insert of rows from ``pack_row`` whose keys are all new; returns their entry ids.
+
+        Returns an empty array (nothing inserted) when they do not all fit.
+        """
+        n = len(rows)
+        if n > self._nfree:
+            return np.empty(0, dtype=np.int64)
+        eids = self._free[self._nfree - n:self._nfree][::-1].copy()
+        self._nfree -= n
         res = np.zeros(n, dtype=np.int64)
         _insert_rows(self.ent, self.index, self.mask, np.ascontiguousarray(rows, dtype=np.uint64), eids, res)
-        for k, e in zip(keys, eids.tolist()):
-            self.by_key[k] = e
         return eids
 
     def remove(self, key: tuple) -> bool:
         """Removes the entry of ``key``; False when absent."""
-        e = self.by_key.pop(key, None)
-        if e is None:
+        e = self._find_row(pack_row(key, 0))
+        if e < 0:
             return False
         _index_del(self.ent, self.index, self.mask, np.int64(e))
         self.ent[e] = 0
-        self._free.append(e)
+        self._free[self._nfree] = e
+        self._nfree += 1
         return True
 
     def clear(self) -> None:
         self.ent[:] = 0
         self.index[:] = EMPTY
-        self._free = list(range(self.capacity - 1, -1, -1))
-        self.by_key.clear()
+        self._free = np.arange(self.capacity - 1, -1, -1, dtype=np.int64)
+        self._nfree = self.capacity
 
     def lookup(self, key: tuple) -> int:
-        """Entry id of ``key`` through the hash index (not the dict), or -1."""
-        row = pack_row(key, 0)
-        return int(_find(self.ent, self.index, self.mask, np.uint64(row[0]), np.uint64(row[1]),
-                         np.uint64(row[2]), np.uint64(row[3])))
+        """Entry id of ``key``, or -1."""
+        return self._find_row(pack_row(key, 0))
 
     def counters(self, eid: int) -> tuple[int, int, int]:
         """(packets, bytes, last-used ms) of an entry."""

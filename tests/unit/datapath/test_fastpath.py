@@ -238,8 +238,7 @@ def test_batch_matches_model(setup):
         gaps[o:o + n] = False
     assert np.array_equal(buf[gaps], orig[gaps])
     for key, (_port, _new, pk, by, used) in m.table.items():
-        e = t.by_key[key]
-        assert t.counters(e) == (pk, by, used if pk else 0)
+        assert t.counters(t.lookup(key)) == (pk, by, used if pk else 0)
 
 
 def test_copy_mode_and_per_frame_clock(setup):
@@ -263,7 +262,7 @@ def test_copy_mode_and_per_frame_clock(setup):
         if e is not None:
             assert bytes(out[o:o + n]) == e[1]
     for key, (_port, _new, pk, by, used) in m.table.items():
-        assert t.counters(t.by_key[key]) == (pk, by, used if pk else 0)
+        assert t.counters(t.lookup(key)) == (pk, by, used if pk else 0)
 
 
 def test_checksums_verified_by_scapy(setup):
@@ -334,8 +333,11 @@ def test_full_table_and_bad_entries():
     k = [(1, MAC_A, MAC_B, 1, 2, 6, p, 80) for p in range(3)]
     assert t.insert(k[0], 1) >= 0 and t.insert(k[1], 1) >= 0
     assert t.insert(k[2], 1) == -1
-    assert t.insert(k[0], 2) >= 0  # replacing an entry needs no new room
-    assert t.out_port(t.lookup(k[0])) == 2
+    e0 = t.lookup(k[0])
+    assert t.insert(k[0], 2) == e0  # replacing an entry needs no new room and keeps its id
+    assert t.out_port(e0) == 2 and len(t) == 2
+    assert t.remove(k[1]) and not t.remove(k[1]) and len(t) == 1
+    assert t.insert(k[2], 1) >= 0 and t.lookup(k[2]) >= 0
     with pytest.raises(ValueError):
         t.insert((1, MAC_A, MAC_B, 1, 2, 1, 0, 0), 1)
     ck = ("br0", 1, MAC_A, MAC_B, 0x0800, 0, 1, 2, 0, 0, 6, 5, 80)

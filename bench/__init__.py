@@ -1,0 +1,1 @@
+"""Benchmarks of ctswitch (``make bench`` runs ``python -m bench.run_all``)."""
