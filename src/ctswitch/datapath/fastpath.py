@@ -610,3 +610,190 @@ def run_in_order(table: FastTable, buf, offsets, lengths, in_ports, now, out_por
         i = j + 1
     return hits
 
+
+
+# ---------------------------------------------------------------- Datapath adapter
+_NEW_FIELD = {1: "new_dl_src", 2: "new_dl_dst", 5: "new_nw_src", 6: "new_nw_dst", 15: "new_tp_src",
+              16: "new_tp_dst"}  # flow.key indices DL_SRC, DL_DST, NW_SRC, NW_DST, TP_SRC, TP_DST
+
+
+def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
+    """(key, out_port, new fields) to mirror a reference ``FastEntry`` cached under ``ck``, or None.
+
+    Mirrored: one output, rewrites of MACs / IPv4 addresses / ports only, no ICMP extra.
+    """
+    key = key_from_cache_key(ck)
+    if key is None or len(entry.outputs) != 1:
+        return None
+    extra = entry.extra
+    if extra is not None and any(x is not None for x in extra):
+        return None
+    port, deltas = entry.outputs[0]
+    if not 0 <= port <= 0xFFFF:
+        return None
+    new = {}
+    for i, v in deltas:
+        name = _NEW_FIELD.get(i)
+        if name is None:
+            return None
+        new[name] = v
+    return key, port, new
+
+
+class BatchFastPath:
+    """Batched front of ``Datapath``: mirrors its offload cache into one FastTable per bridge.
+
+    Invariant (the caller's duty): an entry is mirrored only while its
+    ``FastEntry`` is valid; call ``discard(bridge, ck)`` wherever the datapath
+    deletes ``cache[ck]`` and ``forget_conn(conn)`` whenever a connection
+    leaves offload (teardown, aging, deletion).  ``receive_batch`` clears a
+    bridge's table when the bridge's generation changed.
+    """
+
+    def __init__(self, dp, capacity: int = 1 << 16) -> None:
+        self.dp = dp
+        self.capacity = capacity
+        self.tables: dict[str, FastTable] = {}
+        self.entries: dict[str, dict[int, tuple]] = {}  # bridge -> eid -> (ck, FastEntry)
+        self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys
+
+    def _table(self, name: str, generation: int) -> FastTable:
+        t = self.tables.get(name)
+        if t is None:
+            t = self.tables[name] = FastTable(self.capacity)
+            t.generation = generation
+            self.entries[name] = {}
+        elif t.generation != generation:
+            t.clear()
+            t.generation = generation
+            self.entries[name].clear()
+        return t
+
+    def add(self, ck: tuple, entry) -> int:
+        """Mirrors ``dp.cache[ck] = entry``; returns the entry id, -1 (full) or -2 (not mirrorable)."""
+        args = mirror_args(ck, entry)
+        if args is None:
+            return -2
+        t = self._table(ck[0], entry.generation)
+        key, port, new = args
+        e = t.insert(key, port, **new)
+        if e >= 0:
+            self.entries[ck[0]][e] = (ck, entry)
+            self.by_conn.setdefault(id(entry.conn), []).append(ck)
+        return e
+
+    def discard(self, ck: tuple) -> None:
+        """Un-mirrors the entry cached under ``ck`` (any bridge: ``ck[0]`` is the bridge name)."""
+        t = self.tables.get(ck[0])
+        key = key_from_cache_key(ck)
+        if t is None or key is None:
+            return
+        e = t.lookup(key)
+        if e >= 0:
+            self._credit_one(t, ck[0], e, None)
+            t.remove(key)
+            self.entries[ck[0]].pop(e, None)
+
+    def forget_conn(self, conn) -> None:
+        for ck in self.by_conn.pop(id(conn), ()):
+            self.discard(ck)
+
+    def _credit_one(self, t: FastTable, brname: str, e: int, bridge) -> None:
+        pk, by, used = t.take_counters(e)
+        if pk == 0:
+            return
+        ck, fe = self.entries[brname][e]
+        dp = self.dp
+        fe.packets += pk
+        fe.bytes += by
+        fe.used = used
+        conn = fe.conn
+        off = dp.switch.offload
+        hw = bool(conn.status & 0x8000)  # IPS_HW_OFFLOAD
+        dp.stats["rx_packets"] += pk
+        dp.stats["fast_hw" if hw else "fast_sw"] += pk
+        dp.stats["tx_packets"] += pk
+        # pk packets of by bytes: pk - 1 credited in bulk, the last through the manager's own hit
+        # (it sets last_used and retries the hardware insert exactly as per-packet hits would).
+        rec = conn.offload
+        last = by // pk
+        if rec is not None and pk > 1:
+            d = 1 if fe.reply else 0
+            n, b = pk - 1, by - last
+            conn.packets[d] += n
+            conn.bytes[d] += b
+            if hw:
+                rec.hw_packets += n
+                rec.hw_bytes += b
+            else:
+                rec.sw_packets += n
+                rec.sw_bytes += b
+        if hw:
+            off.hw_hit(conn, used, last, fe.reply)
+        else:
+            off.sw_hit(conn, used, last, fe.reply)
+        for r in fe.rules:
+            r.n_packets += pk
+            r.n_bytes += by
+            r.last_used_ms = used
+        if bridge is not None:
+            p = bridge.by_no.get(ck[1])
+            if p is not None:
+                p.rx_packets += pk
+                p.rx_bytes += by
+            p = bridge.by_no.get(fe.outputs[0][0])
+            if p is not None:
+                p.tx_packets += pk
+                p.tx_bytes += by
+
+    def credit(self, bridge, eids: np.ndarray) -> None:
+        """Credits the counters of the entries hit in ``eids`` to the reference objects."""
+        t = self.tables.get(bridge.name)
+        if t is None or len(eids) == 0:
+            return
+        for e in np.unique(eids[eids >= 0]).tolist():
+            self._credit_one(t, bridge.name, e, bridge)
+
+    def receive_batch(self, bridge, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                      in_ports: np.ndarray, now: int) -> tuple[np.ndarray, dict[int, list]]:
+        """Handles a batch as ``dp.receive`` would one frame at a time, in order.
+
+        Fast hits are rewritten in place in ``buf``; ``out_ports[i]`` is their
+        port (-1 for slow-path frames).  Returns (out_ports, {i: dp.receive output}
+        for the frames that took the slow path).  Call ``dp.tick(now)`` first;
+        a batch must not span a timer tick.
+        """
+        t = self._table(bridge.name, bridge.generation)
+        n = len(offsets)
+        out_ports = np.empty(n, dtype=np.int32)
+        eids = np.empty(n, dtype=np.int64)
+        slow_out: dict[int, list] = {}
+        i = 0
+        while i < n:
+            j = t.process_until_miss(buf, offsets, lengths, in_ports, now, out_ports, eids, i)
+            self.credit(bridge, eids[i:j])
+            if j >= n:
+                break
+            o, ln = int(offsets[j]), int(lengths[j])
+            slow_out[j] = self.dp.receive(bridge, int(in_ports[j]), bytes(buf[o:o + ln]), now)
+            t = self._table(bridge.name, bridge.generation)  # the slow path may have changed the bridge's generation
+            i = j + 1
+        return out_ports, slow_out
+
+
+class MirroredCache(dict):
+    """``Datapath.cache`` replacement that mirrors every store/delete into a ``BatchFastPath``."""
+
+    def __init__(self, batch: BatchFastPath) -> None:
+        super().__init__()
+        self.batch = batch
+
+    def __setitem__(self, ck, entry) -> None:
+        if ck in self:
+            self.batch.discard(ck)
+        super().__setitem__(ck, entry)
+        self.batch.add(ck, entry)
+
+    def __delitem__(self, ck) -> None:
+        super().__delitem__(ck)
+        self.batch.discard(ck)

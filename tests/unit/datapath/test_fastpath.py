@@ -438,3 +438,99 @@ def test_pure_python_path_gives_identical_results():
     assert res[0] == res[1]
     assert int(res[0][0]) > 100
     assert hashlib.sha256(b"").hexdigest() not in res[0]
+
+
+# ------------------------------------------------------------------ against the real Datapath
+def _switch(batched: bool):
+    from ctswitch.datapath.fastpath import BatchFastPath, MirroredCache
+    from ctswitch.datapath.switch import Switch
+    from ctswitch.flow.ofctl_syntax import parse_flow, wire_actions
+    from ctswitch.ofproto.rule import Rule
+    from ctswitch.packet import build
+
+    sw = Switch()
+    sw.params.set("other_config:hw-offload", True)
+    sw.params.set("devlink:ct_max_offloaded_conns", 8)  # some connections stay [OFFLOAD] (software)
+    br = sw.add_bridge("br0", "secure")
+    br.add_port("p0", 1)
+    br.add_port("pf0hpf", 2)
+    for r in list(br.iter_rules()):
+        br.tables[r.table_id].remove(r)
+    for text in ("table=0,arp,action=normal", "table=0,ip,ct_state=-trk,action=ct(table=1,nat)",
+                 "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)),p0",
+                 "table=1,ip,ct_state=+trk+est,action=normal"):
+        s = parse_flow(text, br.names)
+        br.add_rule(Rule(s.table, s.priority, s.match, wire_actions(s.actions)))
+    dp = sw.datapath
+    dp.receive(br, 2, build.arp(1, "02:00:00:00:02:01", "10.0.0.1", "00:00:00:00:00:00", "10.0.0.254"), 1)
+    dp.receive(br, 1, build.arp(2, "02:00:00:00:01:02", "10.0.0.254", "02:00:00:00:02:01", "10.0.0.1"), 2)
+    bfp = None
+    if batched:
+        # The lead's hook-in lines, done here from outside.
+        bfp = BatchFastPath(dp, capacity=64)
+        dp.cache = MirroredCache(bfp)
+        off = sw.offload
+        orig_teardown = off._teardown
+
+        def teardown(conn, why, now, *, fixup):
+            bfp.forget_conn(conn)
+            orig_teardown(conn, why, now, fixup=fixup)
+
+        off._teardown = teardown
+    return sw, br, bfp
+
+
+def _traffic(rng):
+    from ctswitch.packet import build
+    H, R = "02:00:00:00:02:01", "02:00:00:00:01:02"
+    out = []
+    state = {}
+    for _ in range(900):
+        c = rng.randrange(20)
+        host, sp = f"10.0.0.{c + 10}", 2000 + c
+        up = lambda f, s, a, pl=b"", host=host, sp=sp: (2, build.ipv4_tcp(host, "8.8.8.8", sp, 80, f, s, a, pl, src_mac=H, dst_mac=R))  # noqa: E731
+        dn = lambda f, s, a, pl=b"", sp=sp: (1, build.ipv4_tcp("8.8.8.8", "1.1.1.16", 80, sp, f, s, a, pl, src_mac=R, dst_mac=H))  # noqa: E731
+        st = state.get(c, 0)
+        if st == 0:
+            out += [up("S", 100, 0), dn("SA", 500, 101), up("A", 101, 501)]
+            state[c] = 1
+        elif st == 1 and rng.random() < 0.03:
+            out += [up("FA", 101, 501), dn("FA", 501, 102), up("A", 102, 502)]
+            state[c] = 2
+        elif st == 1:
+            pl = bytes(rng.randrange(0, 40))
+            out.append(up("PA", 101, 501, pl) if rng.random() < 0.5 else dn("A", 501, 101, pl))
+    return out
+
+
+def test_batched_datapath_equals_one_at_a_time():
+    rng = random.Random(21)
+    pkts = _traffic(rng)
+    ref_sw, ref_br, _ = _switch(False)
+    sw, br, bfp = _switch(True)
+    ref_out = [ref_sw.datapath.receive(ref_br, p, f, 5000) for p, f in pkts]
+    got = []
+    for s in range(0, len(pkts), 64):
+        chunk = pkts[s:s + 64]
+        buf, offs, lens, inp = batch_arrays([f for _p, f in chunk], [p for p, _f in chunk])
+        ports, slow = bfp.receive_batch(br, buf, offs, lens, inp, 5000)
+        for i in range(len(chunk)):
+            if i in slow:
+                got.append(slow[i])
+            else:
+                o, n = int(offs[i]), int(lens[i])
+                got.append([(int(ports[i]), bytes(buf[o:o + n]))])
+    assert got == ref_out
+    assert sw.datapath.stats["fast_hw"] + sw.datapath.stats["fast_sw"] > 400
+    assert sw.datapath.stats["fast_sw"] > 0 and sw.datapath.stats["fast_hw"] > 0
+    assert dict(sw.datapath.stats) == dict(ref_sw.datapath.stats)
+    ref_conns = sorted((c.orig, c.packets, c.bytes, c.status, c.state) for c in ref_sw.tracker.iter_conns())
+    conns = sorted((c.orig, c.packets, c.bytes, c.status, c.state) for c in sw.tracker.iter_conns())
+    assert conns == ref_conns
+    assert [(r.n_packets, r.n_bytes, r.last_used_ms) for r in br.iter_rules()] == \
+        [(r.n_packets, r.n_bytes, r.last_used_ms) for r in ref_br.iter_rules()]
+    assert [(p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes) for p in br.ports.values()] == \
+        [(p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes) for p in ref_br.ports.values()]
+    assert sw.offload.counters() == ref_sw.offload.counters()
+    ref_e = {ck: (e.packets, e.bytes, e.used) for ck, e in ref_sw.datapath.cache.items()}
+    assert {ck: (e.packets, e.bytes, e.used) for ck, e in sw.datapath.cache.items()} == ref_e
