@@ -424,6 +424,30 @@ def pack_row(key: tuple, out_port: int, new_dl_src: int | None = None, new_dl_ds
     ]
 
 
+HUGE = 2 << 20
+
+
+def _alloc(shape, dtype) -> np.ndarray:
+    """A zeroed array; big ones in anonymous memory advised for transparent huge pages.
+
+    At 1M connections the table is ~230 MB of random accesses: with 4 KiB pages
+    nearly every lookup also misses the TLB; 2 MiB pages remove most of that.
+    """
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if n < HUGE:
+        return np.zeros(shape, dtype=dtype)
+    import mmap
+
+    size = -(-n // HUGE) * HUGE
+    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(m, "madvise") and hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            m.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return np.frombuffer(m, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+
 def _next_pow2(n: int) -> int:
     p = 1
     while p < n:
@@ -442,9 +466,10 @@ class FastTable:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self.ent = np.zeros((capacity, ROW_WORDS), dtype=np.uint64)
+        self.ent = _alloc((capacity, ROW_WORDS), np.uint64)
         size = _next_pow2(max(2 * capacity, 8))
-        self.index = np.full(size, EMPTY, dtype=np.int64)
+        self.index = _alloc((size,), np.int64)
+        self.index[:] = EMPTY
         self.mask = size - 1
         # Stack of free entry ids (top = self._nfree - 1); no per-entry Python objects.
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
