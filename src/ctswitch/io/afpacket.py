@@ -1,0 +1,266 @@
+"""AF_PACKET ports: a bridge port bound to a real Linux interface.
+
+Theory of operation
+-------------------
+``AfPacketPort(ifname)`` opens a ``SOCK_RAW`` packet socket bound to the
+interface for every protocol, joins it in promiscuous mode
+(``PACKET_ADD_MEMBERSHIP``, released when the socket closes), and sets:
+
+* ``PACKET_IGNORE_OUTGOING``: our own transmissions are not read back;
+* ``PACKET_QDISC_BYPASS``: ``send`` goes straight to the driver (a switch
+  port has no use for the qdisc);
+* ``PACKET_AUXDATA``: every frame comes with the kernel's metadata.  The
+  kernel always strips an 802.1Q/802.1ad tag before packet taps see the frame
+  (the tag travels beside the data); the port puts it back in the frame, so the
+  datapath sees what was on the wire.  Metadata also says when the L4 checksum
+  is only partial (``TP_STATUS_CSUMNOTREADY``: the sender left it to an
+  offload); the port completes it in software and counts it.
+
+Reading is a non-blocking drain: ``recv_batch(n)`` returns up to ``n`` frames
+and stops at EAGAIN; the event loop polls only when every port is empty.  The
+TPACKET_V3 ring was measured too (see ``docs/live.md``): the datapath's own
+per-packet cost dominates, and the ring's block timeout adds latency, so the
+plain socket is the default.
+
+``set_offloads(ifname, False)`` turns off the NIC offloads (rx/tx checksum,
+scatter-gather, TSO, GSO, GRO) with the legacy ``SIOCETHTOOL`` ioctls — the
+same calls ``ethtool -K`` makes, without needing the ethtool binary — so that
+frames are at most MTU-sized and fully checksummed.  ``python -m
+ctswitch.io.afpacket offloads-off IFNAME...`` does it from a shell (the lab
+runs it inside its namespaces for the peers' ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import socket
+import struct
+import sys
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_AUXDATA = 8
+PACKET_QDISC_BYPASS = 20
+PACKET_IGNORE_OUTGOING = 23
+PACKET_OUTGOING = 4
+
+TP_STATUS_CSUMNOTREADY = 1 << 3
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+
+SIOCGIFMTU = 0x8921
+SIOCETHTOOL = 0x8946
+# feature -> (get cmd, set cmd) of the legacy ethtool ioctls (include/uapi/linux/ethtool.h)
+ETHTOOL_FEATURES: dict[str, tuple[int, int]] = {
+    "rx-checksum": (0x14, 0x15),
+    "tx-checksum": (0x16, 0x17),
+    "scatter-gather": (0x18, 0x19),
+    "tso": (0x1E, 0x1F),
+    "gso": (0x23, 0x24),
+    "gro": (0x2B, 0x2C),
+}
+# Turned off in this order: TSO needs SG and tx checksum, so it goes first.
+OFFLOAD_ORDER = ("tso", "gso", "gro", "scatter-gather", "tx-checksum", "rx-checksum")
+
+_AUX = struct.Struct("=IIIHHHH")
+_MAX_FRAME = 65536 + 4
+
+
+def interface_exists(name: str) -> bool:
+    """True when ``name`` is a network interface of this namespace."""
+    if not name or len(name) > 15 or "/" in name:
+        return False
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def _ifreq_ptr(ifname: str, ptr: int) -> bytes:
+    return struct.pack("16sP", ifname.encode(), ptr).ljust(40, b"\0")
+
+
+def _ethtool(sock: socket.socket, ifname: str, cmd: int, value: int = 0) -> int:
+    buf = ctypes.create_string_buffer(struct.pack("II", cmd, value), 8)
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, _ifreq_ptr(ifname, ctypes.addressof(buf)))
+    return struct.unpack("II", buf.raw)[1]
+
+
+def get_offloads(ifname: str) -> dict[str, bool | None]:
+    """feature -> on/off (None: the driver does not say)."""
+    out: dict[str, bool | None] = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name, (get, _set) in ETHTOOL_FEATURES.items():
+            try:
+                out[name] = bool(_ethtool(s, ifname, get))
+            except OSError:
+                out[name] = None
+    return out
+
+
+def set_offloads(ifname: str, on: bool = False) -> dict[str, str]:
+    """Sets every offload of ``ifname`` on or off; returns feature -> error for the ones refused."""
+    errors: dict[str, str] = {}
+    order = OFFLOAD_ORDER if not on else tuple(reversed(OFFLOAD_ORDER))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in order:
+            try:
+                _ethtool(s, ifname, ETHTOOL_FEATURES[name][1], 1 if on else 0)
+            except OSError as e:
+                errors[name] = e.strerror or str(e)
+    return errors
+
+
+def get_mtu(ifname: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        r = fcntl.ioctl(s.fileno(), SIOCGIFMTU, struct.pack("16si", ifname.encode(), 0).ljust(40, b"\0"))
+    return struct.unpack_from("i", r, 16)[0]
+
+
+def complete_l4_csum(frame: bytes) -> bytes:
+    """The frame with its TCP/UDP checksum computed in full (for partial-checksum frames)."""
+    from ..packet.checksum import l4_csum4, l4_csum6
+
+    off = 12
+    et = int.from_bytes(frame[off:off + 2], "big")
+    while et in (0x8100, 0x88A8) and len(frame) >= off + 6:
+        off += 4
+        et = int.from_bytes(frame[off:off + 2], "big")
+    l3 = off + 2
+    if et == 0x0800 and len(frame) >= l3 + 20:
+        ihl = (frame[l3] & 0xF) * 4
+        total = int.from_bytes(frame[l3 + 2:l3 + 4], "big")
+        proto = frame[l3 + 9]
+        l4, end = l3 + ihl, l3 + total
+        src = int.from_bytes(frame[l3 + 12:l3 + 16], "big")
+        dst = int.from_bytes(frame[l3 + 16:l3 + 20], "big")
+        fn = l4_csum4
+    elif et == 0x86DD and len(frame) >= l3 + 40:
+        proto = frame[l3 + 6]
+        l4, end = l3 + 40, l3 + 40 + int.from_bytes(frame[l3 + 4:l3 + 6], "big")
+        src = int.from_bytes(frame[l3 + 8:l3 + 24], "big")
+        dst = int.from_bytes(frame[l3 + 24:l3 + 40], "big")
+        fn = l4_csum6
+    else:
+        return frame
+    pos = {6: 16, 17: 6}.get(proto)
+    if pos is None or end > len(frame) or end < l4 + pos + 2:
+        return frame
+    b = bytearray(frame)
+    b[l4 + pos:l4 + pos + 2] = b"\0\0"
+    c = fn(src, dst, proto, memoryview(b)[l4:end])
+    if proto == 17 and c == 0:
+        c = 0xFFFF
+    b[l4 + pos:l4 + pos + 2] = c.to_bytes(2, "big")
+    return bytes(b)
+
+
+class AfPacketPort:
+    """One interface as a switch port (see module docstring).
+
+    Attributes:
+        name: interface name; ifindex; mtu.
+        rx, tx, rx_vlan, rx_csum_fixed, tx_errors, rx_outgoing: counters.
+        offload_errors: feature -> reason for offloads the driver refused to turn off.
+    """
+
+    def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = 4 << 20) -> None:
+        self.name = ifname
+        self.ifindex = socket.if_nametoindex(ifname)
+        self.offload_errors = set_offloads(ifname, False) if disable_offloads else {}
+        self.mtu = get_mtu(ifname)
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            with contextlib.suppress(OSError):
+                s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            with contextlib.suppress(OSError):
+                s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
+            s.bind((ifname, ETH_P_ALL))
+            mreq = struct.pack("iHH8s", self.ifindex, PACKET_MR_PROMISC, 0, b"")
+            s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+        self.rx = self.tx = self.rx_vlan = self.rx_csum_fixed = self.tx_errors = self.rx_outgoing = 0
+        self._recvmsg = s.recvmsg
+        self._send = s.send
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv_batch(self, limit: int = 64) -> list[bytes]:
+        """Up to ``limit`` frames waiting on the socket (never blocks)."""
+        frames = []
+        recvmsg = self._recvmsg
+        for _ in range(limit):
+            try:
+                data, anc, _flags, addr = recvmsg(_MAX_FRAME, 64)
+            except (BlockingIOError, InterruptedError):
+                break
+            if addr[2] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
+                self.rx_outgoing += 1
+                continue
+            for level, typ, aux in anc:
+                if level == SOL_PACKET and typ == PACKET_AUXDATA and len(aux) >= _AUX.size:
+                    status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(aux)
+                    if status & TP_STATUS_VLAN_VALID:
+                        if not status & TP_STATUS_VLAN_TPID_VALID:
+                            tpid = 0x8100
+                        data = data[:12] + struct.pack(">HH", tpid, tci) + data[12:]
+                        self.rx_vlan += 1
+                    if status & TP_STATUS_CSUMNOTREADY:
+                        data = complete_l4_csum(data)
+                        self.rx_csum_fixed += 1
+            frames.append(data)
+        self.rx += len(frames)
+        return frames
+
+    def send(self, frame: bytes) -> bool:
+        """Transmits one frame; False (counted in ``tx_errors``) when the kernel refuses it."""
+        try:
+            self._send(frame)
+        except OSError:
+            self.tx_errors += 1
+            return False
+        self.tx += 1
+        return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ctswitch.io.afpacket offloads-off|offloads-on|show IFNAME...``"""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2 or args[0] not in ("offloads-off", "offloads-on", "show"):
+        print("usage: python -m ctswitch.io.afpacket offloads-off|offloads-on|show IFNAME...", file=sys.stderr)
+        return 2
+    rc = 0
+    for ifname in args[1:]:
+        if not interface_exists(ifname):
+            print(f"{ifname}: no such interface", file=sys.stderr)
+            rc = 1
+            continue
+        if args[0] == "show":
+            feats = get_offloads(ifname)
+            print(ifname + ": " + " ".join(f"{k}={'on' if v else 'off' if v is not None else '?'}"
+                                           for k, v in feats.items()))
+            continue
+        for feat, err in set_offloads(ifname, args[0] == "offloads-on").items():
+            print(f"{ifname}: {feat}: {err}", file=sys.stderr)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Live event loop: AF_PACKET ports, the control socket and the timers in one selector.
+
+Theory of operation
+-------------------
+``LiveLoop(switch, clock)`` owns one ``selectors.DefaultSelector``.  Every
+registered key's ``data`` is a callback ``fn(mask)``: packet sockets and
+control sockets (``control.server``) share the loop, so nothing needs a
+thread or a lock and the switch is only ever touched from here.
+
+``sync_ports()`` binds every bridge port whose name is an existing Linux
+interface (``io.afpacket``) and closes sockets of ports that went away; ports
+without an interface stay virtual (what is output there is counted, then
+dropped).  The daemon calls it after every changing command.
+
+``run_once(timeout)``:
+
+1. drains every packet socket in rounds of ``BATCH`` frames (round-robin, so a
+   busy port cannot starve the others), reading the clock once per batch and
+   handing each frame to ``Datapath.receive(bridge, ofport, frame, now)``; the
+   returned frames are sent at once on their ports' sockets;
+2. when every socket is empty, waits in ``select`` for at most the time left
+   to the next timer (``TICK_MS`` = 100 ms at most), serving control clients;
+3. calls ``Datapath.tick(now)`` at least every ``TICK_MS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+from collections import Counter
+
+from .afpacket import AfPacketPort, interface_exists
+
+TICK_MS = 100
+BATCH = 64
+OFPP_LOCAL = 0xFFFE
+VIRTUAL_TYPES = frozenset({"internal", "patch", "dummy", "vxlan", "geneve", "gre"})
+
+
+class LiveLoop:
+    """See module docstring."""
+
+    def __init__(self, switch, clock, *, disable_offloads: bool = True) -> None:
+        self.switch = switch
+        self.clock = clock
+        self.sel = selectors.DefaultSelector()
+        self.ports: dict[str, AfPacketPort] = {}      # ifname -> socket
+        self.binding: dict[str, tuple[object, int]] = {}  # ifname -> (bridge, ofport)
+        self.disable_offloads = disable_offloads
+        self.stats: Counter = Counter()
+        self.errors: dict[str, str] = {}              # ifname -> why it could not be bound
+        self.stopping = False
+        self.last_tick = -TICK_MS
+
+    # ------------------------------------------------------------------ ports
+    def wanted(self) -> dict[str, tuple[object, int]]:
+        """ifname -> (bridge, ofport) for every bridge port backed by a Linux interface."""
+        out = {}
+        for br in self.switch.bridges.values():
+            for p in br.ports.values():
+                if p.ofport == OFPP_LOCAL or p.type in VIRTUAL_TYPES:
+                    continue
+                if interface_exists(p.name):
+                    out[p.name] = (br, p.ofport)
+        return out
+
+    def sync_ports(self) -> list[str]:
+        """Binds/unbinds sockets to match the config; returns log lines for what changed."""
+        want = self.wanted()
+        log = []
+        for name in [n for n in self.ports if n not in want]:
+            port = self.ports.pop(name)
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(port.sock)
+            port.close()
+            log.append(f"port {name}: closed")
+        for name in want:
+            if name in self.ports:
+                continue
+            try:
+                port = AfPacketPort(name, disable_offloads=self.disable_offloads)
+            except OSError as e:
+                if self.errors.get(name) != str(e):
+                    log.append(f"port {name}: cannot bind: {e.strerror or e}")
+                self.errors[name] = str(e)
+                continue
+            self.errors.pop(name, None)
+            self.ports[name] = port
+            self.sel.register(port.sock, selectors.EVENT_READ, lambda m: None)
+            extra = f" (offloads left on: {', '.join(sorted(port.offload_errors))})" if port.offload_errors else ""
+            log.append(f"port {name}: bound (ifindex {port.ifindex}, mtu {port.mtu}){extra}")
+        self.binding = {n: want[n] for n in self.ports}
+        return log
+
+    # ------------------------------------------------------------------ loop
+    def _drain(self) -> int:
+        """One round over every port; returns the frames handled."""
+        sw = self.switch
+        dp = sw.datapath
+        total = 0
+        ports = self.ports
+        for name, port in ports.items():
+            frames = port.recv_batch(BATCH)
+            if not frames:
+                continue
+            total += len(frames)
+            br, ofport = self.binding[name]
+            now = self.clock.now()
+            sw.now = now
+            by_no = br.by_no
+            for frame in frames:
+                for out_no, data in dp.receive(br, ofport, frame, now):
+                    p = by_no.get(out_no)
+                    dst = ports.get(p.name) if p is not None else None
+                    if dst is not None:
+                        if not dst.send(data):
+                            p.tx_dropped += 1
+                    else:
+                        self.stats["tx_virtual"] += 1
+        return total
+
+    def tick(self) -> int:
+        now = self.clock.now()
+        self.switch.now = now
+        if now - self.last_tick >= TICK_MS:
+            self.last_tick = now
+            if self.switch.datapath is not None:
+                self.switch.datapath.tick(now)
+        return now
+
+    def run_once(self, timeout_ms: int = TICK_MS) -> None:
+        rounds = 0
+        while self.ports and not self.stopping:
+            n = self._drain()
+            self.stats["rx"] += n
+            rounds += 1
+            if n == 0:
+                break
+            if rounds % 8 == 0:
+                self.tick()
+                # serve control clients now and then even under full load
+                for key, mask in self.sel.select(0):
+                    key.data(mask)
+        now = self.tick()
+        wait = max(0, min(timeout_ms, TICK_MS - (now - self.last_tick)))
+        for key, mask in self.sel.select(wait / 1000.0):
+            key.data(mask)
+
+    def run(self) -> None:
+        while not self.stopping:
+            self.run_once()
+
+    def close(self) -> None:
+        for port in self.ports.values():
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(port.sock)
+            port.close()
+        self.ports.clear()
+        self.sel.close()
+
+    def port_stats(self) -> dict[str, dict[str, int]]:
+        return {n: {"rx": p.rx, "tx": p.tx, "tx_errors": p.tx_errors, "rx_vlan": p.rx_vlan,
+                    "rx_csum_fixed": p.rx_csum_fixed} for n, p in self.ports.items()}
