@@ -30,6 +30,7 @@ def child(n: int) -> dict:
     from ctswitch.packet import codec
 
     sw, br = make_switch(True, max_offloaded=n)
+    sw.params.set("sysctl:net.netfilter.nf_conntrack_max", max(2 * n, 262144))
     cts = [a for r in br.iter_rules() for a in r.actions if isinstance(a, Ct)]
     ct_lookup = next(a for a in cts if not a.commit)
     ct_commit = next(a for a in cts if a.commit)
