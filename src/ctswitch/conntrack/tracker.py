@@ -144,6 +144,7 @@ class Tracker:
         self._zone_count: dict[int, int] = {}
         self.limits = ZoneLimits()
         self.stats = dict.fromkeys(STAT_NAMES, 0)
+        self.created = 0  # connections committed since the start (not a conntrack -S counter)
         self.log: list[str] = []
         self._rl_start = -RATELIMIT_MS
         self._rl_count = 0
@@ -473,6 +474,7 @@ class Tracker:
         conn.rkey = rkey
         conn.id = self._next_id
         self._next_id += 1
+        self.created += 1
         conn.status |= IPS_CONFIRMED
         conn.confirmed = True
         self._table[okey] = conn
@@ -659,7 +661,7 @@ class Tracker:
 
     # ------------------------------------------------------------------ persistence
     def to_state(self) -> dict:
-        return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id,
+        return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id, "created": self.created,
                 "stats": dict(self.stats), "limits": self.limits.to_state(),
                 "log": list(self.log), "events_enabled": self.events_enabled,
                 "events": [list(e) for e in self.events]}
@@ -678,6 +680,7 @@ class Tracker:
                 tr._unassured[c.id] = c
             tr._zone_count[c.zone] = tr._zone_count.get(c.zone, 0) + 1
         tr._next_id = state.get("next_id", 1)
+        tr.created = state.get("created", 0)
         tr.stats.update(state.get("stats", {}))
         tr.limits = ZoneLimits.from_state(state.get("limits", {}))
         tr.log = list(state.get("log", []))

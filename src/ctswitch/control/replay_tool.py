@@ -88,9 +88,7 @@ def _counters(switch) -> dict:
     dp = switch.datapath
     c = dict(dp.stats) if dp is not None else {}
     c["_drops"] = dict(dp.drops) if dp is not None else {}
-    tr = switch.tracker
-    st = getattr(tr, "stats", None)
-    c["_ct_insert"] = (st.get("insert", 0) if isinstance(st, dict) else getattr(st, "insert", 0)) if st else 0
+    c["_ct_insert"] = getattr(switch.tracker, "created", 0)
     off = switch.offload
     oc = getattr(off, "counters", None)
     c["_off"] = dict(oc()) if callable(oc) else {}
