@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..flow.key import CS_NAMES, N_FIELDS, extract
+from ..flow.key import CS_NAMES, extract
 from .result import Result
 
 VERSION = "ovs-vswitchd (Open vSwitch) 3.1.0\n"
@@ -79,8 +79,7 @@ class _Formatter:
 
 
 def trace(switch, argv: list[str], ctx=None) -> Result:
-    from ..flow.key import Match
-    from ..flow.ofctl_syntax import FlowSyntaxError, format_match, parse_flow
+    from ..flow.ofctl_syntax import FlowSyntaxError, parse_flow
     from ..ofproto import xlate
     from ..packet import codec
     ct_next: list[int] = []
@@ -114,7 +113,7 @@ def trace(switch, argv: list[str], ctx=None) -> Result:
     if hexarg is None and all(c in "0123456789abcdefABCDEF" for c in args[1]) and len(args[1]) >= 28:
         hexarg, args = args[1], [args[0], "in_port=LOCAL"]
     try:
-        spec = parse_flow(args[1], br.names, command="trace")
+        spec = parse_flow(args[1], br.names, command="dump")
     except FlowSyntaxError as e:
         return _err(str(e))
     if hexarg is not None:
@@ -129,13 +128,29 @@ def trace(switch, argv: list[str], ctx=None) -> Result:
         key = extract(pkt, spec.match.values[IN_PORT])
     else:
         key = list(spec.match.values)
-    full = Match(tuple(key), tuple((1 << 128) - 1 for _ in range(N_FIELDS)))
-    flow_text = format_match(full, 32768, br.names, names=True)
+    flow_text = flow_summary(br, key)
     tr = xlate.translate(br, pkt, key, switch.now, trace=True, ct_next=ct_next or None,
                          formatter=_Formatter(br))
     lines = [f"Flow: {flow_text}", "", f'bridge("{br.name}")', "-" * (len(br.name) + 10)]
     lines.extend(tr.trace)
     return Result(out="\n".join(lines) + "\n")
+
+
+def flow_summary(br, key: list[int]) -> str:
+    """The ``Flow:`` line of ofproto/trace: the packet's header fields exactly, plus the
+    metadata (registers, ct_*, metadata) that is set."""
+    from ..flow import key as K
+    from ..flow.key import Match
+    from ..flow.ofctl_syntax import format_match
+    mask = list(K.EXACT)
+    for i in range(K.N_FIELDS):
+        if i >= K.CT_STATE and not key[i]:
+            mask[i] = 0
+    if key[K.DL_TYPE] != 0x86DD:
+        mask[K.IPV6_SRC] = mask[K.IPV6_DST] = mask[K.IPV6_LABEL] = 0
+    if key[K.DL_TYPE] != 0x0806:
+        mask[K.ARP_SHA] = mask[K.ARP_THA] = 0
+    return format_match(Match(tuple(key), tuple(mask)), 32768, br.names, names=True)
 
 
 # ---------------------------------------------------------------------- time
