@@ -18,9 +18,9 @@ interface for every protocol, joins it in promiscuous mode
 
 Reading is a non-blocking drain: ``recv_batch(n)`` returns up to ``n`` frames
 and stops at EAGAIN; the event loop polls only when every port is empty.  The
-TPACKET_V3 ring was measured too (see ``docs/live.md``): the datapath's own
-per-packet cost dominates, and the ring's block timeout adds latency, so the
-plain socket is the default.
+TPACKET_V3 ring is not used (see ``docs/live.md``): the datapath's own
+per-packet cost dominates the syscall, and the ring's block timeout adds
+latency at low rates (performance notes section 8b).
 
 ``set_offloads(ifname, False)`` turns off the NIC offloads (rx/tx checksum,
 scatter-gather, TSO, GSO, GRO) with the legacy ``SIOCETHTOOL`` ioctls — the
