@@ -167,6 +167,14 @@ class Params:
         for fn in self.listeners:
             fn(key, value)
 
+    def unset(self, key: str) -> None:
+        """Returns ``key`` to its default (``ovs-vsctl remove ... other_config KEY``)."""
+        if key in self.values:
+            del self.values[key]
+            self.version += 1
+            for fn in self.listeners:
+                fn(key, PARAMS[key].default)
+
     def to_state(self) -> dict:
         return dict(self.values)
 
