@@ -15,16 +15,25 @@ checked by hand against nf_conntrack's rules (see docs/oracle.md).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_CASES_DIR, scenario_dirs
 
 from ctswitch.control import ofctl
 from ctswitch.control.dpctl import dump_conntrack
 from ctswitch.datapath.switch import Switch
 from ctswitch.io.replay import replay
+
+HERE = Path(__file__).resolve().parent
+# shared/ sits beside the checkout (on a developer's machine and in CI alike).
+SHARED_CASES_DIR = Path(os.environ.get("CTSWITCH_ORACLE_CASES", HERE.parents[2] / "shared" / "oracle" / "cases"))
+
+
+def scenario_dirs() -> list[Path]:
+    return sorted(p.parent for p in (HERE / "scenarios").glob("*/case.json"))
+
 
 CASES = ([p for p in sorted(SHARED_CASES_DIR.iterdir()) if (p / "case.json").exists()]
          if SHARED_CASES_DIR.is_dir() else []) + scenario_dirs()

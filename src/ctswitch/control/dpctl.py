@@ -67,7 +67,7 @@ def flush_conntrack(switch, argv, ctx=None) -> Result:
         off.flush(switch.now, zone)
     switch.tracker.flush(zone, switch.now)
     if switch.datapath is not None:
-        switch.datapath.cache.clear()
+        switch.datapath.flush_cache()
     return Result(changed=True)
 
 

@@ -122,7 +122,7 @@ def _rule_from_spec(spec, now: int) -> Rule:
 
 def _flush_cache(switch) -> None:
     if switch.datapath is not None:
-        switch.datapath.cache.clear()
+        switch.datapath.flush_cache()
 
 
 def _overlaps(a, b) -> bool:

@@ -93,6 +93,8 @@ class Datapath:
     def __init__(self, switch) -> None:
         self.switch = switch
         self.cache: dict[tuple, FastEntry] = {}
+        self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys of its decisions
+        self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
         self.stats: Counter = Counter()
         self.drops: Counter = Counter()
         self.next_tick = 0
@@ -152,16 +154,15 @@ class Datapath:
         if e is None:
             return None
         conn = e.conn
-        if (e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD)
-                or getattr(conn, "dead", False)):
-            del self.cache[ck]
+        if e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD):
+            self._uncache(ck)
             return None
         flags = pkt.tcp_flags
         if flags & (TCP_FIN | TCP_RST):
             # The flowtable sees the close first: it tears the offload down, then the
             # packet takes the slow path so conntrack follows the close (act_ct).
             self.switch.offload.sw_hit(conn, now, 0, e.reply, flags)
-            del self.cache[ck]
+            self._uncache(ck)
             return None
         if flags & TCP_SYN or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
             return None
@@ -262,13 +263,58 @@ class Datapath:
                 return
         outputs = [(port, [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
-        self.cache[self._cache_key(bridge, key)] = FastEntry(
-            bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now)
+        ck = self._cache_key(bridge, key)
+        entry = FastEntry(bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now)
+        if ck in self.cache:
+            self._uncache(ck)
+        self.cache[ck] = entry
+        self.by_conn.setdefault(id(conn), []).append(ck)
+        if self.batch is not None:
+            self.batch.add(ck, entry)
+
+    def _uncache(self, ck: tuple) -> None:
+        e = self.cache.pop(ck, None)
+        if e is not None:
+            cks = self.by_conn.get(id(e.conn))
+            if cks is not None and ck in cks:
+                cks.remove(ck)
+                if not cks:
+                    del self.by_conn[id(e.conn)]
+        if self.batch is not None:
+            self.batch.discard(ck)
 
     def forget_conn(self, conn) -> None:
-        """Drops cached decisions of ``conn`` (it left offload)."""
-        for ck in [ck for ck, e in self.cache.items() if e.conn is conn]:
-            del self.cache[ck]
+        """Drops cached decisions of ``conn`` (it left offload or was deleted)."""
+        for ck in self.by_conn.pop(id(conn), ()):
+            e = self.cache.get(ck)
+            if e is not None and e.conn is conn:
+                del self.cache[ck]
+            if self.batch is not None:
+                self.batch.discard(ck)
+
+    def flush_cache(self) -> None:
+        """Drops every cached decision (flow table changed, conntrack flushed...)."""
+        self.cache.clear()
+        self.by_conn.clear()
+        if self.batch is not None:
+            for t in self.batch.tables.values():
+                t.clear()
+            for d in self.batch.entries.values():
+                d.clear()
+            self.batch.by_conn.clear()
+
+    def enable_batch(self, capacity: int = 1 << 18) -> bool:
+        """Turns on the batched Numba fast path (replay); False when it is not available."""
+        if self.batch is not None:
+            return True
+        try:
+            from .fastpath import BatchFastPath
+        except ImportError:
+            return False
+        self.batch = BatchFastPath(self, capacity)
+        for ck, e in self.cache.items():
+            self.batch.add(ck, e)
+        return True
 
     def to_state(self) -> dict:
         return {"stats": dict(self.stats), "drops": dict(self.drops), "next_tick": self.next_tick}

@@ -800,7 +800,8 @@ class BatchFastPath:
             if j >= n:
                 break
             o, ln = int(offsets[j]), int(lengths[j])
-            slow_out[j] = self.dp.receive(bridge, int(in_ports[j]), bytes(buf[o:o + ln]), now)
+            t_j = int(now[j]) if isinstance(now, np.ndarray) else now
+            slow_out[j] = self.dp.receive(bridge, int(in_ports[j]), bytes(buf[o:o + ln]), t_j)
             t = self._table(bridge.name, bridge.generation)  # the slow path may have changed the bridge's generation
             i = j + 1
         return out_ports, slow_out

@@ -65,6 +65,8 @@ class Switch:
         """Connects the engines' callbacks (after building or reloading them)."""
         if self.offload is not None:
             self.offload.tracker = self.tracker
+            if self.datapath is not None:
+                self.offload.teardown_hook = self.datapath.forget_conn
         if self.tracker is not None and hasattr(self.tracker, "destroy_hook"):
             self.tracker.destroy_hook = self._conn_destroyed
 
@@ -73,7 +75,7 @@ class Switch:
         if self.offload is not None and getattr(conn, "offload", None) is not None:
             from ..offload.manager import WHY_DELETED
             self.offload.teardown(conn, WHY_DELETED, now, deleted=True)
-        if self.datapath is not None:
+        if self.datapath is not None and getattr(conn, "offload", None) is None:
             self.datapath.forget_conn(conn)
 
     # ------------------------------------------------------------------ config

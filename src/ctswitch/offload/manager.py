@@ -171,6 +171,9 @@ class OffloadManager:
         self.cfg = PolicyConfig()
         self.max_conns = 0
         self.skip_hw = False
+        # Called as teardown_hook(conn) whenever a connection leaves offload (aging, FIN/RST,
+        # deletion, flush), so caches of its decisions (the datapath's) can drop them.
+        self.teardown_hook = None
         self._sync()
 
     # ------------------------------------------------------------------ knobs
@@ -399,6 +402,8 @@ class OffloadManager:
         conn.why = why
         if fixup and self.tracker is not None:
             self.tracker.on_unoffload(conn, now)
+        if self.teardown_hook is not None:
+            self.teardown_hook(conn)
 
     def _rebuild_heap(self) -> None:
         self._heap = [(c.offload.last_used + self.timeout_s(c) * 1000, cid, c.offload.gen)
