@@ -52,7 +52,7 @@ STEPS = [
         "explain -p icmp",
         "explain -p udp",
         "devlink resource show pci/0000:03:00.0",
-        "ovs-appctl dpctl/dump-flows type=offloaded",
+        "ovs-appctl dpctl/offload-stats-show",
     ]),
     ("6. 31 s without traffic: the offload ages out (30 s), conntrack owns the connections again", [
         "time warp 31",
