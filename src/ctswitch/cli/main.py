@@ -46,6 +46,17 @@ def _read_stdin() -> str | None:
         return None
 
 
+def _once(loader):
+    """``loader`` called at most once (stdin may be wanted for the daemon and then locally)."""
+    memo: list = []
+
+    def load():
+        if not memo:
+            memo.append(loader())
+        return memo[0]
+    return load
+
+
 def parse_global(argv: list[str]) -> tuple[dict, list[str]] | Result:
     """Global options before the tool name -> (options, [tool, args...]) or an error/help Result."""
     opts = {"db": None, "debug": False}
@@ -91,6 +102,7 @@ def execute(argv: list[str], *, stdin_loader=_read_stdin, cwd: str | None = None
         return Result(out=entry.usage), debug
     db = opts["db"] or default_db()
     cwd = cwd or os.getcwd()
+    stdin_loader = _once(stdin_loader)
     try:
         return _run(db, tool, args, stdin_loader, cwd), debug
     except Exception as e:  # the one place where any failure becomes one line
