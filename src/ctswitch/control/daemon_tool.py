@@ -71,6 +71,15 @@ def is_daemon_pid(pid: int) -> bool:
     return b"ctswitch.daemon.main" in cmd and state != "Z"
 
 
+def alive(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie (whatever it runs: e.g. in the middle of exec)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def ping(db: str, timeout: float = 5.0) -> dict | None:
     """The daemon's status dict, or None when no daemon answers."""
     r = daemon_request(db, ["ping"], timeout=timeout)
@@ -119,12 +128,15 @@ def start_daemon(db: str, *, netns: str | None = None, extra: list[str] | None =
         if st is not None:
             where = f" in netns {st['netns']}" if st.get("netns") else ""
             return Result(out=f"ctswitch: daemon started (pid {st['pid']}{where}), socket {p['sock']}\n")
-        if not is_daemon_pid(pid):
+        if not alive(pid):
             return Result(err=f"ctswitch: the daemon exited at start; see {p['log']}:\n{_log_tail(p['log'])}",
                           code=1)
         time.sleep(0.05)
-    return Result(err=f"ctswitch: daemon (pid {pid}) does not answer after {timeout:g} s; see {p['log']}\n",
-                  code=1)
+    if alive(pid):  # the process we just spawned: do not leave it behind
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return Result(err=f"ctswitch: daemon (pid {pid}) did not answer within {timeout:g} s and was "
+                  f"stopped; see {p['log']}:\n{_log_tail(p['log'])}", code=1)
 
 
 def _log_tail(path: str, n: int = 5) -> str:
@@ -145,9 +157,9 @@ def stop_daemon(db: str, timeout: float = STOP_TIMEOUT_S) -> Result:
     deadline = time.monotonic() + timeout
     sent_term = False
     while time.monotonic() < deadline:
-        if pid is None or not is_daemon_pid(pid):
+        if pid is None or not alive(pid):
             return Result(out=f"ctswitch: daemon stopped{f' (pid {pid})' if pid else ''}\n")
-        if not sent_term and (not answered or time.monotonic() > deadline - timeout / 2):
+        if not sent_term and (not answered or time.monotonic() > deadline - timeout / 2) and is_daemon_pid(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             sent_term = True

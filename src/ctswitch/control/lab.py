@@ -35,7 +35,7 @@ import subprocess
 import sys
 
 from .client import paths
-from .daemon_tool import db_path, ping, start_daemon, stop_daemon
+from .daemon_tool import db_path, is_daemon_pid, ping, read_pid, start_daemon, stop_daemon
 from .result import Result
 
 BRIDGE = "ctBr"
@@ -199,7 +199,8 @@ def lab_down(db: str) -> list[str]:
     if state is None:
         return []
     done = []
-    if ping(db, timeout=2.0) is not None or state.get("daemon"):
+    pid = read_pid(db)
+    if ping(db, timeout=2.0) is not None or state.get("daemon") or (pid and is_daemon_pid(pid)):
         r = stop_daemon(db)
         if r.code == 0:
             done.append(r.out.strip())

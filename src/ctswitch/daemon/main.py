@@ -110,6 +110,15 @@ def dispatch(sw: Switch, tool: str, argv: list[str], ctx) -> Result:
     return fn(sw, argv, ctx)
 
 
+def make_ctx(stdin: str | None, cwd: str, db: str):
+    """The handlers' context (``control.dispatch.Context`` when it exists)."""
+    try:
+        from ..control.dispatch import Context
+    except ImportError:
+        return SimpleNamespace(stdin=stdin, cwd=cwd, db=db, db_path=db)
+    return Context(cwd=cwd, db_path=db, stdin_loader=lambda: stdin)
+
+
 # ---------------------------------------------------------------------- daemon
 class Daemon:
     """One running daemon (see module docstring)."""
@@ -216,7 +225,7 @@ class Daemon:
         if tool == DAEMON_TOOL:
             return self.internal(argv)
         self.loop.tick()
-        ctx = SimpleNamespace(stdin=req["stdin"], cwd=req["cwd"], db=self.db, db_path=self.db, daemon=self)
+        ctx = make_ctx(req["stdin"], req["cwd"] or "/", self.db)
         try:
             r = dispatch(self.switch, tool, argv, ctx)
         except Exception as e:  # noqa: BLE001 - a bad command must not kill the daemon
