@@ -145,6 +145,7 @@ class Tracker:
         self.limits = ZoneLimits()
         self.stats = dict.fromkeys(STAT_NAMES, 0)
         self.created = 0  # connections committed since the start (not a conntrack -S counter)
+        self.log_total = 0  # log lines ever appended (``log`` keeps only the newest)
         self.log: list[str] = []
         self._rl_start = -RATELIMIT_MS
         self._rl_count = 0
@@ -185,6 +186,7 @@ class Tracker:
             self._rl_suppressed += 1
 
     def _append_log(self, msg: str) -> None:
+        self.log_total += 1
         self.log.append(msg)
         if len(self.log) > LOG_MAX:
             del self.log[: len(self.log) - LOG_MAX]

@@ -89,6 +89,7 @@ def _counters(switch) -> dict:
     c = dict(dp.stats) if dp is not None else {}
     c["_drops"] = dict(dp.drops) if dp is not None else {}
     c["_ct_insert"] = getattr(switch.tracker, "created", 0)
+    c["_log_total"] = getattr(switch.tracker, "log_total", 0)
     off = switch.offload
     oc = getattr(off, "counters", None)
     c["_off"] = dict(oc()) if callable(oc) else {}
@@ -127,6 +128,12 @@ def summary_text(switch, s, before: dict) -> str:
                  f"{d('fast_sw'):,} in the software flowtable; slow path: {d('slow_path'):,}")
     for _name, path in sorted(s.outputs.items()):
         lines.append(f"  wrote {path}")
+    new_logs = after["_log_total"] - before["_log_total"]
+    if new_logs and switch.tracker is not None:
+        shown = switch.tracker.log[-min(new_logs, 20):]
+        lines.append(f"  kernel log ({new_logs} new line{'s' if new_logs != 1 else ''}"
+                     f"{', the last 20' if new_logs > 20 else ''}):")
+        lines.extend(f"    {m}" for m in shown)
     return "\n".join(lines) + "\n"
 
 

@@ -127,6 +127,18 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
     import numpy as np
     dp = switch.datapath
     merged = heapq.merge(*streams)
+    failure: list[BaseException] = []
+
+    def pull():
+        # An input error ends the input, but the frames already gathered are still processed.
+        if failure:
+            return None
+        try:
+            return next(merged, None)
+        except Exception as e:
+            failure.append(e)
+            return None
+
     pending = None
     while True:
         tss: list[int] = []
@@ -137,7 +149,7 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
             item = pending
             pending = None
         else:
-            item = next(merged, None)
+            item = pull()
         if item is None:
             break
         now0 = max(_clock(switch, state, base, item[0]), switch.now)
@@ -155,7 +167,7 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
             frames.append(frame)
             nows.append(now)
             now0 = now
-            item = next(merged, None)
+            item = pull()
         lens = np.fromiter((len(f) for f in frames), dtype=np.int64, count=len(frames))
         offs = np.zeros(len(frames), dtype=np.int64)
         if len(frames) > 1:
@@ -172,6 +184,8 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
             state.deliver(ts, ports[i], int(lens[i]), out)
         if item is None and pending is None:
             break
+    if failure:
+        raise failure[0]
 
 
 def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str | None = None, *,
