@@ -69,6 +69,7 @@ from ..flow.key import (
     TP_DST,
     TP_SRC,
 )
+from ..packet.headers import FRAG_LATER
 from . import nat as natmod
 from . import render, tcp
 from .conn import (
@@ -294,7 +295,9 @@ class Tracker:
             typ = key[TP_SRC]
             if typ in (ICMP_ERROR_TYPES if proto == 1 else ICMPV6_ERROR_TYPES):
                 return self._related(pkt, zone, ipv)
-        if proto == 6 and pkt.l4 < 0:
+        if pkt.nw_frag & FRAG_LATER or (proto == 6 and pkt.l4 < 0):
+            # A non-first fragment has no L4 header: the kernel's get_l4proto gives up
+            # on it (conntrack sees fragments only when defrag did not reassemble them).
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
         k = (zone, ipv, proto) + tup
@@ -650,9 +653,10 @@ class Tracker:
             off = t.flow_udp
         else:
             return
-        if expired:
+        if expired and timeout > off:
+            # flow_offload_fixup_ct: the state's timeout minus the offload timeout, but only
+            # when it is longer (a 10 s CLOSE stays 10 s).
             timeout -= off
-        timeout = max(timeout, 0)
         if closing or conn.expires - now > timeout:
             conn.expires = now + timeout
             conn.timeout = timeout

@@ -186,8 +186,9 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
 
 def _select(br, args, opts, command):
     if args:
-        spec = parse_flow(args[0], br.names, command=command)
         strict = bool(opts.get("--strict"))
+        spec = parse_flow(args[0], br.names, command=f"{command}-strict" if strict and command in ("del", "mod")
+                          else command)
         return spec, br.select(spec.match, spec.table, strict=strict,
                                priority=spec.priority if strict else None,
                                out_port=spec.out_port, cookie=spec.cookie, cookie_mask=spec.cookie_mask)
