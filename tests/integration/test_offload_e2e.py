@@ -126,3 +126,35 @@ def test_example1_roce_bypasses_conntrack():
     out = lab.send("pf0hpf", roce)
     assert sorted(p for p, _ in out) == ["ctBr", "p0"]  # NORMAL floods the unknown MAC
     assert list(lab.sw.tracker.iter_conns()) == []
+
+
+def _jump(lab, seq, ack, jump):
+    """A host data segment far beyond what conntrack saw (as if traffic bypassed it)."""
+    return lab.send("pf0hpf", lab.host_tcp("PA", seq=seq + jump, ack=ack, payload=b"y" * 100))
+
+
+def test_be_liberal_decides_for_segments_conntrack_never_saw():
+    """Without offload, a stream whose bytes went around conntrack is out of window: +inv,
+    dropped by the vendor flows, unless nf_conntrack_tcp_be_liberal=1."""
+    for liberal, passes in ((0, False), (1, True)):
+        lab = Lab(hw_offload=False, **{"sysctl:net.netfilter.nf_conntrack_tcp_be_liberal": liberal})
+        seq, ack = lab.handshake()
+        out = _jump(lab, seq, ack, 10_000_000)
+        assert ([p for p, _ in out] == ["p0"]) is passes, liberal
+        assert (lab.sw.tracker.stats["invalid"] > 0) is not passes
+
+
+def test_after_an_offload_period_the_connection_is_liberal_even_with_be_liberal_0():
+    """act_ct marks both directions BE_LIBERAL when it offloads, and the teardown zeroes
+    td_maxwin (re-learn): so after 30 s in hardware (conntrack saw none of those bytes) the
+    connection keeps working in software even with be_liberal=0."""
+    lab = Lab(**{"sysctl:net.netfilter.nf_conntrack_tcp_be_liberal": 0})
+    seq, ack = lab.handshake()
+    c = lab.conn()
+    assert c.status & IPS_HW_OFFLOAD
+    for i in range(50):  # 5 MB through the hardware path: conntrack's window goes stale
+        lab.send("pf0hpf", lab.host_tcp("PA", seq=seq + i * 100_000, ack=ack, payload=b"z" * 100))
+    lab.at(lab.t + 31_000).send("pf0hpf", build.eth("ff:ff:ff:ff:ff:ff", "02:00:00:00:09:09", 0x88B5, b""), dt=0)
+    assert not c.status & IPS_OFFLOAD and c.why.startswith("aged out")
+    out = _jump(lab, seq, ack, 5_100_000)
+    assert [p for p, _ in out] == ["p0"] and lab.sw.tracker.stats["invalid"] == 0
