@@ -153,6 +153,7 @@ class Tracker:
         self._rl_suppressed = 0
         self.events: deque = deque(maxlen=10000)
         self.events_enabled = False
+        self.events_total = 0  # events ever recorded (``events`` keeps the newest 10000)
         self._next_id = 1
         self._rng = random.Random(seed)
         self._next_expiry = 0
@@ -194,6 +195,7 @@ class Tracker:
 
     def _event(self, conn: Conn, now: int, kind: str) -> None:
         if self.events_enabled:
+            self.events_total += 1
             self.events.append((now, kind, render.event_line(conn, now, kind)))
 
     def __len__(self) -> int:

@@ -70,6 +70,33 @@ def request(sock_path: str, tool: str, argv: list[str], stdin: str | None = None
     return Result(out=rep["out"], err=rep["err"], code=rep["code"], changed=False)
 
 
+def stream_events(sock: str, argv: list[str], interval: float = 0.2, max_s: float | None = None) -> Result:
+    """``conntrack -E`` against a running daemon: prints NEW/UPDATE/DESTROY lines as they
+    happen until interrupted (Ctrl-C), like the real tool following the kernel."""
+    import sys
+    import time
+    r = request(sock, "conntrack", [*argv, "--ctswitch-since", "0"])
+    if r.code:
+        return r
+    seq = int(r.err.strip() or 0)  # start from now: only new events are shown
+    shown = 0
+    t0 = time.monotonic()
+    try:
+        while max_s is None or time.monotonic() - t0 < max_s:
+            time.sleep(interval)
+            r = request(sock, "conntrack", [*argv, "--ctswitch-since", str(seq)])
+            if r.code:
+                return r
+            seq = int(r.err.strip() or seq)
+            if r.out:
+                sys.stdout.write(r.out)
+                sys.stdout.flush()
+                shown += r.out.count("\n")
+    except KeyboardInterrupt:
+        pass
+    return Result(err=f"conntrack v1.4.7 (conntrack-tools): {shown} flow events have been shown.\n")
+
+
 def daemon_request(db_path: str, argv: list[str], timeout: float = DEFAULT_TIMEOUT) -> Result | None:
     """An internal request (``ping``, ``stats``, ``stop``) to the daemon of ``db_path``, or None."""
     try:
@@ -87,6 +114,8 @@ def try_daemon(db_path: str, tool: str, argv: list[str], stdin: str | None = Non
     if not os.path.exists(sock):
         return None
     try:
+        if tool == "conntrack" and argv and argv[0] in ("-E", "--event"):
+            return stream_events(sock, argv)
         return request(sock, tool, argv, stdin, cwd)
     except (ConnectionRefusedError, FileNotFoundError):
         return None  # a stale socket: the daemon died (kill -9); the CLI works on the store

@@ -55,6 +55,7 @@ OPTIONS = {
     "-f": ("family", 1), "--family": ("family", 1),
     "-o": ("output", 1), "--output": ("output", 1),
     "-z": ("zero", 0), "--zero": ("zero", 0),
+    "--ctswitch-since": ("ctswitch-since", 1),  # internal: event streaming from the daemon
     "--state": ("state", 1), "-t": ("timeout", 1), "--timeout": ("timeout", 1),
     "-i": ("id", 1), "--id": ("id", 1),
 }
@@ -252,7 +253,20 @@ def _run(switch, argv: list[str]) -> Result:
     if cmd == "E":
         lines = []
         n = 0
-        for ts, kind, line in list(tr.events):
+        events = list(tr.events)
+        since = opts.get("ctswitch-since")
+        if since is not None:
+            # The streaming form used by ``conntrack -E`` against a running daemon: the events
+            # recorded after sequence number ``since``; err carries the new sequence number.
+            base = getattr(tr, "events_total", len(events)) - len(events)
+            try:
+                events = events[max(int(since) - base, 0):]
+            except ValueError:
+                return Result(err="conntrack: bad --ctswitch-since\n", code=2)
+            out = "".join(f"[{ts / 1000:.6f}]\t{line}\n" if "timestamp" in fmt else line + "\n"
+                          for ts, kind, line in events if kind in ("NEW", "UPDATE", "DESTROY"))
+            return Result(out=out, err=f"{getattr(tr, 'events_total', 0)}\n")
+        for ts, kind, line in events:
             if kind not in ("NEW", "UPDATE", "DESTROY"):
                 continue
             prefix = f"[{ts / 1000:.6f}]\t" if "timestamp" in fmt else ""

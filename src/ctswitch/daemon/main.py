@@ -165,6 +165,8 @@ class Daemon:
             configure_switch(sw, self.lab_example)
             save_switch(self.store, sw)
             log.info("lab: bridge ctBr configured with vendor example %d", self.lab_example)
+        if sw.tracker is not None:
+            sw.tracker.events_enabled = True  # for conntrack -E (a bounded ring)
         self.switch = sw
         self.loop.switch = sw
         self.loop.clock = LiveClock(sw.now)
