@@ -54,6 +54,7 @@ from ..flow.key import (
 )
 from ..ofproto import xlate
 from ..ofproto.bridge import OFBridge
+from ..ofproto.megaflow import MegaflowCache
 from ..packet import codec, rewrite
 from ..packet.headers import TCP_FIN, TCP_RST, TCP_SYN
 
@@ -95,6 +96,9 @@ class Datapath:
         self.cache: dict[tuple, FastEntry] = {}
         self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys of its decisions
         self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
+        self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
+        self._params_version = -1
+        self._aging = 300_000
         self.stats: Counter = Counter()
         self.drops: Counter = Counter()
         self.next_tick = 0
@@ -143,6 +147,13 @@ class Datapath:
             if out is not None:
                 return out
         return self._slow(bridge, pkt, key, frame, now)
+
+    def _mac_aging_ms(self) -> int:
+        params = self.switch.params
+        if params.version != self._params_version:
+            self._params_version = params.version
+            self._aging = int(params.get("other_config:mac-aging-time")) * 1000
+        return self._aging
 
     def _cache_key(self, bridge: OFBridge, key: list[int]) -> tuple:
         return (bridge.name, key[IN_PORT], key[DL_SRC], key[DL_DST], key[DL_TYPE], key[VLAN_TCI],
@@ -217,8 +228,8 @@ class Datapath:
         sw = self.switch
         self.stats["slow_path"] += 1
         tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker,
-                             mac_aging_ms=int(sw.params.get("other_config:mac-aging-time")) * 1000,
-                             field_index=field_index)
+                             mac_aging_ms=self._mac_aging_ms(), field_index=field_index,
+                             cache=self.megaflows)
         n = len(frame)
         for r in tr.rules:
             r.n_packets += 1
@@ -294,6 +305,7 @@ class Datapath:
 
     def flush_cache(self) -> None:
         """Drops every cached decision (flow table changed, conntrack flushed...)."""
+        self.megaflows.clear()
         self.cache.clear()
         self.by_conn.clear()
         if self.batch is not None:

@@ -106,7 +106,8 @@ class XlateContext:
     """Mutable state of one translation (one packet, all its forks)."""
 
     __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth",
-                 "icmp_id", "icmp_inner", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter")
+                 "icmp_id", "icmp_inner", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter",
+                 "rec", "rec_ok", "after_ct", "pwc", "prules")
 
     def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
                  trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int, int]]):
@@ -126,12 +127,18 @@ class XlateContext:
         self.orig_in_port = 0
         self.formatter = None
         self.halted = False  # a ct() dropped the packet (kernel semantics): stop everything
+        # Recording of the current pass for the megaflow cache (ofproto/megaflow.py).
+        self.rec: list | None = None  # ops of the pass, or None when not recording
+        self.rec_ok = False  # False once the pass did something a cached program cannot replay
+        self.after_ct = False  # a ct() ran in this pass: later lookups depend on its result
+        self.pwc: list[int] = self.tr.wc  # wildcard mask of the current pass
+        self.prules: list = []  # rules of the current pass
 
 
 def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
               mac_aging_ms: int = 300_000, trace: bool = False, ct_next: list[int] | None = None,
               field_index: Callable[[str], tuple[int, int, int]] | None = None,
-              formatter=None) -> Translation:
+              formatter=None, cache=None) -> Translation:
     """Translates one packet (parsed ``pkt`` with flow ``key``) through ``bridge``.
 
     Args:
@@ -145,6 +152,8 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
         ct_next: in trace mode, the ct_state each successive ct() fork resumes with.
         field_index: maps a field name to (key index, width) for set_field/load/move.
         formatter: object with ``rule(rule) -> str`` and ``actions(list) -> str`` used for trace lines.
+        cache: a ``megaflow.MegaflowCache``: passes whose decision was recorded before are
+            replayed from it (conntrack still runs for every ct()); new ones are recorded.
     """
     ctx = XlateContext(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
                        field_index or _default_field_index)
@@ -152,8 +161,10 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     ctx.formatter = formatter
     tr = ctx.tr
     k = list(key)
+    if trace:
+        cache = None
     tr.dp_actions.append([])
-    _run_table(ctx, k, 0, formatter)
+    _run_pass(ctx, k, 0, formatter, cache)
     _end_pass(ctx)
     while ctx.queue and not ctx.halted:
         tr.recirc += 1
@@ -172,7 +183,7 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
             tr.trace.append("    thaw")
             tr.trace.append(f"        Resuming from table {table}")
         tr.dp_actions.append([])
-        _run_table(ctx, rkey, table, formatter)
+        _run_pass(ctx, rkey, table, formatter, cache)
         _end_pass(ctx)
     if ctx.icmp_id is not None or ctx.icmp_inner is not None:
         extra = (ctx.icmp_id, ctx.icmp_inner)
@@ -180,6 +191,79 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     if not tr.outputs and tr.drop is None:
         tr.drop = "no output action"
     return tr
+
+
+def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -> None:
+    """One pass (table ``table`` on, until the actions end): replayed from the megaflow cache
+    when a recorded decision covers ``key``, else translated and, if replayable, recorded."""
+    if cache is None:
+        _run_table(ctx, key, table, formatter)
+        return
+    prog = cache.lookup(ctx.bridge, table, key)
+    if prog is not None:
+        _exec(ctx, key, prog)
+        return
+    start = list(key)
+    ctx.rec = []
+    ctx.rec_ok = True
+    ctx.after_ct = False
+    ctx.pwc = [0] * N_FIELDS
+    ctx.prules = []
+    _run_table(ctx, key, table, formatter)
+    wc = ctx.pwc
+    twc = ctx.tr.wc
+    for i in range(N_FIELDS):
+        if wc[i]:
+            twc[i] |= wc[i]
+    if ctx.rec_ok and not ctx.halted:
+        cache.insert(ctx.bridge, table, start, wc, ctx.rec, ctx.prules)
+    ctx.rec = None
+    ctx.pwc = twc
+
+
+def _exec(ctx: XlateContext, key: list[int], prog) -> None:
+    """Replays a recorded pass: the same rules, header changes, ct() calls and outputs."""
+    tr = ctx.tr
+    tr.rules.extend(prog.rules)
+    for op in prog.ops:
+        if ctx.halted:
+            return
+        kind = op[0]
+        if kind == OP_OUT:
+            _emit(ctx, key, op[1])
+        elif kind == OP_CT:
+            _ct_apply(ctx, key, op[1], op[2])
+        elif kind == OP_SET:
+            _, idx, m, v = op
+            key[idx] = (key[idx] & ~m) | v
+        elif kind == OP_LEARN:
+            ctx.bridge.learn(key[VLAN_TCI] & 0x0FFF, key[DL_SRC], key[IN_PORT], ctx.now)
+        elif kind == OP_MOVE:
+            _, si, sofs, nbits, di, dofs = op
+            v = (key[si] >> sofs) & ((1 << nbits) - 1)
+            m = ((1 << nbits) - 1) << dofs
+            key[di] = (key[di] & ~m) | ((v << dofs) & m)
+        elif kind == OP_DEC_TTL:
+            if key[NW_TTL] <= 1:
+                tr.drop = "ttl expired (dec_ttl)"
+                return
+            key[NW_TTL] -= 1
+        elif kind == OP_CT_CLEAR:
+            for i in CT_FIELDS:
+                key[i] = 0
+        elif kind == OP_DROP:
+            tr.drop = op[1]
+        elif kind == OP_IN_PORT:
+            key[IN_PORT] = op[1]
+
+
+# Ops of a recorded pass (see _exec).
+OP_OUT, OP_CT, OP_SET, OP_LEARN, OP_MOVE, OP_DEC_TTL, OP_CT_CLEAR, OP_DROP, OP_IN_PORT = range(9)
+
+
+def _rec(ctx: XlateContext, op: tuple) -> None:
+    if ctx.rec is not None:
+        ctx.rec.append(op)
 
 
 def _end_pass(ctx: XlateContext) -> None:
@@ -201,7 +285,9 @@ def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> N
     if ctx.halted:
         return
     t = ctx.bridge.tables[table_id] if 0 <= table_id < len(ctx.bridge.tables) else None
-    rule = t.lookup(key, tr.wc) if t is not None else None
+    if ctx.after_ct:
+        ctx.rec_ok = False  # this lookup sees what conntrack (NAT) wrote: not replayable
+    rule = t.lookup(key, ctx.pwc) if t is not None else None
     if tr.trace is not None:
         indent = "    " * ctx.depth
         if rule is None:
@@ -212,10 +298,14 @@ def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> N
             tr.trace.append(f"{indent}{table_id:2d}. {text}")
     if rule is None:
         tr.drop = f"no matching flow in table {table_id}"
+        _rec(ctx, (OP_DROP, tr.drop))
         return
     tr.rules.append(rule)
+    if ctx.rec is not None:
+        ctx.prules.append(rule)
     if not rule.actions:
         tr.drop = "explicit drop"
+        _rec(ctx, (OP_DROP, tr.drop))
         if tr.trace is not None:
             tr.trace.append("    " * ctx.depth + "    drop")
         return
@@ -239,14 +329,18 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
         elif cls is A.Resubmit:
             if ctx.depth >= MAX_RESUBMIT_DEPTH:
                 tr.drop = "resubmit depth exceeded"
+                ctx.rec_ok = False
                 return
             saved = key[IN_PORT]
             if act.port is not None:
                 key[IN_PORT] = act.port
+                _rec(ctx, (OP_IN_PORT, act.port))
             ctx.depth += 1
             _run_table(ctx, key, table_id if act.table is None else act.table, formatter)
             ctx.depth -= 1
-            key[IN_PORT] = saved
+            if act.port is not None:
+                key[IN_PORT] = saved
+                _rec(ctx, (OP_IN_PORT, saved))
         elif cls is A.GotoTable:
             _run_table(ctx, key, act.table, formatter)
             return
@@ -254,11 +348,13 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             idx, width, shift = ctx.field_index(act.field)
             m = ((1 << width) - 1) if act.mask is None else act.mask
             key[idx] = (key[idx] & ~(m << shift)) | ((act.value & m) << shift)
+            _rec(ctx, (OP_SET, idx, m << shift, (act.value & m) << shift))
         elif cls is A.Load:
             idx, _w, shift = ctx.field_index(act.dst.field)
             ofs = act.dst.ofs + shift
             m = ((1 << act.dst.n_bits) - 1) << ofs
             key[idx] = (key[idx] & ~m) | ((act.value << ofs) & m)
+            _rec(ctx, (OP_SET, idx, m, (act.value << ofs) & m))
         elif cls is A.Move:
             si, _, sshift = ctx.field_index(act.src.field)
             di, _, dshift = ctx.field_index(act.dst.field)
@@ -267,11 +363,13 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             dofs = act.dst.ofs + dshift
             m = ((1 << act.dst.n_bits) - 1) << dofs
             key[di] = (key[di] & ~m) | ((v << dofs) & m)
-            tr.wc[si] |= ((1 << act.src.n_bits) - 1) << sofs
+            ctx.pwc[si] |= ((1 << act.src.n_bits) - 1) << sofs
+            _rec(ctx, (OP_MOVE, si, sofs, act.src.n_bits, di, dofs))
         elif cls is A.DecTtl:
             if key[DL_TYPE] not in (ETH_TYPE_IP, ETH_TYPE_IPV6):
                 continue
-            tr.wc[NW_TTL] |= 0xFF
+            ctx.pwc[NW_TTL] |= 0xFF
+            _rec(ctx, (OP_DEC_TTL,))
             if key[NW_TTL] <= 1:
                 tr.drop = "ttl expired (dec_ttl)"
                 if trace is not None:
@@ -281,13 +379,16 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
         elif cls is A.CtClear:
             for i in CT_FIELDS:
                 key[i] = 0
+            _rec(ctx, (OP_CT_CLEAR,))
         elif cls is A.Controller:
             tr.controller += 1
             tr.stateful = True
+            ctx.rec_ok = False
         elif cls is A.Note:
             pass
         else:  # an action the parser knows but xlate does not: refuse loudly in the drop reason
             tr.drop = f"unsupported action {type(act).__name__}"
+            ctx.rec_ok = False
             return
 
 
@@ -297,6 +398,8 @@ def _snapshot(key: list[int]) -> list[int]:
 
 def _emit(ctx: XlateContext, key: list[int], port: int) -> None:
     ctx.tr.outputs.append((port, _snapshot(key), None))
+    if ctx.rec is not None:
+        ctx.rec.append((OP_OUT, port))
     if ctx.tr.trace is not None:
         ctx.tr.dp_actions[-1].append(str(port))
 
@@ -305,7 +408,7 @@ def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) ->
     br = ctx.bridge
     in_port = key[IN_PORT]
     tr = ctx.tr
-    tr.wc[IN_PORT] = EXACT[IN_PORT]
+    ctx.pwc[IN_PORT] = EXACT[IN_PORT]
     if port == A.OFPP_NORMAL:
         _normal(ctx, key, trace, indent)
     elif port == A.OFPP_FLOOD or port == A.OFPP_ALL:
@@ -316,6 +419,7 @@ def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) ->
         _emit(ctx, key, in_port)
     elif port == A.OFPP_CONTROLLER:
         tr.controller += 1
+        ctx.rec_ok = False
     elif port == A.OFPP_TABLE or port == A.OFPP_NONE:
         pass
     elif port == in_port:
@@ -335,11 +439,14 @@ def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
     tr = ctx.tr
     in_port = key[IN_PORT]
     vlan = key[VLAN_TCI] & 0x0FFF
-    tr.wc[DL_SRC] = EXACT[DL_SRC]
-    tr.wc[DL_DST] = EXACT[DL_DST]
-    tr.wc[VLAN_TCI] = EXACT[VLAN_TCI]
+    wc = ctx.pwc
+    wc[DL_SRC] = EXACT[DL_SRC]
+    wc[DL_DST] = EXACT[DL_DST]
+    wc[VLAN_TCI] = EXACT[VLAN_TCI]
+    wc[IN_PORT] = EXACT[IN_PORT]
     if not ctx.trace_on:
         br.learn(vlan, key[DL_SRC], in_port, ctx.now)
+        _rec(ctx, (OP_LEARN,))
     dst = key[DL_DST]
     if dst & (1 << 40):  # broadcast or multicast: flood
         out = None
@@ -347,6 +454,7 @@ def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
         out = br.mac_lookup(vlan, dst, ctx.now, ctx.mac_aging_ms)
     if out is None:
         tr.stateful = True  # flooding depends on the MAC table; never cache it
+        ctx.rec_ok = False
         if trace is not None:
             trace.append(indent + " -> no learned MAC for destination, flooding")
         for p in br.by_no:
@@ -362,48 +470,62 @@ def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
 
 
 def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> None:
-    tr = ctx.tr
-    formatter = ctx.formatter
     if act.zone_src is not None:
         idx, _, shift = ctx.field_index(act.zone_src.field)
         ofs = act.zone_src.ofs + shift
         zone = (key[idx] >> ofs) & ((1 << act.zone_src.n_bits) - 1)
-        tr.wc[idx] |= ((1 << act.zone_src.n_bits) - 1) << ofs
+        ctx.pwc[idx] |= ((1 << act.zone_src.n_bits) - 1) << ofs
     else:
         zone = act.zone
     if ctx.trace_on:
         # ofproto/trace never runs the tracker: the fork resumes with --ct-next flags.
         state = ctx.ct_next.pop(0) if ctx.ct_next else (CS_TRK | CS_NEW)
-        verdict = None
+        _ct_fork(ctx, key, act, zone, state, None)
     else:
-        if ctx.tracker is None:
-            state, verdict = CS_TRK | 0x10, None
-        else:
-            verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
-            tr.verdicts.append(verdict)
-            if verdict.drop:
-                tr.drop = verdict.drop
-                # The kernel drops the packet: nothing after this ct() happens, no fork.
-                ctx.queue.clear()
-                tr.outputs.clear()
-                ctx.halted = True
-                return
-            state = verdict.state
-            ipv6 = key[DL_TYPE] == ETH_TYPE_IPV6
-            if verdict.nat_src is not None:
-                addr, port = verdict.nat_src
-                key[IPV6_SRC if ipv6 else NW_SRC] = addr
-                if port is not None:
-                    key[TP_SRC] = port
-            if verdict.nat_dst is not None:
-                addr, port = verdict.nat_dst
-                key[IPV6_DST if ipv6 else NW_DST] = addr
-                if port is not None:
-                    key[TP_DST] = port
-            if verdict.icmp_id is not None:
-                ctx.icmp_id = verdict.icmp_id
-            if getattr(verdict, "icmp_inner", None) is not None:
-                ctx.icmp_inner = verdict.icmp_inner
+        _rec(ctx, (OP_CT, act, zone))
+        _ct_apply(ctx, key, act, zone)
+        ctx.after_ct = True
+
+
+def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
+    """Runs the tracker for one ct(), writes its NAT into the key, forks the recirculation."""
+    tr = ctx.tr
+    if ctx.tracker is None:
+        _ct_fork(ctx, key, act, zone, CS_TRK | 0x10, None)
+        return
+    verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
+    tr.verdicts.append(verdict)
+    if verdict.drop:
+        tr.drop = verdict.drop
+        # The kernel drops the packet: nothing after this ct() happens, no fork.
+        ctx.queue.clear()
+        tr.outputs.clear()
+        ctx.halted = True
+        return
+    ipv6 = key[DL_TYPE] == ETH_TYPE_IPV6
+    if verdict.nat_src is not None:
+        addr, port = verdict.nat_src
+        key[IPV6_SRC if ipv6 else NW_SRC] = addr
+        if port is not None:
+            key[TP_SRC] = port
+    if verdict.nat_dst is not None:
+        addr, port = verdict.nat_dst
+        key[IPV6_DST if ipv6 else NW_DST] = addr
+        if port is not None:
+            key[TP_DST] = port
+    if verdict.icmp_id is not None:
+        ctx.icmp_id = verdict.icmp_id
+    if verdict.icmp_inner is not None:
+        ctx.icmp_inner = verdict.icmp_inner
+    _ct_fork(ctx, key, act, zone, verdict.state, verdict)
+
+
+def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int, verdict) -> None:
+    """The recirculated copy (with ct_* set) is queued; this copy goes on untracked."""
+    tr = ctx.tr
+    trace = tr.trace
+    formatter = ctx.formatter
+    indent = "    " * ctx.depth + "    "
     if tr.trace is not None:
         parts = []
         if act.commit:

@@ -48,7 +48,7 @@ def tcp_key(in_port, src, dst, sport, dport, smac=H_MAC, dmac=R_MAC):
 class FakeVerdict:
     def __init__(self, state, zone, nat_src=None):
         self.state, self.zone, self.mark, self.label = state, zone, 0, 0
-        self.orig, self.nat_src, self.nat_dst, self.icmp_id = None, nat_src, None, None
+        self.orig, self.nat_src, self.nat_dst, self.icmp_id, self.icmp_inner = None, nat_src, None, None, None
         self.conn, self.reply, self.drop = None, False, None
 
 

@@ -1,0 +1,115 @@
+"""MegaflowCache: recorded decisions of pipeline passes, looked up by masked key.
+
+Theory of operation
+-------------------
+OVS does not run the OpenFlow tables for every packet: the first packet of a
+flow is translated (the "upcall"), and the decision is installed in the
+datapath as a *megaflow*: the key masked by every bit the translation looked
+at (the classifier's un-wildcarding), with the resulting datapath actions.
+Later packets that agree on those bits reuse it.
+
+Here a decision covers one *pass* — from a table (0, or the table a ct()
+recirculates to) to the end of its actions — and is a small program of ops
+(outputs, header writes, ct() calls, MAC learning...; see ``xlate._exec``).
+ct() is an op, not a result: conntrack still runs for every packet, so
+connection state is always exact; the pass after a recirculation is looked up
+again with the ct_state conntrack returned, exactly as the datapath's
+``recirc_id`` + ``ct_state`` megaflows do.
+
+Rule 1 (a cache is only a cache): entries are keyed by (bridge, table) and
+tagged with the bridge's ``generation``; any flow, port or MAC-table change
+bumps it and the bridge's entries are dropped at the next lookup.  A pass
+whose outcome depends on more than its masked key (flooding on an unknown
+MAC, a table lookup after a NAT rewrite in the same pass, controller, depth
+limits) is never recorded.
+
+Rule 2: entries are found by tuple-space search over the distinct masks, like
+the classifier; any entry whose masked values equal the key's is correct for
+it, so the first found is used.
+"""
+
+from __future__ import annotations
+
+from ..flow.key import N_FIELDS
+
+
+class Program:
+    """A recorded pass: its ops and the rules it ran (for their counters)."""
+
+    __slots__ = ("ops", "rules")
+
+    def __init__(self, ops: list, rules: list) -> None:
+        self.ops = tuple(ops)
+        self.rules = tuple(rules)
+
+
+class MegaflowCache:
+    """Recorded passes per (bridge, table); see the module docstring.
+
+    Attributes:
+        limit: entries at most (like OVS's flow-limit); beyond it nothing new is recorded.
+        hits, misses, inserted, flushed: counters.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._tables: dict[tuple[str, int], tuple[int, list]] = {}
+        self.n = 0
+        self.hits = 0
+        self.misses = 0
+        self.inserted = 0
+        self.flushed = 0
+
+    def lookup(self, bridge, table: int, key: list[int]) -> Program | None:
+        e = self._tables.get((bridge.name, table))
+        if e is None:
+            self.misses += 1
+            return None
+        gen, subtables = e
+        if gen != bridge.generation:
+            self._drop_bridge(bridge.name)
+            self.misses += 1
+            return None
+        for idx, msk, entries in subtables:
+            p = entries.get(tuple([key[i] & m for i, m in zip(idx, msk)]))
+            if p is not None:
+                self.hits += 1
+                return p
+        self.misses += 1
+        return None
+
+    def insert(self, bridge, table: int, key: list[int], wc: list[int], ops: list, rules: list) -> None:
+        """Records a pass that started at ``table`` with ``key`` and consulted the bits ``wc``."""
+        if self.n >= self.limit:
+            return
+        k = (bridge.name, table)
+        e = self._tables.get(k)
+        if e is None or e[0] != bridge.generation:
+            if e is not None:
+                self._drop_bridge(bridge.name)
+            e = self._tables[k] = (bridge.generation, [])
+        idx = tuple(i for i in range(N_FIELDS) if wc[i])
+        msk = tuple(wc[i] for i in idx)
+        entries = next((ent for sidx, smsk, ent in e[1] if sidx == idx and smsk == msk), None)
+        if entries is None:
+            entries = {}
+            e[1].append((idx, msk, entries))
+        vals = tuple([key[i] & m for i, m in zip(idx, msk)])
+        if vals not in entries:
+            self.n += 1
+            self.inserted += 1
+        entries[vals] = Program(ops, rules)
+
+    def _drop_bridge(self, name: str) -> None:
+        for k in [k for k in self._tables if k[0] == name]:
+            _gen, subtables = self._tables.pop(k)
+            self.n -= sum(len(entries) for _i, _m, entries in subtables)
+            self.flushed += 1
+
+    def clear(self) -> None:
+        self._tables.clear()
+        self.n = 0
+        self.flushed += 1
+
+    def __len__(self) -> int:
+        return self.n
