@@ -227,8 +227,8 @@ _SORT_KEYS = {
 
 
 def cmd_dump_flows(switch, br, args, opts, ctx) -> Result:
-    if switch.datapath is not None and hasattr(switch.datapath, "credit_rules"):
-        switch.datapath.credit_rules()
+    if switch.datapath is not None:
+        switch.datapath.sync_counters()
     _spec, rules = _select(br, args, opts, "dump")
     names = _names(opts)
     for opt, rev in (("--sort", False), ("--rsort", True)):

@@ -109,6 +109,7 @@ class Datapath:
         if now < self.next_tick:
             return
         self.next_tick = now - now % GC_INTERVAL_MS + GC_INTERVAL_MS
+        self.sync_counters()  # hardware counters first: aging reads the last-used times
         sw = self.switch
         if sw.offload is not None:
             aged = sw.offload.gc(now)
@@ -303,8 +304,14 @@ class Datapath:
             if self.batch is not None:
                 self.batch.discard(ck)
 
+    def sync_counters(self) -> None:
+        """Credits the batched fast path's deferred hits (views, saves and timers call this)."""
+        if self.batch is not None:
+            self.batch.sync()
+
     def flush_cache(self) -> None:
         """Drops every cached decision (flow table changed, conntrack flushed...)."""
+        self.sync_counters()
         self.megaflows.clear()
         self.cache.clear()
         self.by_conn.clear()
@@ -329,6 +336,7 @@ class Datapath:
         return True
 
     def to_state(self) -> dict:
+        self.sync_counters()
         return {"stats": dict(self.stats), "drops": dict(self.drops), "next_tick": self.next_tick}
 
     def load_state(self, state: dict) -> None:

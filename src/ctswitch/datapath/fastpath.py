@@ -681,6 +681,23 @@ class BatchFastPath:
         self.tables: dict[str, FastTable] = {}
         self.entries: dict[str, dict[int, tuple]] = {}  # bridge -> eid -> (ck, FastEntry)
         self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys
+        # Entry ids hit since their counters were last credited, per bridge.  Crediting is
+        # deferred to sync() (each timer tick, before views and saves): per-hit crediting
+        # would cost a Python call per packet.
+        self.dirty: dict[str, list[np.ndarray]] = {}
+
+    def sync(self, name: str | None = None) -> None:
+        """Credits every deferred hit (of bridge ``name``, or all) to the reference objects."""
+        for brname in list(self.dirty) if name is None else [name]:
+            chunks = self.dirty.pop(brname, None)
+            t = self.tables.get(brname)
+            if not chunks or t is None:
+                continue
+            eids = np.unique(np.concatenate(chunks))
+            bridge = self.dp.switch.bridges.get(brname)
+            for e in eids[eids >= 0].tolist():
+                if e in self.entries[brname]:
+                    self._credit_one(t, brname, e, bridge)
 
     def _table(self, name: str, generation: int) -> FastTable:
         t = self.tables.get(name)
@@ -689,6 +706,7 @@ class BatchFastPath:
             t.generation = generation
             self.entries[name] = {}
         elif t.generation != generation:
+            self.sync(name)
             t.clear()
             t.generation = generation
             self.entries[name].clear()
@@ -715,7 +733,7 @@ class BatchFastPath:
             return
         e = t.lookup(key)
         if e >= 0:
-            self._credit_one(t, ck[0], e, None)
+            self._credit_one(t, ck[0], e, self.dp.switch.bridges.get(ck[0]))
             t.remove(key)
             self.entries[ck[0]].pop(e, None)
 
@@ -796,7 +814,8 @@ class BatchFastPath:
         i = 0
         while i < n:
             j = t.process_until_miss(buf, offsets, lengths, in_ports, now, out_ports, eids, i)
-            self.credit(bridge, eids[i:j])
+            if j > i:
+                self.dirty.setdefault(bridge.name, []).append(eids[i:j].copy())
             if j >= n:
                 break
             o, ln = int(offsets[j]), int(lengths[j])

@@ -103,6 +103,8 @@ class Switch:
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict:
+        if self.datapath is not None:
+            self.datapath.sync_counters()
         bridges = []
         for br in self.bridges.values():
             bridges.append({

@@ -184,6 +184,7 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
             state.deliver(ts, ports[i], int(lens[i]), out)
         if item is None and pending is None:
             break
+    dp.sync_counters()
     if failure:
         raise failure[0]
 

@@ -388,6 +388,9 @@ class OffloadManager:
         return len(victims)
 
     def _teardown(self, conn, why: str, now: int, *, fixup: bool) -> None:
+        if self.teardown_hook is not None:
+            # First, while the connection is still offloaded: caches credit their last hits.
+            self.teardown_hook(conn)
         rec: OffloadRecord = conn.offload
         if rec.state is OffloadState.HW_OFFLOAD:
             for gid in rec.groups or ():
@@ -402,8 +405,6 @@ class OffloadManager:
         conn.why = why
         if fixup and self.tracker is not None:
             self.tracker.on_unoffload(conn, now)
-        if self.teardown_hook is not None:
-            self.teardown_hook(conn)
 
     def _rebuild_heap(self) -> None:
         self._heap = [(c.offload.last_used + self.timeout_s(c) * 1000, cid, c.offload.gen)
