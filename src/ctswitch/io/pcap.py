@@ -173,6 +173,67 @@ class PcapReader:
                 yield sec * 1_000_000_000 + frac * mul, buf[pos + 16:nxt]
                 pos = nxt
 
+    def chunks(self, max_records: int = 8192) -> Iterator[tuple[list[int], bytes, list[int], list[int]]]:
+        """Classic pcap in bulk: ``(ts_ns, data, offsets, lengths)`` per chunk of records, the
+        frames left inside ``data`` (no bytes object per frame).  pcapng falls back to the
+        record iterator.  Errors as ``__iter__`` (PcapError naming the record)."""
+        if self.format != "pcap":
+            it = iter(self)
+            while True:
+                ts, offs, lens, parts = [], [], [], []
+                pos = 0
+                for t, fr in it:
+                    ts.append(t)
+                    offs.append(pos)
+                    lens.append(len(fr))
+                    parts.append(fr)
+                    pos += len(fr)
+                    if len(ts) >= max_records:
+                        break
+                if not ts:
+                    return
+                yield ts, b"".join(parts), offs, lens
+        unpack = struct.Struct(self.byteorder + "IIII").unpack_from
+        read = self._f.read
+        mul = 1 if self.nanosecond else 1000
+        limit = max(self.snaplen, MAX_RECORD)
+        buf = b""
+        pos = 0
+        rec = 0
+        chunk = CHUNK
+        while True:
+            data = read(chunk)
+            if not data:
+                if pos < len(buf):
+                    left = len(buf) - pos
+                    what = "truncated record header" if left < 16 else "truncated packet data"
+                    raise PcapError(f"{self.name}: record {rec + 1}: {what}")
+                return
+            buf = buf[pos:] + data if pos < len(buf) else data
+            pos = 0
+            end = len(buf)
+            ts: list[int] = []
+            offs: list[int] = []
+            lens: list[int] = []
+            while pos + 16 <= end:
+                sec, frac, incl, _orig = unpack(buf, pos)
+                nxt = pos + 16 + incl
+                if nxt > end:
+                    if incl > limit:
+                        if ts:
+                            yield ts, buf, offs, lens
+                        raise PcapError(f"{self.name}: record {rec + 1}: bad record length {incl}")
+                    if incl + 16 > chunk:
+                        chunk = incl + 16
+                    break
+                rec += 1
+                ts.append(sec * 1_000_000_000 + frac * mul)
+                offs.append(pos + 16)
+                lens.append(incl)
+                pos = nxt
+            if ts:
+                yield ts, buf, offs, lens
+
     # --- pcapng -----------------------------------------------------------------------------
 
     def _iter_ng(self) -> Iterator[tuple[int, bytes]]:
