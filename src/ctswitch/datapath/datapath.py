@@ -321,6 +321,7 @@ class Datapath:
             for d in self.batch.entries.values():
                 d.clear()
             self.batch.by_conn.clear()
+            self.batch.eid_of.clear()
 
     def enable_batch(self, capacity: int = 1 << 18) -> bool:
         """Turns on the batched Numba fast path (replay); False when it is not available."""

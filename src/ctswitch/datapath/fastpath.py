@@ -540,6 +540,13 @@ class FastTable:
         self._nfree += 1
         return True
 
+    def remove_eid(self, e: int) -> None:
+        """Removes entry ``e`` (an id ``insert`` returned and not removed since)."""
+        _index_del(self.ent, self.index, self.mask, np.int64(e))
+        self.ent[e] = 0
+        self._free[self._nfree] = e
+        self._nfree += 1
+
     def clear(self) -> None:
         self.ent[:] = 0
         self.index[:] = EMPTY
@@ -685,6 +692,7 @@ class BatchFastPath:
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
         # would cost a Python call per packet.
         self.dirty: dict[str, list[np.ndarray]] = {}
+        self.eid_of: dict[tuple, int] = {}  # cache key -> entry id
 
     def sync(self, name: str | None = None) -> None:
         """Credits every deferred hit (of bridge ``name``, or all) to the reference objects."""
@@ -708,6 +716,8 @@ class BatchFastPath:
         elif t.generation != generation:
             self.sync(name)
             t.clear()
+            for ck in [ck for ck in self.eid_of if ck[0] == name]:
+                del self.eid_of[ck]
             t.generation = generation
             self.entries[name].clear()
         return t
@@ -719,23 +729,27 @@ class BatchFastPath:
             return -2
         t = self._table(ck[0], entry.generation)
         key, port, new = args
+        old = self.eid_of.pop(ck, None)
+        if old is not None:
+            self._credit_one(t, ck[0], old, self.dp.switch.bridges.get(ck[0]))
+            t.remove_eid(old)
+            self.entries[ck[0]].pop(old, None)
         e = t.insert(key, port, **new)
         if e >= 0:
             self.entries[ck[0]][e] = (ck, entry)
+            self.eid_of[ck] = e
             self.by_conn.setdefault(id(entry.conn), []).append(ck)
         return e
 
     def discard(self, ck: tuple) -> None:
         """Un-mirrors the entry cached under ``ck`` (any bridge: ``ck[0]`` is the bridge name)."""
+        e = self.eid_of.pop(ck, None)
         t = self.tables.get(ck[0])
-        key = key_from_cache_key(ck)
-        if t is None or key is None:
+        if e is None or t is None:
             return
-        e = t.lookup(key)
-        if e >= 0:
-            self._credit_one(t, ck[0], e, self.dp.switch.bridges.get(ck[0]))
-            t.remove(key)
-            self.entries[ck[0]].pop(e, None)
+        self._credit_one(t, ck[0], e, self.dp.switch.bridges.get(ck[0]))
+        t.remove_eid(e)
+        self.entries[ck[0]].pop(e, None)
 
     def forget_conn(self, conn) -> None:
         for ck in self.by_conn.pop(id(conn), ()):
