@@ -26,10 +26,13 @@ dropped).  The daemon calls it after every changing command.
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 from collections import Counter
 
 from .afpacket import AfPacketPort, interface_exists
+
+log = logging.getLogger("ctswitch.daemon")
 
 TICK_MS = 100
 BATCH = 64
@@ -109,7 +112,16 @@ class LiveLoop:
             sw.now = now
             by_no = br.by_no
             for frame in frames:
-                for out_no, data in dp.receive(br, ofport, frame, now):
+                try:
+                    outs = dp.receive(br, ofport, frame, now)
+                except Exception as e:  # a bug must cost one packet, never the daemon
+                    dp.drops["internal error"] += 1
+                    self.stats["internal_errors"] += 1
+                    if self.stats["internal_errors"] <= 10:
+                        log.exception("port %s: internal error on a %d-byte frame (dropped): %s",
+                                      name, len(frame), e)
+                    continue
+                for out_no, data in outs:
                     p = by_no.get(out_no)
                     dst = ports.get(p.name) if p is not None else None
                     if dst is not None:
