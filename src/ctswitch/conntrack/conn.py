@@ -3,17 +3,28 @@
 Theory of operation
 -------------------
 A ``Conn`` is one nf_conntrack entry: the original and reply tuples, the
-status bits, the protocol state (TCP: a ``TcpInfo`` with one ``TcpSide`` per
-direction, exactly the fields of the kernel's ``ip_ct_tcp``), the expiry time
-in ms, mark/label, per-direction counters and the offload manager's slot.
-Records use ``__slots__`` so a table of a million entries stays small.
+status bits, the protocol state, the expiry time in ms, mark/label,
+per-direction counters and the offload manager's slot.  It is built to be
+small (a million entries) and cheap to update per packet:
+
+* one object per connection: ``__slots__``, no per-connection lists (the
+  counters are four int slots; ``packets``/``bytes`` are list-like views
+  over them, ``[orig, reply]``), no lookup-key objects (the tracker indexes
+  the ``orig``/``reply`` tuples themselves, see ``tracker.py``);
+* TCP connections are ``TcpConn``: the kernel's ``ip_ct_tcp`` lives inline
+  in the record's slots, one group of fields per direction (``end0``..
+  ``flags0`` for the original direction's ``ip_ct_tcp_state``, ``end1``..
+  ``flags1`` for the reply's) plus the ``last_*`` annotations.  ``conn.tcp``
+  is a read/write view with the kernel's names (``tcp.seen[d].td_maxwin``,
+  ``tcp.last_index``...) for tools and tests; ``tcp.py`` reads the slots.
 
 Tuples are ``(src, dst, sport, dport)`` ints.  For ICMP/ICMPv6 ``sport`` is
 the echo id and ``dport`` is ``type << 8 | code`` (the kernel keeps the same
 three values; this packing keeps every tuple four ints wide).
 
-``okey``/``rkey`` are the lookup keys of both directions (see ``tuples.py``).
 A Conn is "confirmed" once committed and inserted into the tracker's table.
+The JSON form (``to_state``) is the one of the first, object-per-part
+layout, so saved states load unchanged.
 """
 
 from __future__ import annotations
@@ -53,61 +64,53 @@ EV_ASSURED = 8
 EV_MARK = 16
 EV_LABEL = 32
 
+# UDP: a replied flow becomes a stream once older than this (ms).
+UDP_STREAM_AFTER_MS = 2000
 
-class TcpSide:
-    """One direction's window data (kernel ``ip_ct_tcp_state``)."""
-
-    __slots__ = ("td_end", "td_maxend", "td_maxwin", "td_maxack", "td_scale", "flags")
-
-    def __init__(self) -> None:
-        self.td_end = 0
-        self.td_maxend = 0
-        self.td_maxwin = 0
-        self.td_maxack = 0
-        self.td_scale = 0
-        self.flags = 0
-
-    def to_state(self) -> list[int]:
-        return [self.td_end, self.td_maxend, self.td_maxwin, self.td_maxack, self.td_scale, self.flags]
-
-    @classmethod
-    def from_state(cls, s: list[int]) -> TcpSide:
-        t = cls()
-        t.td_end, t.td_maxend, t.td_maxwin, t.td_maxack, t.td_scale, t.flags = s
-        return t
+# Kernel ip_ct_tcp_state field names -> slot name prefixes (suffix 0/1 = direction).
+SIDE_FIELDS = (("td_end", "end"), ("td_maxend", "maxend"), ("td_maxwin", "maxwin"),
+               ("td_maxack", "maxack"), ("td_scale", "scale"), ("flags", "flags"))
+# ip_ct_tcp annotation fields, in their JSON order.
+LAST_FIELDS = ("last_dir", "last_index", "last_seq", "last_ack", "last_end", "last_win",
+               "last_wscale", "last_flags", "retrans")
+TCP_NONE_SET = 5  # tcp.NONE_SET: the initial last_index
 
 
-class TcpInfo:
-    """TCP tracking state of one connection (kernel ``ip_ct_tcp``)."""
+class _Pair:
+    """``conn.packets`` / ``conn.bytes``: a list-like [orig, reply] view over two slots."""
 
-    __slots__ = ("seen", "last_dir", "last_index", "last_seq", "last_ack", "last_end",
-                 "last_win", "last_wscale", "last_flags", "retrans")
+    __slots__ = ("_c", "_a", "_b")
 
-    def __init__(self) -> None:
-        self.seen = (TcpSide(), TcpSide())
-        self.last_dir = 0
-        self.last_index = 5  # TCP_NONE_SET
-        self.last_seq = 0
-        self.last_ack = 0
-        self.last_end = 0
-        self.last_win = 0
-        self.last_wscale = 0
-        self.last_flags = 0
-        self.retrans = 0
+    def __init__(self, conn, a: str, b: str) -> None:
+        self._c, self._a, self._b = conn, a, b
 
-    def to_state(self) -> dict:
-        return {"seen": [self.seen[0].to_state(), self.seen[1].to_state()],
-                "last": [self.last_dir, self.last_index, self.last_seq, self.last_ack,
-                         self.last_end, self.last_win, self.last_wscale, self.last_flags,
-                         self.retrans]}
+    def __getitem__(self, d: int) -> int:
+        return getattr(self._c, self._b if d else self._a)
 
-    @classmethod
-    def from_state(cls, s: dict) -> TcpInfo:
-        t = cls()
-        t.seen = (TcpSide.from_state(s["seen"][0]), TcpSide.from_state(s["seen"][1]))
-        (t.last_dir, t.last_index, t.last_seq, t.last_ack, t.last_end, t.last_win,
-         t.last_wscale, t.last_flags, t.retrans) = s["last"]
-        return t
+    def __setitem__(self, d: int, v: int) -> None:
+        setattr(self._c, self._b if d else self._a, v)
+
+    def __len__(self) -> int:
+        return 2
+
+    def __iter__(self):
+        return iter((getattr(self._c, self._a), getattr(self._c, self._b)))
+
+    def _list(self) -> list[int]:
+        return [getattr(self._c, self._a), getattr(self._c, self._b)]
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, _Pair):
+            other = other._list()
+        return isinstance(other, list | tuple) and self._list() == list(other)
+
+    def __lt__(self, other) -> bool:
+        return self._list() < list(other)
+
+    __hash__ = None  # mutable, like the list it stands for
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 class Conn:
@@ -116,15 +119,15 @@ class Conn:
     Attributes (see docs/architecture.md): id, zone, ip_ver, proto, orig, reply,
     status (IPS_*), state (TCP state number, 0 for other protocols), expires (ms),
     timeout (ms of the last refresh, for events), mark, label, packets/bytes
-    ([orig, reply]), created (ms), helper (alg port, 0 none), related, offload,
-    why; okey/rkey (lookup keys), tcp (TcpInfo or None), stream_ts (UDP: ms
-    after which a replied flow becomes a stream), confirmed.
+    ([orig, reply] views over pk0/pk1/by0/by1), created (ms), helper (alg port,
+    0 none), related, offload, why; okey/rkey (lookup keys, computed), tcp (a view
+    of the TCP state, None for other protocols), stream_ts (UDP: ms after which a
+    replied flow becomes a stream, computed), confirmed.
     """
 
-    __slots__ = ("id", "zone", "ip_ver", "proto", "orig", "reply", "okey", "rkey",
-                 "status", "state", "expires", "timeout", "mark", "label", "packets",
-                 "bytes", "created", "helper", "related", "offload", "why", "tcp",
-                 "stream_ts", "confirmed", "events")
+    __slots__ = ("id", "zone", "ip_ver", "proto", "orig", "reply", "status", "state", "expires",
+                 "timeout", "mark", "label", "pk0", "pk1", "by0", "by1", "created", "helper",
+                 "related", "offload", "why", "confirmed")
 
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
         self.id = 0
@@ -133,25 +136,53 @@ class Conn:
         self.proto = proto
         self.orig = orig
         self.reply = reply
-        self.okey: tuple = ()
-        self.rkey: tuple = ()
         self.status = 0
         self.state = 0
         self.expires = now
         self.timeout = 0
         self.mark = 0
         self.label = 0
-        self.packets = [0, 0]
-        self.bytes = [0, 0]
+        self.pk0 = self.pk1 = self.by0 = self.by1 = 0
         self.created = now
         self.helper = 0
         self.related = False
         self.offload = None
         self.why: str | None = None
-        self.tcp: TcpInfo | None = None
-        self.stream_ts = now + 2000
         self.confirmed = False
-        self.events = 0
+
+    # -- list-like counters (the contract's ``packets=[orig, reply]``)
+    @property
+    def packets(self) -> _Pair:
+        return _Pair(self, "pk0", "pk1")
+
+    @packets.setter
+    def packets(self, v) -> None:
+        self.pk0, self.pk1 = v
+
+    @property
+    def bytes(self) -> _Pair:
+        return _Pair(self, "by0", "by1")
+
+    @bytes.setter
+    def bytes(self, v) -> None:
+        self.by0, self.by1 = v
+
+    @property
+    def okey(self) -> tuple:
+        """(zone, ip_ver, proto, src, dst, sport, dport) of the original direction."""
+        return (self.zone, self.ip_ver, self.proto) + self.orig
+
+    @property
+    def rkey(self) -> tuple:
+        return (self.zone, self.ip_ver, self.proto) + self.reply
+
+    @property
+    def stream_ts(self) -> int:
+        return self.created + UDP_STREAM_AFTER_MS
+
+    @property
+    def tcp(self):
+        return None
 
     @property
     def offloaded(self) -> bool:
@@ -161,18 +192,23 @@ class Conn:
         return (f"Conn(id={self.id}, zone={self.zone}, proto={self.proto}, orig={self.orig}, "
                 f"reply={self.reply}, status={self.status:#x}, state={self.state})")
 
+    def _tcp_state(self) -> dict | None:
+        return None
+
     def to_state(self) -> dict:
         return {"id": self.id, "zone": self.zone, "ip_ver": self.ip_ver, "proto": self.proto,
                 "orig": list(self.orig), "reply": list(self.reply), "status": self.status,
                 "state": self.state, "expires": self.expires, "timeout": self.timeout,
-                "mark": self.mark, "label": str(self.label), "packets": list(self.packets),
-                "bytes": list(self.bytes), "created": self.created, "helper": self.helper,
+                "mark": self.mark, "label": str(self.label), "packets": [self.pk0, self.pk1],
+                "bytes": [self.by0, self.by1], "created": self.created, "helper": self.helper,
                 "related": self.related, "why": self.why, "stream_ts": self.stream_ts,
-                "tcp": self.tcp.to_state() if self.tcp is not None else None}
+                "tcp": self._tcp_state()}
 
     @classmethod
     def from_state(cls, s: dict) -> Conn:
-        c = cls(s["zone"], s["ip_ver"], s["proto"], tuple(s["orig"]), tuple(s["reply"]), s["created"])
+        tcp = s.get("tcp")
+        k = TcpConn if tcp is not None else Conn
+        c = k(s["zone"], s["ip_ver"], s["proto"], tuple(s["orig"]), tuple(s["reply"]), s["created"])
         c.id = s["id"]
         c.status = s["status"]
         c.state = s["state"]
@@ -180,12 +216,98 @@ class Conn:
         c.timeout = s["timeout"]
         c.mark = s["mark"]
         c.label = int(s["label"])
-        c.packets = list(s["packets"])
-        c.bytes = list(s["bytes"])
+        c.pk0, c.pk1 = s["packets"]
+        c.by0, c.by1 = s["bytes"]
         c.helper = s["helper"]
         c.related = s["related"]
         c.why = s["why"]
-        c.stream_ts = s["stream_ts"]
-        c.tcp = TcpInfo.from_state(s["tcp"]) if s["tcp"] is not None else None
+        if tcp is not None:
+            c._load_tcp(tcp)
         c.confirmed = True
         return c
+
+
+class TcpConn(Conn):
+    """A TCP connection: ``Conn`` plus the kernel's ``ip_ct_tcp``, inline."""
+
+    __slots__ = ("end0", "maxend0", "maxwin0", "maxack0", "scale0", "flags0",
+                 "end1", "maxend1", "maxwin1", "maxack1", "scale1", "flags1") + LAST_FIELDS
+
+    def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
+        Conn.__init__(self, zone, ip_ver, proto, orig, reply, now)
+        self.end0 = self.maxend0 = self.maxwin0 = self.maxack0 = self.scale0 = self.flags0 = 0
+        self.end1 = self.maxend1 = self.maxwin1 = self.maxack1 = self.scale1 = self.flags1 = 0
+        self.last_dir = self.last_seq = self.last_ack = self.last_end = self.last_win = 0
+        self.last_wscale = self.last_flags = self.retrans = 0
+        self.last_index = TCP_NONE_SET
+
+    @property
+    def tcp(self) -> TcpView:
+        return TcpView(self)
+
+    def _tcp_state(self) -> dict:
+        return {"seen": [[getattr(self, p + str(d)) for _, p in SIDE_FIELDS] for d in (0, 1)],
+                "last": [getattr(self, n) for n in LAST_FIELDS]}
+
+    def _load_tcp(self, s: dict) -> None:
+        for d in (0, 1):
+            for (_, p), v in zip(SIDE_FIELDS, s["seen"][d], strict=True):
+                setattr(self, p + str(d), v)
+        for n, v in zip(LAST_FIELDS, s["last"], strict=True):
+            setattr(self, n, v)
+
+
+class TcpSide:
+    """One direction's window data (kernel ``ip_ct_tcp_state``): a view over a TcpConn's slots."""
+
+    __slots__ = ("_c", "_d")
+
+    def __init__(self, conn: TcpConn, d: int) -> None:
+        self._c, self._d = conn, d
+
+    def to_state(self) -> list[int]:
+        return [getattr(self, k) for k, _ in SIDE_FIELDS]
+
+
+def _side_prop(slot: str) -> property:
+    def get(self):
+        return getattr(self._c, slot + str(self._d))
+
+    def put(self, v):
+        setattr(self._c, slot + str(self._d), v)
+    return property(get, put)
+
+
+for _k, _p in SIDE_FIELDS:
+    setattr(TcpSide, _k, _side_prop(_p))
+
+
+class TcpInfo:
+    """TCP tracking state of one connection (kernel ``ip_ct_tcp``): a view over a TcpConn."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, conn: TcpConn) -> None:
+        self._c = conn
+
+    @property
+    def seen(self) -> tuple[TcpSide, TcpSide]:
+        return (TcpSide(self._c, 0), TcpSide(self._c, 1))
+
+    def to_state(self) -> dict:
+        return self._c._tcp_state()
+
+
+def _last_prop(name: str) -> property:
+    def get(self):
+        return getattr(self._c, name)
+
+    def put(self, v):
+        setattr(self._c, name, v)
+    return property(get, put)
+
+
+for _n in LAST_FIELDS:
+    setattr(TcpInfo, _n, _last_prop(_n))
+
+TcpView = TcpInfo

@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 Each handler module has ``new(pkt, timeouts) -> bool`` (may this packet create
 an entry?) and ``packet(conn, direction, pkt, timeouts, now) -> (result,
-timeout_ms, events)``.  TCP differs: ``tcp.new(pkt, loose)`` returns the
-initial ``TcpInfo`` (or None) and the tracker calls it directly.  Unknown protocols use ``generic`` (ports are ignored, as the
+timeout_ms, events)``.  TCP differs: its connections are ``TcpConn`` records
+and ``tcp.init(conn, pkt, loose)`` fills their TCP fields (False: invalid);
+the tracker calls it directly.  Unknown protocols use ``generic`` (ports are ignored, as the
 kernel's generic tracker does).
 """
 

@@ -32,17 +32,7 @@ reopen of a closed connection).
 from __future__ import annotations
 
 from ..packet.headers import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG
-from .conn import (
-    DIR_ORIG,
-    DIR_REPLY,
-    EV_ASSURED,
-    EV_PROTOINFO,
-    IPS_ASSURED,
-    IPS_SEEN_REPLY,
-    Conn,
-    TcpInfo,
-    TcpSide,
-)
+from .conn import DIR_ORIG, DIR_REPLY, EV_ASSURED, EV_PROTOINFO, IPS_ASSURED, IPS_SEEN_REPLY, TcpConn
 
 # States (kernel enum tcp_conntrack) and outcomes.
 NONE, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE, SYN_SENT2 = range(10)
@@ -141,272 +131,310 @@ def seg_end(pkt) -> int:
     return (pkt.tcp_seq + pkt.payload_len + (1 if f & TCP_SYN else 0) + (1 if f & TCP_FIN else 0)) & M32
 
 
-def _options(pkt, side: TcpSide) -> None:
-    side.td_scale = 0
-    side.flags &= F_BE_LIBERAL
-    if pkt.tcp_sack_perm:
-        side.flags |= F_SACK_PERM
-    if pkt.tcp_wscale >= 0:
-        side.td_scale = min(pkt.tcp_wscale, 14)
-        side.flags |= F_WINDOW_SCALE
+# Precomputed per packet: flag class and validity by the low six flag bits (FIN SYN RST PSH
+# ACK URG; ECE/CWR/NS never matter), and TABLE flattened to NEXT[d * 60 + class * 10 + state].
+CLASS_OF = tuple(classify(f) for f in range(64))
+VALID_OF = tuple(flags_valid(f) for f in range(64))
+NEXT = tuple(TABLE[(d, c, s)] for d in (DIR_ORIG, DIR_REPLY) for c in range(6) for s in _S)
 
 
-def new(pkt, loose: bool) -> TcpInfo | None:
-    """State of a connection created by ``pkt`` (kernel tcp_new), or None when invalid."""
-    cls = classify(pkt.tcp_flags)
-    ns = TABLE[(DIR_ORIG, cls, NONE)]
+def init(conn: TcpConn, pkt, loose: bool) -> bool:
+    """Initial TCP state of a connection created by ``pkt`` (kernel tcp_new); False when invalid."""
+    flags = pkt.tcp_flags
+    ns = NEXT[CLASS_OF[flags & 0x3F] * 10]  # DIR_ORIG, old state NONE
     if ns >= INVALID:
-        return None
-    info = TcpInfo()
-    s0 = info.seen[0]
+        return False
     end = seg_end(pkt)
     if ns == SYN_SENT:
-        s0.td_end = end
-        s0.td_maxwin = pkt.tcp_win or 1
-        s0.td_maxend = end
-        _options(pkt, s0)
+        conn.end0 = conn.maxend0 = end
+        conn.maxwin0 = pkt.tcp_win or 1
+        f = F_SACK_PERM if pkt.tcp_sack_perm else 0
+        ws = pkt.tcp_wscale
+        if ws >= 0:
+            conn.scale0 = ws if ws < 14 else 14
+            f |= F_WINDOW_SCALE
+        conn.flags0 = f
     elif not loose:
-        return None
+        return False
     else:
-        s0.td_end = end
-        s0.td_maxwin = pkt.tcp_win or 1
-        s0.td_maxend = (end + s0.td_maxwin) & M32
-        s0.flags = info.seen[1].flags = F_SACK_PERM | F_BE_LIBERAL
-    info.last_index = NONE_SET
-    return info
+        conn.end0 = end
+        w = conn.maxwin0 = pkt.tcp_win or 1
+        conn.maxend0 = (end + w) & M32
+        conn.flags0 = conn.flags1 = F_SACK_PERM | F_BE_LIBERAL
+    conn.last_index = NONE_SET
+    return True
 
 
-def _maxackwindow(sender: TcpSide) -> int:
-    return sender.td_maxwin if sender.td_maxwin > MAXACKWINCONST else MAXACKWINCONST
+def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
+    """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID.
 
-
-def in_window(conn: Conn, d: int, index: int, pkt, be_liberal: bool) -> int:
-    """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID."""
-    info = conn.tcp
-    sender = info.seen[d]
-    receiver = info.seen[1 - d]
+    The sender's and the receiver's fields are read into locals (``s_*``/``r_*``)
+    and written back once; before(a, b) is ``(a - b) & M32 >= 2**31`` inline.
+    """
+    c = conn
     flags = pkt.tcp_flags
     seq = pkt.tcp_seq
     ack = sack = pkt.tcp_ack
-    win_raw = pkt.tcp_win
-    win = win_raw
-    end = seg_end(pkt)
-    state = conn.state
+    win_raw = win = pkt.tcp_win
+    end = seq + pkt.payload_len
+    if flags & TCP_SYN:
+        end += 1
+    if flags & TCP_FIN:
+        end += 1
+    end &= M32
+    state = c.state
     syn = flags & TCP_SYN
-    if sender.td_maxwin == 0:
+    if d:
+        s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
+            c.end1, c.maxend1, c.maxwin1, c.maxack1, c.scale1, c.flags1)
+        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
+    else:
+        s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
+            c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0)
+        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
+    res = -1
+    init = False
+    if s_maxwin == 0:
         if syn:
-            _init_sender(sender, receiver, pkt, end, win)
+            init = True
             if not flags & TCP_ACK:
-                return ACCEPT  # simultaneous open
+                res = ACCEPT  # simultaneous open
         else:
-            sender.td_end = end
-            swin = (win << sender.td_scale) & M32
-            sender.td_maxwin = swin or 1
-            sender.td_maxend = (end + sender.td_maxwin) & M32
-            if receiver.td_maxwin == 0:
-                receiver.td_end = receiver.td_maxend = sack
-            elif sack == ((receiver.td_end + 1) & M32):
-                receiver.td_end = (receiver.td_end + 1) & M32
-    elif syn and after(end, sender.td_end) and state in (SYN_SENT, SYN_RECV):
-        _init_sender(sender, receiver, pkt, end, win)
+            s_end = end
+            s_maxwin = ((win << s_scale) & M32) or 1
+            s_maxend = (end + s_maxwin) & M32
+            if r_maxwin == 0:
+                r_end = r_maxend = sack
+            elif sack == ((r_end + 1) & M32):
+                r_end = (r_end + 1) & M32
+    elif syn and ((s_end - end) & M32) >= 0x80000000 and (state == SYN_SENT or state == SYN_RECV):
+        init = True
         if d == DIR_REPLY and not flags & TCP_ACK:
-            return ACCEPT
-    if not flags & TCP_ACK:
-        ack = sack = receiver.td_end
-    elif (flags & (TCP_ACK | TCP_RST)) == (TCP_ACK | TCP_RST) and ack == 0:
-        ack = sack = receiver.td_end
-    if flags & TCP_RST and seq == 0 and state == SYN_SENT:
-        seq = end = sender.td_end
-
-    liberal = be_liberal or bool(sender.flags & F_BE_LIBERAL)
-    if not before(seq, (sender.td_maxend + 1) & M32):
-        overshot = (end - sender.td_maxend + 1) & M32
-        ack_ok = after(sack, (receiver.td_end - _maxackwindow(sender) - 1) & M32)
-        in_recv = receiver.td_maxwin and after(end, (sender.td_end - receiver.td_maxwin - 1) & M32)
-        if in_recv and ack_ok and overshot <= receiver.td_maxwin and before(sack, (receiver.td_end + 1) & M32):
-            sender.td_end = end
-            sender.flags |= F_DATA_UNACKNOWLEDGED
-            return ACCEPT if liberal else R_IGNORE
-        return ACCEPT if liberal else R_INVALID
-    if not before(sack, (receiver.td_end + 1) & M32):
-        return ACCEPT if liberal else R_INVALID
-    if receiver.td_maxwin and not after(end, (sender.td_end - receiver.td_maxwin - 1) & M32):
-        return ACCEPT if liberal else R_IGNORE
-    if not after(sack, (receiver.td_end - _maxackwindow(sender) - 1) & M32):
-        return ACCEPT if liberal else R_IGNORE
-
-    if not syn:
-        win = (win << sender.td_scale) & M32
-    swin = (win + (sack - ack)) & M32
-    if sender.td_maxwin < swin:
-        sender.td_maxwin = swin
-    if after(end, sender.td_end):
-        sender.td_end = end
-        sender.flags |= F_DATA_UNACKNOWLEDGED
-    if flags & TCP_ACK:
-        if not sender.flags & F_MAXACK_SET:
-            sender.td_maxack = ack
-            sender.flags |= F_MAXACK_SET
-        elif after(ack, sender.td_maxack):
-            sender.td_maxack = ack
-    if receiver.td_maxwin != 0 and after(end, sender.td_maxend):
-        receiver.td_maxwin = (receiver.td_maxwin + ((end - sender.td_maxend) & M32)) & M32
-    if after((sack + win) & M32, (receiver.td_maxend - 1) & M32):
-        receiver.td_maxend = (sack + win) & M32
-        if win == 0:
-            receiver.td_maxend = (receiver.td_maxend + 1) & M32
-    if ack == receiver.td_end:
-        receiver.flags &= ~F_DATA_UNACKNOWLEDGED
-    if index == ACK_SET:
-        if (info.last_dir == d and info.last_seq == seq and info.last_ack == ack
-                and info.last_end == end and info.last_win == win_raw):
-            info.retrans += 1
+            res = ACCEPT
+    if init:  # kernel: the sender's state restarts from this SYN
+        s_end = s_maxend = end
+        s_maxwin = win or 1
+        s_flags &= F_BE_LIBERAL
+        s_scale = 0
+        if pkt.tcp_sack_perm:
+            s_flags |= F_SACK_PERM
+        ws = pkt.tcp_wscale
+        if ws >= 0:
+            s_scale = ws if ws < 14 else 14
+            s_flags |= F_WINDOW_SCALE
+        if not (s_flags & F_WINDOW_SCALE and r_flags & F_WINDOW_SCALE):
+            s_scale = r_scale = 0
+    if res < 0:
+        if not flags & TCP_ACK:
+            ack = sack = r_end
+        elif flags & TCP_RST and ack == 0:
+            ack = sack = r_end
+        if flags & TCP_RST and seq == 0 and state == SYN_SENT:
+            seq = end = s_end
+        liberal = be_liberal or s_flags & F_BE_LIBERAL
+        maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
+        if ((seq - s_maxend - 1) & M32) < 0x80000000:  # I fails: seq beyond td_maxend
+            if (r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) >= 0x80000000
+                    and ((r_end - maxackwin - 1 - sack) & M32) >= 0x80000000
+                    and ((end - s_maxend + 1) & M32) <= r_maxwin
+                    and ((sack - r_end - 1) & M32) >= 0x80000000):
+                s_end = end
+                s_flags |= F_DATA_UNACKNOWLEDGED
+                res = ACCEPT if liberal else R_IGNORE
+            else:
+                res = ACCEPT if liberal else R_INVALID
+        elif ((sack - r_end - 1) & M32) < 0x80000000:  # III fails
+            res = ACCEPT if liberal else R_INVALID
+        elif r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) < 0x80000000:  # II fails
+            res = ACCEPT if liberal else R_IGNORE
+        elif ((r_end - maxackwin - 1 - sack) & M32) < 0x80000000:  # IV fails
+            res = ACCEPT if liberal else R_IGNORE
         else:
-            info.last_dir = d
-            info.last_seq = seq
-            info.last_ack = ack
-            info.last_end = end
-            info.last_win = win_raw
-            info.retrans = 0
-    return ACCEPT
+            if not syn:
+                win = (win << s_scale) & M32
+            if s_maxwin < win:  # swin = win + (sack - ack), and sack == ack (no SACK blocks)
+                s_maxwin = win
+            if ((s_end - end) & M32) >= 0x80000000:
+                s_end = end
+                s_flags |= F_DATA_UNACKNOWLEDGED
+            if flags & TCP_ACK:
+                if not s_flags & F_MAXACK_SET:
+                    s_maxack = ack
+                    s_flags |= F_MAXACK_SET
+                elif ((s_maxack - ack) & M32) >= 0x80000000:
+                    s_maxack = ack
+            if r_maxwin != 0 and ((s_maxend - end) & M32) >= 0x80000000:
+                r_maxwin = (r_maxwin + ((end - s_maxend) & M32)) & M32
+            if ((r_maxend - 1 - sack - win) & M32) >= 0x80000000:
+                r_maxend = (sack + win) & M32
+                if win == 0:
+                    r_maxend = (r_maxend + 1) & M32
+            if ack == r_end:
+                r_flags &= ~F_DATA_UNACKNOWLEDGED
+            if index == ACK_SET:
+                if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
+                        and c.last_end == end and c.last_win == win_raw):
+                    c.retrans += 1
+                else:
+                    c.last_dir = d
+                    c.last_seq = seq
+                    c.last_ack = ack
+                    c.last_end = end
+                    c.last_win = win_raw
+                    c.retrans = 0
+            res = ACCEPT
+    if d:
+        c.end1, c.maxend1, c.maxwin1, c.maxack1, c.scale1, c.flags1 = (
+            s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags)
+        c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = r_end, r_maxend, r_maxwin, r_scale, r_flags
+    else:
+        c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0 = (
+            s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags)
+        c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = r_end, r_maxend, r_maxwin, r_scale, r_flags
+    return res
 
 
-def _init_sender(sender: TcpSide, receiver: TcpSide, pkt, end: int, win: int) -> None:
-    sender.td_end = sender.td_maxend = end
-    sender.td_maxwin = win or 1
-    _options(pkt, sender)
-    if not (sender.flags & F_WINDOW_SCALE and receiver.flags & F_WINDOW_SCALE):
-        sender.td_scale = receiver.td_scale = 0
+def _set_side(c: TcpConn, d: int, end: int, maxend: int, maxwin: int, scale: int, flags: int) -> None:
+    if d:
+        c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = end, maxend, maxwin, scale, flags
+    else:
+        c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = end, maxend, maxwin, scale, flags
 
 
-def _established_like(conn: Conn) -> bool:
-    return conn.state == ESTABLISHED
-
-
-def packet(conn: Conn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
+def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
     """Runs one segment through the state machine (kernel nf_conntrack_tcp_packet).
 
     ``t`` is the ``Timeouts``.  Returns (result, timeout_ms, events); the
     caller refreshes ``conn.expires`` with the timeout on ACCEPT.
     """
-    info = conn.tcp
-    old = conn.state
-    index = classify(pkt.tcp_flags)
-    ns = TABLE[(d, index, old)]
+    c = conn
+    old = c.state
+    flags = pkt.tcp_flags
+    index = CLASS_OF[flags & 0x3F]
+    ns = NEXT[d * 60 + index * 10 + old]
     events = 0
     skip_window = False
-    if ns == SYN_SENT and old >= TIME_WAIT:
-        if ((info.seen[d].flags | info.seen[1 - d].flags) & F_CLOSE_INIT
-                or (info.last_dir == d and info.last_index == RST_SET)):
-            return REPEAT, 0, 0
-        ns = IGNORE
-    if ns == SYN_SENT and old < TIME_WAIT:
-        pass
-    elif ns == IGNORE:
-        if (index == SYNACK_SET and info.last_index == SYN_SET and info.last_dir != d
-                and pkt.tcp_ack == info.last_end):
-            # The SYN/ACK answers a SYN we ignored: resync from the annotated values.
-            old = SYN_SENT
-            ns = SYN_RECV
-            ld = info.seen[info.last_dir]
-            ld.td_end = ld.td_maxend = info.last_end
-            ld.td_maxwin = info.last_win or 1
-            ld.td_scale = info.last_wscale
-            ld.flags = info.last_flags & (F_WINDOW_SCALE | F_SACK_PERM)
-            fresh = info.seen[d]
-            fresh.td_end = fresh.td_maxend = fresh.td_maxwin = fresh.td_maxack = fresh.td_scale = fresh.flags = 0
-        else:
-            info.last_index = index
-            info.last_dir = d
-            info.last_seq = pkt.tcp_seq
-            info.last_end = seg_end(pkt)
-            info.last_win = pkt.tcp_win
-            if index == SYN_SET and d == DIR_ORIG:
-                info.last_flags = 0
-                info.last_wscale = 0
-                if pkt.tcp_wscale >= 0:
-                    info.last_flags |= F_WINDOW_SCALE
-                    info.last_wscale = min(pkt.tcp_wscale, 14)
-                if pkt.tcp_sack_perm:
-                    info.last_flags |= F_SACK_PERM
-            if old == LAST_ACK:
-                info.last_flags |= F_EXP_CHALLENGE_ACK
-            return R_IGNORE, 0, 0
-    elif ns == INVALID:
-        return R_INVALID, 0, 0
-    elif ns == TIME_WAIT:
-        if (old == LAST_ACK and index == ACK_SET and info.last_dir != d
-                and info.last_index == SYN_SET and info.last_flags & F_EXP_CHALLENGE_ACK):
-            info.last_flags &= ~F_EXP_CHALLENGE_ACK
-            return R_IGNORE, 0, 0
-    elif ns == SYN_SENT2:
-        info.last_flags |= F_SIMULTANEOUS_OPEN
-    elif ns == SYN_RECV:
-        if d == DIR_REPLY and index == ACK_SET and info.last_flags & F_SIMULTANEOUS_OPEN:
-            ns = ESTABLISHED
-    elif ns == CLOSE and index == RST_SET:
-        peer = info.seen[1 - d]
-        seq = pkt.tcp_seq
-        if peer.flags & F_MAXACK_SET and info.last_index != SYN_SET:
-            if seq == 0 and old != ESTABLISHED:
-                pass
-            elif before(seq, peer.td_maxack) and not t.ignore_invalid_rst:
-                return R_INVALID, 0, 0
-            elif old == ESTABLISHED and seq != peer.td_maxack and not (
-                    info.last_index == ACK_SET and info.last_dir == d and seq == info.last_end):
-                ns = old  # inexact RST: keep state to allow a challenge ACK
-        if (((conn.status & IPS_SEEN_REPLY and info.last_index == SYN_SET)
-             or (not conn.status & IPS_ASSURED and info.last_index == ACK_SET))
-                and pkt.tcp_ack == info.last_end):
-            skip_window = True
-        elif (old == SYN_SENT and info.last_index == ACK_SET and info.last_dir == DIR_REPLY
-              and seq == info.last_end):
-            skip_window = True
+    if ns != ESTABLISHED:  # none of the special cases below concerns ESTABLISHED
+        if ns == SYN_SENT and old >= TIME_WAIT:
+            if ((c.flags0 | c.flags1) & F_CLOSE_INIT
+                    or (c.last_dir == d and c.last_index == RST_SET)):
+                return REPEAT, 0, 0
+            ns = IGNORE
+        if ns == SYN_SENT and old < TIME_WAIT:
+            pass
+        elif ns == IGNORE:
+            if (index == SYNACK_SET and c.last_index == SYN_SET and c.last_dir != d
+                    and pkt.tcp_ack == c.last_end):
+                # The SYN/ACK answers a SYN we ignored: resync from the annotated values.
+                old = SYN_SENT
+                ns = SYN_RECV
+                le = c.last_end
+                _set_side(c, c.last_dir, le, le, c.last_win or 1, c.last_wscale,
+                          c.last_flags & (F_WINDOW_SCALE | F_SACK_PERM))
+                _set_side(c, d, 0, 0, 0, 0, 0)
+                if d:
+                    c.maxack1 = 0
+                else:
+                    c.maxack0 = 0
+            else:
+                c.last_index = index
+                c.last_dir = d
+                c.last_seq = pkt.tcp_seq
+                c.last_end = seg_end(pkt)
+                c.last_win = pkt.tcp_win
+                if index == SYN_SET and d == DIR_ORIG:
+                    lf = 0
+                    lw = 0
+                    ws = pkt.tcp_wscale
+                    if ws >= 0:
+                        lf = F_WINDOW_SCALE
+                        lw = ws if ws < 14 else 14
+                    if pkt.tcp_sack_perm:
+                        lf |= F_SACK_PERM
+                    c.last_flags = lf
+                    c.last_wscale = lw
+                if old == LAST_ACK:
+                    c.last_flags |= F_EXP_CHALLENGE_ACK
+                return R_IGNORE, 0, 0
+        elif ns == INVALID:
+            return R_INVALID, 0, 0
+        elif ns == TIME_WAIT:
+            if (old == LAST_ACK and index == ACK_SET and c.last_dir != d
+                    and c.last_index == SYN_SET and c.last_flags & F_EXP_CHALLENGE_ACK):
+                c.last_flags &= ~F_EXP_CHALLENGE_ACK
+                return R_IGNORE, 0, 0
+        elif ns == SYN_SENT2:
+            c.last_flags |= F_SIMULTANEOUS_OPEN
+        elif ns == SYN_RECV:
+            if d == DIR_REPLY and index == ACK_SET and c.last_flags & F_SIMULTANEOUS_OPEN:
+                ns = ESTABLISHED
+        elif ns == CLOSE and index == RST_SET:
+            peer_flags, peer_maxack = (c.flags0, c.maxack0) if d else (c.flags1, c.maxack1)
+            seq = pkt.tcp_seq
+            if peer_flags & F_MAXACK_SET and c.last_index != SYN_SET:
+                if seq == 0 and old != ESTABLISHED:
+                    pass
+                elif ((seq - peer_maxack) & M32) >= 0x80000000 and not t.ignore_invalid_rst:
+                    return R_INVALID, 0, 0
+                elif old == ESTABLISHED and seq != peer_maxack and not (
+                        c.last_index == ACK_SET and c.last_dir == d and seq == c.last_end):
+                    ns = old  # inexact RST: keep state to allow a challenge ACK
+            if (((c.status & IPS_SEEN_REPLY and c.last_index == SYN_SET)
+                 or (not c.status & IPS_ASSURED and c.last_index == ACK_SET))
+                    and pkt.tcp_ack == c.last_end):
+                skip_window = True
+            elif (old == SYN_SENT and c.last_index == ACK_SET and c.last_dir == DIR_REPLY
+                  and seq == c.last_end):
+                skip_window = True
 
     if not skip_window:
-        res = in_window(conn, d, index, pkt, t.be_liberal)
-        if res == R_IGNORE:
-            return R_IGNORE, 0, 0
-        if res == R_INVALID:
-            _handle_invalid(conn, d, index, t, now)
+        res = in_window(c, d, index, pkt, t.be_liberal)
+        if res:
+            if res == R_IGNORE:
+                return R_IGNORE, 0, 0
+            _handle_invalid(c, d, index, t, now)
             return R_INVALID, 0, 0
 
-    info.last_index = index
-    info.last_dir = d
-    conn.state = ns
+    c.last_index = index
+    c.last_dir = d
+    c.state = ns
     if old != ns and ns == FIN_WAIT:
-        info.seen[d].flags |= F_CLOSE_INIT
+        if d:
+            c.flags1 |= F_CLOSE_INIT
+        else:
+            c.flags0 |= F_CLOSE_INIT
 
     tt = t.tcp
-    if info.retrans >= t.max_retrans and tt[ns] > t.tcp_retrans:
+    tns = tt[ns]
+    if c.retrans >= t.max_retrans and tns > t.tcp_retrans:
         timeout = t.tcp_retrans
     elif index == RST_SET:
         timeout = tt[CLOSE]
-    elif ((info.seen[0].flags | info.seen[1].flags) & F_DATA_UNACKNOWLEDGED
-          and tt[ns] > t.tcp_unack):
+    elif (c.flags0 | c.flags1) & F_DATA_UNACKNOWLEDGED and tns > t.tcp_unack:
         timeout = t.tcp_unack
-    elif info.last_win == 0 and tt[ns] > t.tcp_retrans:
+    elif c.last_win == 0 and tns > t.tcp_retrans:
         timeout = t.tcp_retrans
     else:
-        timeout = tt[ns]
+        timeout = tns
     if ns != old:
-        events |= EV_PROTOINFO
-    if not conn.status & IPS_SEEN_REPLY:
-        if pkt.tcp_flags & TCP_RST:
+        events = EV_PROTOINFO
+    status = c.status
+    if not status & IPS_SEEN_REPLY:
+        if flags & TCP_RST:
             return KILL, timeout, events
         if index == SYN_SET and old == SYN_SENT:
             return ACCEPT, -1, events  # SYN retransmit: do not renew the timeout
         if ns == ESTABLISHED and timeout > t.tcp_unack:
             timeout = t.tcp_unack
-    elif (not conn.status & IPS_ASSURED and old in (SYN_RECV, ESTABLISHED) and ns == ESTABLISHED):
-        conn.status |= IPS_ASSURED
+    elif not status & IPS_ASSURED and (old == SYN_RECV or old == ESTABLISHED) and ns == ESTABLISHED:
+        c.status = status | IPS_ASSURED
         events |= EV_ASSURED
     return ACCEPT, timeout, events
 
 
-def _handle_invalid(conn: Conn, d: int, index: int, t, now: int) -> None:
+def _handle_invalid(conn: TcpConn, d: int, index: int, t, now: int) -> None:
     """Shrinks the timeout of an ASSURED connection whose FIN/RST answers an invalid one."""
-    info = conn.tcp
+    info = conn
     if not conn.status & IPS_ASSURED or index not in (RST_SET, FIN_SET):
         return
     if info.last_dir != d and info.last_index in (FIN_SET, RST_SET):

@@ -84,14 +84,16 @@ from .conn import (
     IPS_DST_NAT,
     IPS_DST_NAT_DONE,
     IPS_HW_OFFLOAD,
+    IPS_NAT_MASK,
     IPS_OFFLOAD,
     IPS_SEEN_REPLY,
     IPS_SRC_NAT,
     IPS_SRC_NAT_DONE,
     Conn,
+    TcpConn,
 )
 from .limits import ZoneLimits
-from .protocols import PORTED, handler
+from .protocols import DEFAULT, PORTED, REGISTRY
 from .timeouts import Timeouts
 from .tuples import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, invert
 
@@ -139,7 +141,9 @@ class Tracker:
     def __init__(self, params, seed: int = 0) -> None:
         self.params = params
         self._t = Timeouts(params)
-        self._table: dict[tuple, Conn] = {}
+        # (zone << 12 | ip_ver << 8 | proto) -> {orig or reply tuple: Conn}: the keys are the
+        # connections' own tuples, so indexing both directions costs no key objects.
+        self._tables: dict[int, dict[tuple, Conn]] = {}
         self._conns: dict[int, Conn] = {}
         self._unassured: dict[int, Conn] = {}
         self._zone_count: dict[int, int] = {}
@@ -222,16 +226,19 @@ class Tracker:
     # ------------------------------------------------------------------ process
     def process(self, pkt, key: list[int], zone: int, ct: Ct, now: int) -> CtVerdict:
         """Runs one ct() action on a packet; see the module docstring."""
-        t = self._timeouts()
-        cached = pkt is self._c_pkt and zone == self._c_zone
-        if cached:
+        t = self._t
+        if t.version != self.params.version:
+            t = self._timeouts()
+        if pkt is self._c_pkt and zone == self._c_zone:
             conn, d, base = self._c_conn, self._c_dir, self._c_state
-            if conn is not None and conn.confirmed and conn.okey and self._table.get(conn.okey) is not conn:
-                cached = False  # deleted meanwhile (force, flush)
-        if not cached:
+            if conn is not None and conn.confirmed and self._find(conn, conn.orig) is not conn:
+                # deleted meanwhile (force, flush)
+                conn, d, base = self._track(pkt, key, zone, t, now)
+                self._c_pkt, self._c_zone, self._c_conn, self._c_dir, self._c_state = pkt, zone, conn, d, base
+        else:
             conn, d, base = self._track(pkt, key, zone, t, now)
             self._c_pkt, self._c_zone, self._c_conn, self._c_dir, self._c_state = pkt, zone, conn, d, base
-        if isinstance(base, str):
+        if base.__class__ is str:
             v = CtVerdict(0, zone)
             v.drop = base
             return v
@@ -260,19 +267,34 @@ class Tracker:
                     v.drop = err
                     return v
         v = CtVerdict(base, zone)
-        v.conn = conn if conn.confirmed else None
+        confirmed = conn.confirmed
+        if confirmed:
+            v.conn = conn
         v.reply = d == DIR_REPLY
         v.mark = conn.mark
         v.label = conn.label
-        if conn.proto in (1, 58):
-            o = conn.orig
-            v.orig = (conn.ip_ver, o[0], o[1], conn.proto, o[3] >> 8, o[3] & 0xFF)
+        o = conn.orig
+        proto = conn.proto
+        if proto == 1 or proto == 58:
+            v.orig = (conn.ip_ver, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
         else:
-            o = conn.orig
-            v.orig = (conn.ip_ver, o[0], o[1], conn.proto, o[2], o[3])
-        if ct.nat is not None and conn.confirmed and conn.status & (IPS_SRC_NAT | IPS_DST_NAT):
+            v.orig = (conn.ip_ver, o[0], o[1], proto, o[2], o[3])
+        if ct.nat is not None and confirmed and conn.status & IPS_NAT_MASK:
             self._nat_packet(conn, d, base, ct, key, v)
         return v
+
+    def _sub(self, zone: int, ip_ver: int, proto: int) -> dict[tuple, Conn]:
+        """The table of (zone, ip_ver, proto), created on first use."""
+        zp = (zone << 12) | (ip_ver << 8) | proto
+        sub = self._tables.get(zp)
+        if sub is None:
+            sub = self._tables[zp] = {}
+        return sub
+
+    def _find(self, conn: Conn, tup: tuple) -> Conn | None:
+        """The entry under ``tup`` in ``conn``'s zone and protocol."""
+        sub = self._tables.get((conn.zone << 12) | (conn.ip_ver << 8) | conn.proto)
+        return sub.get(tup) if sub is not None else None
 
     def _tuple_of(self, pkt, key: list[int]) -> tuple[int, int, tuple]:
         ipv = pkt.ip_ver
@@ -289,65 +311,81 @@ class Tracker:
 
     def _track(self, pkt, key: list[int], zone: int, t: Timeouts, now: int):
         """Lookup + L4 update.  Returns (conn, direction, ct_state bits | drop reason)."""
-        if pkt.ip_ver not in (4, 6):
+        ipv = pkt.ip_ver
+        if ipv == 4:
+            src, dst = key[NW_SRC], key[NW_DST]
+        elif ipv == 6:
+            src, dst = key[IPV6_SRC], key[IPV6_DST]
+        else:
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        ipv, proto, tup = self._tuple_of(pkt, key)
-        if proto == 1 or proto == 58:
+        proto = key[NW_PROTO]
+        if proto == 6 or proto == 17:
+            tup = (src, dst, key[TP_SRC], key[TP_DST])
+        elif proto == 1 or proto == 58:
             typ = key[TP_SRC]
             if typ in (ICMP_ERROR_TYPES if proto == 1 else ICMPV6_ERROR_TYPES):
                 return self._related(pkt, zone, ipv)
+            tup = (src, dst, pkt.icmp_id, (typ << 8) | key[TP_DST])
+        elif proto in PORTED:
+            tup = (src, dst, key[TP_SRC], key[TP_DST])
+        else:
+            tup = (src, dst, 0, 0)
         if pkt.nw_frag & FRAG_LATER or (proto == 6 and pkt.l4 < 0):
             # A non-first fragment has no L4 header: the kernel's get_l4proto gives up
             # on it (conntrack sees fragments only when defrag did not reassemble them).
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        k = (zone, ipv, proto) + tup
-        conn = self._table.get(k)
+        sub = self._tables.get((zone << 12) | (ipv << 8) | proto)
+        conn = sub.get(tup) if sub is not None else None
         if conn is not None and conn.expires <= now and not conn.status & IPS_OFFLOAD:
             self._destroy(conn, now)
             conn = None
-        while conn is not None:
-            d = DIR_ORIG if k == conn.okey else DIR_REPLY
+        if conn is not None:
+            d = DIR_ORIG if tup == conn.orig else DIR_REPLY
             status = conn.status
-            if d == DIR_REPLY:
+            if d:
                 base = CS_TRK | CS_EST | CS_RPL
             elif status & IPS_SEEN_REPLY:
                 base = CS_TRK | CS_EST
             else:
                 base = CS_TRK | CS_NEW
             if proto == 6:
-                if not tcp.flags_valid(pkt.tcp_flags):
+                if not tcp.VALID_OF[pkt.tcp_flags & 0x3F]:
                     self.stats["invalid"] += 1
                     return None, 0, CS_TRK | CS_INV
                 res, timeout, ev = tcp.packet(conn, d, pkt, t, now)
             else:
-                res, timeout, ev = handler(proto).packet(conn, d, pkt, t, now)
+                res, timeout, ev = REGISTRY.get(proto, DEFAULT).packet(conn, d, pkt, t, now)
             if res == tcp.REPEAT:
                 self._destroy(conn, now)
-                conn = None
-                break
-            if res == tcp.R_INVALID:
-                self.stats["invalid"] += 1
-                return None, 0, CS_TRK | CS_INV
-            conn.packets[d] += 1
-            conn.bytes[d] += pkt.ip_len
-            if res == tcp.KILL:  # RST before any reply: deleted at once, timer untouched
-                self._destroy(conn, now)
+            else:
+                if res == tcp.R_INVALID:
+                    self.stats["invalid"] += 1
+                    return None, 0, CS_TRK | CS_INV
+                if d:
+                    conn.pk1 += 1
+                    conn.by1 += pkt.ip_len
+                else:
+                    conn.pk0 += 1
+                    conn.by0 += pkt.ip_len
+                if res == tcp.KILL:  # RST before any reply: deleted at once, timer untouched
+                    self._destroy(conn, now)
+                    return conn, d, base
+                if res != tcp.R_IGNORE and timeout >= 0:
+                    conn.expires = now + timeout
+                    conn.timeout = timeout
+                if d and not status & IPS_SEEN_REPLY:
+                    conn.status |= IPS_SEEN_REPLY
+                    ev |= EV_REPLY
+                if ev:
+                    if ev & EV_ASSURED:
+                        self._unassured.pop(conn.id, None)
+                    if conn.confirmed:
+                        self._event(conn, now, "UPDATE")
                 return conn, d, base
-            if res != tcp.R_IGNORE and timeout >= 0:
-                conn.expires = now + timeout
-                conn.timeout = timeout
-            if d == DIR_REPLY and not status & IPS_SEEN_REPLY:
-                conn.status |= IPS_SEEN_REPLY
-                ev |= EV_REPLY
-            if ev & EV_ASSURED:
-                self._unassured.pop(conn.id, None)
-            if ev and conn.confirmed:
-                self._event(conn, now, "UPDATE")
-            return conn, d, base
         # Not found: a new, unconfirmed connection.
-        if self.count >= t.conntrack_max and not self._early_drop(now):
+        if len(self._conns) >= t.conntrack_max and not self._early_drop(now):
             self.stats["drop"] += 1
             self._log(now, TABLE_FULL_MSG)
             return None, 0, TABLE_FULL_MSG
@@ -355,22 +393,21 @@ class Tracker:
         if rtup is None:  # ICMP type that cannot start a connection
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        conn = Conn(zone, ipv, proto, tup, rtup, now)
         if proto == 6:
-            if not tcp.flags_valid(pkt.tcp_flags):
+            if not tcp.VALID_OF[pkt.tcp_flags & 0x3F]:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
-            info = tcp.new(pkt, t.loose)
-            if info is None:
+            conn = TcpConn(zone, ipv, proto, tup, rtup, now)
+            if not tcp.init(conn, pkt, t.loose):
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
-            conn.tcp = info
             res, timeout, _ev = tcp.packet(conn, DIR_ORIG, pkt, t, now)
             if res == tcp.R_INVALID:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
         else:
-            h = handler(proto)
+            conn = Conn(zone, ipv, proto, tup, rtup, now)
+            h = REGISTRY.get(proto, DEFAULT)
             if not h.new(pkt, t):
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
@@ -378,8 +415,8 @@ class Tracker:
         if timeout >= 0:
             conn.expires = now + timeout
             conn.timeout = timeout
-        conn.packets[0] = 1
-        conn.bytes[0] = pkt.ip_len
+        conn.pk0 = 1
+        conn.by0 = pkt.ip_len
         return conn, DIR_ORIG, CS_TRK | CS_NEW
 
     def _related(self, pkt, zone: int, ipv: int):
@@ -395,12 +432,12 @@ class Tracker:
         else:
             itup = (inner.nw_src, inner.nw_dst, 0, 0)
         rt = invert(p, itup)
-        conn = self._table.get((zone, ipv, p) + rt) if rt is not None else None
+        sub = self._tables.get((zone << 12) | (ipv << 8) | p) if rt is not None else None
+        conn = sub.get(rt) if sub is not None else None
         if conn is None:
             self.stats["error"] += 1
             return None, 0, CS_TRK | CS_INV
-        k = (zone, ipv, p) + rt
-        d = DIR_ORIG if k == conn.okey else DIR_REPLY
+        d = DIR_ORIG if rt == conn.orig else DIR_REPLY
         base = CS_TRK | CS_REL | (CS_RPL if d == DIR_REPLY else 0)
         return conn, d, base
 
@@ -471,21 +508,18 @@ class Tracker:
             err = self._setup_nat(conn, spec, now)
             if err is not None:
                 return err
-        rkey = (zone, conn.ip_ver, conn.proto) + conn.reply
-        okey = (zone, conn.ip_ver, conn.proto) + conn.orig
-        if rkey in self._table or okey in self._table:
+        sub = self._sub(zone, conn.ip_ver, conn.proto)
+        if conn.reply in sub or conn.orig in sub:
             self.stats["insert_failed"] += 1
             self.stats["drop"] += 1
             return CLASH_MSG
-        conn.okey = okey
-        conn.rkey = rkey
         conn.id = self._next_id
         self._next_id += 1
         self.created += 1
         conn.status |= IPS_CONFIRMED
         conn.confirmed = True
-        self._table[okey] = conn
-        self._table[rkey] = conn
+        sub[conn.orig] = conn
+        sub[conn.reply] = conn
         self._conns[conn.id] = conn
         if not conn.status & IPS_ASSURED:
             self._unassured[conn.id] = conn
@@ -500,16 +534,15 @@ class Tracker:
         o = conn.orig
         icmp = proto in (1, 58)
         rtype = conn.reply[3]
-        base = (conn.zone, conn.ip_ver, proto)
-        table = self._table
+        table = self._sub(conn.zone, conn.ip_ver, proto)
         if spec.kind == "src":
             cur_port = o[2] if (icmp or proto in PORTED) else -1
             if icmp:
                 def taken(a, p):
-                    return base + (o[1], a, p, rtype) in table
+                    return (o[1], a, p, rtype) in table
             else:
                 def taken(a, p):
-                    return base + (o[1], a, o[3], p if cur_port >= 0 else 0) in table
+                    return (o[1], a, o[3], p if cur_port >= 0 else 0) in table
             res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -522,10 +555,10 @@ class Tracker:
             cur_port = o[2] if icmp else (o[3] if proto in PORTED else -1)
             if icmp:
                 def taken(a, p):
-                    return base + (a, o[0], p, rtype) in table
+                    return (a, o[0], p, rtype) in table
             else:
                 def taken(a, p):
-                    return base + (a, o[0], p if cur_port >= 0 else 0, o[2]) in table
+                    return (a, o[0], p if cur_port >= 0 else 0, o[2]) in table
             res = natmod.allocate(spec, proto, o[1], o[0], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -584,10 +617,12 @@ class Tracker:
     def _destroy(self, conn: Conn, now: int) -> None:
         if not conn.confirmed:
             return
-        if self._table.get(conn.okey) is conn:
-            del self._table[conn.okey]
-        if self._table.get(conn.rkey) is conn:
-            del self._table[conn.rkey]
+        sub = self._tables.get((conn.zone << 12) | (conn.ip_ver << 8) | conn.proto)
+        if sub is not None:
+            if sub.get(conn.orig) is conn:
+                del sub[conn.orig]
+            if sub.get(conn.reply) is conn:
+                del sub[conn.reply]
         if self._conns.pop(conn.id, None) is not None:
             self._zone_count[conn.zone] -= 1
         self._unassured.pop(conn.id, None)
@@ -629,9 +664,9 @@ class Tracker:
     def on_offload(self, conn: Conn, now: int) -> None:
         """The connection entered the flow table (kernel flow_offload_add)."""
         conn.status |= IPS_OFFLOAD
-        if conn.tcp is not None:
-            conn.tcp.seen[0].flags |= tcp.F_BE_LIBERAL
-            conn.tcp.seen[1].flags |= tcp.F_BE_LIBERAL
+        if conn.__class__ is TcpConn:
+            conn.flags0 |= tcp.F_BE_LIBERAL
+            conn.flags1 |= tcp.F_BE_LIBERAL
         if conn.expires - now < DAY_MS // 2:  # nf_ct_offload_timeout
             conn.expires = now + DAY_MS
         self._unassured.pop(conn.id, None)
@@ -647,8 +682,8 @@ class Tracker:
                 expired = False
             else:
                 timeout = t.tcp[conn.state] if conn.state else t.tcp[tcp.ESTABLISHED]
-            conn.tcp.seen[0].td_maxwin = 0
-            conn.tcp.seen[1].td_maxwin = 0
+            if conn.__class__ is TcpConn:
+                conn.maxwin0 = conn.maxwin1 = 0
             off = t.flow_tcp
         elif conn.proto == 17:
             timeout = t.udp_stream if conn.status & IPS_SEEN_REPLY else t.udp
@@ -679,10 +714,9 @@ class Tracker:
         tr = cls(params)
         for s in state.get("conns", []):
             c = Conn.from_state(s)
-            c.okey = (c.zone, c.ip_ver, c.proto) + c.orig
-            c.rkey = (c.zone, c.ip_ver, c.proto) + c.reply
-            tr._table[c.okey] = c
-            tr._table[c.rkey] = c
+            sub = tr._sub(c.zone, c.ip_ver, c.proto)
+            sub[c.orig] = c
+            sub[c.reply] = c
             tr._conns[c.id] = c
             if not c.status & (IPS_ASSURED | IPS_OFFLOAD):
                 tr._unassured[c.id] = c

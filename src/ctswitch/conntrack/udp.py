@@ -11,7 +11,7 @@ sets it after the first reply packet has been handled) packets refresh to
 
 from __future__ import annotations
 
-from .conn import EV_ASSURED, IPS_ASSURED, IPS_SEEN_REPLY, Conn
+from .conn import EV_ASSURED, IPS_ASSURED, IPS_SEEN_REPLY, UDP_STREAM_AFTER_MS, Conn
 
 ACCEPT = 0
 
@@ -22,7 +22,7 @@ def new(pkt, t) -> bool:
 
 def packet(conn: Conn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
     if conn.status & IPS_SEEN_REPLY:
-        if now > conn.stream_ts:
+        if now > conn.created + UDP_STREAM_AFTER_MS:  # conn.stream_ts
             if not conn.status & IPS_ASSURED:
                 conn.status |= IPS_ASSURED
                 return ACCEPT, t.udp_stream, EV_ASSURED
