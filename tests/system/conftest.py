@@ -85,7 +85,7 @@ class Lab:
     def wait_gone(self, pid: int, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not daemon_tool.is_daemon_pid(pid):
+            if not daemon_tool.alive(pid):  # gone or a zombie: its files are closed
                 return True
             time.sleep(0.05)
         return False

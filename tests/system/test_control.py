@@ -132,8 +132,10 @@ def test_second_daemon_for_same_db_refuses(daemon):
 def test_kill9_leaves_a_stale_socket_that_clients_and_start_handle(daemon):
     pid = daemon_tool.read_pid(daemon)
     os.kill(pid, 9)
+    # Wait until the process is really gone (or a zombie): while it exits, its cmdline is
+    # already empty but its listening socket is still open (a connect is then reset).
     for _ in range(200):
-        if not daemon_tool.is_daemon_pid(pid):
+        if not daemon_tool.alive(pid):
             break
         time.sleep(0.05)
     assert client.try_daemon(daemon, "conntrack", ["-L"]) is None  # stale socket: CLI falls back
