@@ -1,31 +1,44 @@
 """Live benchmark: TCP Gbit/s and 64-byte packets/s through ctswitch in the netns lab,
-against a Linux bridge on the same veths.
+against Open vSwitch's userspace datapath and a Linux bridge on the same veths.
 
 Theory of operation
 -------------------
 One lab (``control.lab``, vendor example 2: SNAT to 1.1.1.16, hw-offload on)
-is built in a temporary database.  For each path:
+is built in a temporary database.  Three switches take turns on the same
+``p0``/``pf0hpf`` veth ends in the lab's switch namespace, and for each:
 
 * **TCP**: iperf3 (server in the remote namespace, client in the host one,
   ``-t SECONDS``, one stream; falls back to a Python sender when iperf3 is
-  missing) — Gbit/s received;
+  missing) -- Gbit/s received;
 * **64 B pps**: a UDP request/reply first (so the connection is established
   and offloaded), then an AF_PACKET blaster in the host namespace sends 60-byte
   frames of that same 5-tuple as fast as it can for SECONDS; the figure is the
   remote ``eth0`` rx counter delta divided by the time (what was delivered).
 
-The Linux bridge run stops the daemon, enslaves ``p0`` and ``pf0hpf`` to a
-bridge ``br0`` in the switch namespace (plain L2, no NAT: the remote reaches
-2.2.2.1 on-link), and repeats both measurements.  Everything lives in the
-lab's namespaces and is removed at the end.  Needs root.
+1. **ctswitch**: the lab's daemon (example 2, SNAT, modelled HW fast path).
+2. **OVS userspace** (``OvsUserspace``): the daemon is stopped; a private
+   ``ovsdb-server`` + ``ovs-vswitchd --disable-system`` run *inside* the
+   switch namespace with OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR/OVS_SYSCONFDIR in a
+   temp dir (nothing system-wide is touched); bridge ``ctBr`` with
+   ``datapath_type=netdev`` (dpif-netdev: userspace datapath and userspace
+   conntrack/NAT), ``fail_mode=secure``, ports ``p0``/``pf0hpf`` (netdev-linux
+   AF_PACKET sockets) and the same vendor example 2 flows, so it does SNAT too.
+   The SNAT is checked (``dpctl/dump-conntrack`` must show 1.1.1.16).  It is
+   stopped with ``exit --cleanup``, then only its own pids are signalled.
+3. **Linux bridge**: ``p0`` and ``pf0hpf`` enslaved to ``br0`` (plain L2, no
+   NAT: the remote reaches 2.2.2.1 on-link).
 
-Run: ``python -m bench.bench_live [--seconds 5] [--no-save]``.
+Everything lives in the lab's namespaces and temp dirs, removed at the end.
+Needs root.
+
+Run: ``python -m bench.bench_live [--seconds 5] [--no-save] [--no-ovs]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -129,47 +142,215 @@ def pps(st: dict, secs: float) -> tuple[float, float]:
         echo.wait()
 
 
+OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+OVS_TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
+
+
+def ovs_missing() -> str | None:
+    """None when Open vSwitch can be run here, else why not."""
+    missing = [t for t in OVS_TOOLS if shutil.which(t) is None]
+    if missing:
+        return f"Open vSwitch not installed (missing {', '.join(missing)})"
+    if not os.path.exists(OVS_SCHEMA):
+        return f"{OVS_SCHEMA} not found"
+    return None
+
+
+class OvsUserspace:
+    """A private OVS with a ``datapath_type=netdev`` bridge in network namespace ``ns``.
+
+    Both daemons are our own children, started with ``ip netns exec`` (which
+    execs: the Popen pid is the daemon's), their files in a temp dir.
+    """
+
+    def __init__(self, ns: str) -> None:
+        self.ns = ns
+        self.dir = tempfile.mkdtemp(prefix="ctsw-ovs-")
+        self.env = dict(os.environ)
+        for var in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
+            self.env[var] = self.dir
+        self.db_sock = f"{self.dir}/db.sock"
+        self.ctl = {"ovsdb-server": f"{self.dir}/ovsdb-server.ctl", "ovs-vswitchd": f"{self.dir}/ovs-vswitchd.ctl"}
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _run(self, *cmd: str) -> str:
+        r = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: {(r.stderr or r.stdout).strip()}")
+        return r.stdout
+
+    def _spawn(self, prog: str, *args: str) -> None:
+        argv = ["ip", "netns", "exec", self.ns, prog, *args, f"--unixctl={self.ctl[prog]}",
+                f"--pidfile={self.dir}/{prog}.pid", f"--log-file={self.dir}/{prog}.log", "-vconsole:off"]
+        p = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs[prog] = p
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.ctl[prog]):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{prog} did not start (status {p.poll()}): {self.log_tail(prog)}")
+            time.sleep(0.02)
+
+    def log_tail(self, prog: str) -> str:
+        try:
+            with open(f"{self.dir}/{prog}.log") as f:
+                return " | ".join(f.read().splitlines()[-3:])
+        except OSError:
+            return "(no log)"
+
+    def vsctl(self, *args: str) -> str:
+        return self._run("ovs-vsctl", f"--db=unix:{self.db_sock}", "--timeout=20", *args)
+
+    def appctl(self, *args: str) -> str:
+        return self._run("ovs-appctl", "-t", self.ctl["ovs-vswitchd"], *args)
+
+    def start(self, flows: list[str]) -> None:
+        db = f"{self.dir}/conf.db"
+        self._run("ovsdb-tool", "create", db, OVS_SCHEMA)
+        self._spawn("ovsdb-server", db, f"--remote=punix:{self.db_sock}")
+        self.vsctl("--no-wait", "init")
+        self._spawn("ovs-vswitchd", f"unix:{self.db_sock}", "--disable-system")
+        br = labmod.BRIDGE
+        self.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "fail_mode=secure")
+        for port in ("pf0hpf", "p0"):
+            self.vsctl("add-port", br, port)
+        self._run("ovs-ofctl", "del-flows", br)
+        path = f"{self.dir}/flows.txt"
+        with open(path, "w") as f:
+            f.write("".join(fl + "\n" for fl in flows))
+        self._run("ovs-ofctl", "add-flows", br, path)
+
+    def conntrack(self) -> str:
+        return self.appctl("dpctl/dump-conntrack")
+
+    def cache_stats(self) -> dict[str, int]:
+        """Packets received, EMC/SMC/megaflow hits and upcalls summed over OVS's threads."""
+        out: dict[str, int] = {}
+        for line in self.appctl("dpif-netdev/pmd-stats-show").splitlines():
+            key, _, val = line.strip().partition(":")
+            if key in ("packets received", "emc hits", "smc hits", "megaflow hits", "miss with success upcall"):
+                out[key] = out.get(key, 0) + int(val.split()[0])
+        return out
+
+    def stop(self) -> None:
+        """``exit --cleanup`` (vswitchd) / ``exit`` (ovsdb), then our own pids only; removes the dir."""
+        try:
+            for prog, cmd in (("ovs-vswitchd", ["exit", "--cleanup"]), ("ovsdb-server", ["exit"])):
+                p = self.procs.pop(prog, None)
+                if p is None or p.poll() is not None:
+                    continue
+                subprocess.run(["ovs-appctl", "-t", self.ctl[prog], *cmd], env=self.env, timeout=10,
+                               capture_output=True)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.terminate()  # our own child, by its Popen pid
+                    try:
+                        p.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _row(name: str, g: float, got: float, sent: float) -> str:
+    return f"| {name} | {g:.2f} | {got / 1e3:.0f} | {sent / 1e3:.0f} |"
+
+
 def main(argv: list[str] | None = None) -> list[str]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--no-ovs", action="store_true", help="skip the Open vSwitch userspace run")
     a = ap.parse_args(argv)
     why = labmod.available()
     if why:
         print(f"bench_live: skipped: {why}")
         return []
+    no_ovs = "--no-ovs given" if a.no_ovs else ovs_missing()
     tmp = tempfile.mkdtemp(prefix="ctsw-bench-")
     db = f"{tmp}/bench.db"
-    lines = []
+    lines: list[str] = []
+    res: dict[str, tuple[float, float, float]] = {}
+    ovs = None
     try:
         st = labmod.lab_up(db, 2)
+        sw = st["netns"]["sw"]
+        # 1. ctswitch
         g, tool = tcp_gbps(st, a.seconds)
         stats = json.loads(daemon_request(db, ["stats"]).out)["datapath"]
         hw = stats.get("fast_hw", 0) / max(1, stats.get("rx_packets", 1))
         sent, got = pps(st, a.seconds)
-        lines.append("| Path | TCP Gbit/s (1 stream) | 64 B delivered kpps | offered kpps |")
-        lines.append("|---|---|---|---|")
-        lines.append(f"| ctswitch daemon, example 2 (SNAT, HW fast path {hw:.0%} of TCP packets) "
-                     f"| {g:.2f} | {got / 1e3:.0f} | {sent / 1e3:.0f} |")
+        res["ctswitch"] = (g, got, sent)
         stop_daemon(db)
-        sw = st["netns"]["sw"]
+        # 2. OVS userspace datapath, same flows, same veths
+        ovs_version = ovs_note = ""
+        load = os.getloadavg()[0]
+        if no_ovs is None:
+            ovs = OvsUserspace(sw)
+            ovs.start(labmod.EXAMPLES[2])
+            ovs_version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True,
+                                         text=True).stdout.split("\n")[0].strip()
+            g2, _ = tcp_gbps(st, a.seconds)
+            if "dst=1.1.1.16" not in ovs.conntrack():
+                raise RuntimeError("OVS userspace did not SNAT the iperf3 connection")
+            cs = ovs.cache_stats()
+            ovs_note = (f"OVS during the TCP run: {cs.get('packets received', 0):,} packets, "
+                        f"{cs.get('emc hits', 0) + cs.get('smc hits', 0) + cs.get('megaflow hits', 0):,} "
+                        f"flow-cache hits, {cs.get('miss with success upcall', 0)} upcalls "
+                        "(each packet is counted once per pass; every packet passes ct(table=1,nat) "
+                        "in the userspace conntrack and recirculates once).")
+            sent2, got2 = pps(st, a.seconds)
+            res["ovs"] = (g2, got2, sent2)
+            ovs.stop()
+            ovs = None
+        # 3. Linux bridge
         for cmd in (["ip", "link", "add", "br0", "type", "bridge"], ["ip", "link", "set", "p0", "master", "br0"],
                     ["ip", "link", "set", "pf0hpf", "master", "br0"], ["ip", "link", "set", "br0", "up"]):
             _nsrun(sw, *cmd, check=True)
-        g2, _ = tcp_gbps(st, a.seconds)
-        sent2, got2 = pps(st, a.seconds)
-        lines.append(f"| Linux bridge on the same veths (no NAT) | {g2:.2f} | {got2 / 1e3:.0f} | {sent2 / 1e3:.0f} |")
+        g3, _ = tcp_gbps(st, a.seconds)
+        sent3, got3 = pps(st, a.seconds)
+        res["bridge"] = (g3, got3, sent3)
+
+        c = res["ctswitch"]
+        lines.append("| Path | TCP Gbit/s (1 stream) | 64 B delivered kpps | offered kpps |")
+        lines.append("|---|---|---|---|")
+        lines.append(_row("Linux bridge on the same veths (no NAT)", *res["bridge"]))
+        if "ovs" in res:
+            lines.append(_row(f"OVS userspace datapath ({ovs_version}, `datapath_type=netdev`), "
+                              "example 2 (SNAT)", *res["ovs"]))
+        else:
+            lines.append(f"| OVS userspace datapath: not run ({no_ovs}) | | | |")
+        lines.append(_row(f"ctswitch daemon, example 2 (SNAT, HW fast path {hw:.0%} of TCP packets)", *c))
+        lines.append("")
+        ratios = []
+        for key, name in (("bridge", "Linux bridge"), ("ovs", "OVS userspace")):
+            if key in res:
+                r = res[key]
+                ratios.append(f"{name} / ctswitch: TCP {r[0] / max(c[0], 1e-9):.1f}x, "
+                              f"64 B {r[1] / max(c[1], 1e-9):.1f}x")
+        lines.append("Ratios: " + "; ".join(ratios) + ".")
         lines.append("")
         lines.append(f"TCP measured with {tool}, {a.seconds:g} s; 64 B: AF_PACKET blaster in the host "
-                     "namespace (one offloaded UDP 5-tuple), delivered = remote eth0 rx counter; veth "
-                     "offloads off on every end; 2 vCPUs shared by sender, switch and receiver.")
+                     "namespace (one established UDP 5-tuple), delivered = remote eth0 rx counter; veth "
+                     "offloads off on every end; 2 vCPUs shared by sender, switch and receiver. "
+                     "OVS: ovs-vswitchd inside the switch namespace, ports p0/pf0hpf as netdev-linux "
+                     "(AF_PACKET) ports, flows of vendor example 2. "
+                     f"Load average (1 min) when the run started: {load:.2f}.")
+        if ovs_note:
+            lines.append("")
+            lines.append(ovs_note)
     finally:
+        if ovs is not None:
+            ovs.stop()
         labmod.lab_down(db)
         shutil.rmtree(tmp, ignore_errors=True)
     for ln in lines:
         print(ln)
     if lines and not a.no_save:
-        append_result("Live mode: ctswitch daemon vs Linux bridge on veth", command_line(), lines)
+        append_result("Live mode: ctswitch vs OVS userspace (netdev) vs Linux bridge on veth",
+                      command_line(), lines)
     return lines
 
 
