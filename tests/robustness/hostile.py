@@ -74,6 +74,11 @@ class Guard:
         (reason,) = [k for k, v in self.dp.drops.items() if v != snap.get(k, 0)]
         return reason
 
+    def relearn(self) -> None:
+        """Re-teaches NORMAL where both MACs are (a hostile frame may have moved one: MAC spoofing)."""
+        self.lab.send("pf0hpf", build.arp(1, HOST_MAC, "2.2.2.1", "00:00:00:00:00:00", "1.1.1.2"))
+        self.lab.send("p0", build.arp(2, REMOTE_MAC, "1.1.1.2", HOST_MAC, "2.2.2.1"))
+
     def alive(self, fast: bool = True) -> None:
         """The protected connection passes both ways, SNATed, on the fast path."""
         check_fast = fast and self.hw

@@ -351,6 +351,8 @@ class PcapReader:
             code, ln = struct.unpack_from(bo + "HH", buf, p)
             if code == 0:
                 break
+            if p + 4 + ln > end:
+                raise PcapError(f"{self.name}: record {rec + 1}: interface option beyond block")
             v = buf[p + 4:p + 4 + ln]
             if code == 9 and ln >= 1:  # if_tsresol
                 r = v[0]
