@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import append_result, command_line
+from bench.common import append_result
 from ctswitch.control import lab as labmod
 from ctswitch.control.client import daemon_request
 from ctswitch.control.daemon_tool import stop_daemon
@@ -349,8 +349,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     for ln in lines:
         print(ln)
     if lines and not a.no_save:
+        args = " ".join(sys.argv[1:] if argv is None else argv)
         append_result("Live mode: ctswitch vs OVS userspace (netdev) vs Linux bridge on veth",
-                      command_line(), lines)
+                      f"python -m bench.bench_live {args}".strip(), lines)
     return lines
 
 
