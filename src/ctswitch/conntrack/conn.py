@@ -129,6 +129,10 @@ class Conn:
                  "timeout", "mark", "label", "pk0", "pk1", "by0", "by1", "created", "helper",
                  "related", "offload", "why", "confirmed")
 
+    # Not a slot: ``offload.policy.tcp_state_name`` looks for a ``tcp_state`` first (other
+    # connection objects store names there); None sends it to ``state`` without a miss.
+    tcp_state = None
+
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
         self.id = 0
         self.zone = zone

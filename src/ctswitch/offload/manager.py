@@ -27,13 +27,21 @@ States (``LIFECYCLE`` is the transition table)::
   second ``t`` with ``t >= last_used + timeout``.  Deadlines sit in a heap
   refreshed lazily (hits only store ``last_used``), so a tick with nothing due
   costs O(1) and the work is O(log n) per expiring connection.  Call ``gc(now)``
-  before delivering packets stamped ``now``.
+  before delivering packets stamped ``now``.  A heap entry is one int,
+  ``deadline << 40 | conn id`` (ids below 2**40), so entries order as
+  (deadline, id); the record keeps the deadline of its live entry (``hdl``),
+  and an entry whose deadline differs is stale and skipped.
 * Teardown deletes the HW rules (an emptied FDB applies a pending
   ``num_of_groups``), clears OFFLOAD/HW_OFFLOAD, and hands the connection back
   to conntrack with ``tracker.on_unoffload`` (timeout fix-up, window re-learn),
   except when the connection itself is being deleted.
 
 Knobs are read from ``params`` and cached per ``params.version``.
+Per connection the manager keeps one small ``OffloadRecord`` (no tuples: the
+pattern is a shared tuple, the two FDB group ids are int slots), one dict
+entry and one heap int; ``consider`` is O(1) for a connection already
+offloaded.  Counters are the conntrack Conn's int slots (``pk0``..``by1``),
+or ``packets``/``bytes`` lists of other connection objects.
 Pure: no clock (``now`` is switch time in ms), no I/O.
 """
 
@@ -89,43 +97,69 @@ class OffloadRecord:
 
     Attributes:
         state: OFFLOAD or HW_OFFLOAD (a connection in NONE has no record).
-        pattern: FDB traffic pattern.
+        pattern: FDB traffic pattern (a shared tuple).
         since: ms when it entered the software flow table.
         hw_since: ms when its HW rules went in, or None.
         last_used: ms of the last fast-path hit (or of the offload).
         last_try: ms of the last HW insert attempt.
-        groups: FDB group ids of the two rules, or None.
-        gen: generation, to recognise stale heap entries.
+        g1, g2: FDB group ids of the two rules (None without HW rules); ``groups`` is the pair.
+        hdl: deadline of the record's live heap entry (others are stale).
         sw_packets, sw_bytes, hw_packets, hw_bytes: fast-path hits counted here.
     """
 
-    __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "groups", "gen",
+    __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hdl",
                  "sw_packets", "sw_bytes", "hw_packets", "hw_bytes")
 
-    def __init__(self, pattern: Pattern, now: int, gen: int) -> None:
+    def __init__(self, pattern: Pattern, now: int) -> None:
         self.state = OffloadState.OFFLOAD
         self.pattern = pattern
         self.since = now
         self.hw_since: int | None = None
         self.last_used = now
         self.last_try = now
-        self.groups: tuple[int, int] | None = None
-        self.gen = gen
+        self.g1: int | None = None
+        self.g2: int | None = None
+        self.hdl = -1
         self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
+
+    @property
+    def groups(self) -> tuple[int, int] | None:
+        return None if self.g1 is None else (self.g1, self.g2)
 
     def to_list(self) -> list:
         return [self.state.value, list(self.pattern), self.since, self.hw_since, self.last_used,
-                self.last_try, list(self.groups) if self.groups else None,
+                self.last_try, None if self.g1 is None else [self.g1, self.g2],
                 self.sw_packets, self.sw_bytes, self.hw_packets, self.hw_bytes]
 
     @classmethod
-    def from_list(cls, v: list, gen: int) -> OffloadRecord:
-        r = cls((int(v[1][0]), int(v[1][1]), bool(v[1][2])), v[2], gen)
+    def from_list(cls, v: list) -> OffloadRecord:
+        p = (int(v[1][0]), int(v[1][1]), bool(v[1][2]))
+        r = cls(policy._PATTERNS.setdefault(p, p), v[2])
         r.state = OffloadState(v[0])
         r.hw_since, r.last_used, r.last_try = v[3], v[4], v[5]
-        r.groups = (v[6][0], v[6][1]) if v[6] else None
+        if v[6]:
+            r.g1, r.g2 = v[6][0], v[6][1]
         r.sw_packets, r.sw_bytes, r.hw_packets, r.hw_bytes = v[7:11]
         return r
+
+
+HEAP_SHIFT = 40
+HEAP_MASK = (1 << HEAP_SHIFT) - 1
+
+
+def _count(conn, reply: bool, nbytes: int) -> None:
+    """One packet of ``nbytes`` on the connection's counters."""
+    try:  # the conntrack Conn: int slots
+        if reply:
+            conn.pk1 += 1
+            conn.by1 += nbytes
+        else:
+            conn.pk0 += 1
+            conn.by0 += nbytes
+    except AttributeError:  # any other connection object: [orig, reply] lists
+        d = 1 if reply else 0
+        conn.packets[d] += 1
+        conn.bytes[d] += nbytes
 
 
 def secs(ms: int) -> str:
@@ -164,8 +198,7 @@ class OffloadManager:
         self.ineligible: dict[str, int] = {}
         self.torn: dict[str, int] = {}
         self._conns: dict = {}  # conn id -> conn, for every connection with a record
-        self._heap: list[tuple[int, object, int]] = []  # (deadline ms, conn id, gen)
-        self._gen = 0
+        self._heap: list[int] = []  # deadline ms << HEAP_SHIFT | conn id
         self._ver = -1
         self._timeouts = (-1, -1)
         self.cfg = PolicyConfig()
@@ -230,21 +263,24 @@ class OffloadManager:
         """
         if conn.offload is not None:
             return None
-        self._sync()
+        if self.params.version != self._ver:
+            self._sync()
         verdict = policy.check(conn, self.cfg, committed=ct_committed_path, pkt=pkt)
         if verdict is not None:
             key, text = verdict
-            self.ineligible[key] = self.ineligible.get(key, 0) + 1
+            ineligible = self.ineligible
+            ineligible[key] = ineligible.get(key, 0) + 1
             conn.why = text
             return text
-        self._gen += 1
-        rec = OffloadRecord(policy.pattern_of(conn), now, self._gen)
+        rec = OffloadRecord(policy.pattern_of(conn), now)
         conn.offload = rec
         conn.status |= IPS_OFFLOAD
-        self._conns[conn.id] = conn
+        cid = conn.id
+        self._conns[cid] = conn
         self.n_sw += 1
         self.stats["offloaded"] += 1
-        heapq.heappush(self._heap, (rec.last_used + self.timeout_s(conn) * 1000, conn.id, rec.gen))
+        rec.hdl = dl = now + self.timeout_s(conn) * 1000
+        heapq.heappush(self._heap, dl << HEAP_SHIFT | cid)
         if self.tracker is not None:
             self.tracker.on_offload(conn, now)
         self._try_hw(conn, rec, now)
@@ -279,7 +315,8 @@ class OffloadManager:
             g1 = f.last_group
             r = f.insert(p)
             if r is InsertResult.OK:
-                rec.groups = (g1, f.last_group)
+                rec.g1 = g1
+                rec.g2 = f.last_group
                 self.hw_rules += 2
                 return None
             f.remove(p, g1)
@@ -301,9 +338,7 @@ class OffloadManager:
         rec.last_used = now
         rec.hw_packets += 1
         rec.hw_bytes += nbytes
-        d = 1 if reply else 0
-        conn.packets[d] += 1
-        conn.bytes[d] += nbytes
+        _count(conn, reply, nbytes)
         return True
 
     def sw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False, tcp_flags: int = 0) -> bool:
@@ -322,9 +357,7 @@ class OffloadManager:
         rec.last_used = now
         rec.sw_packets += 1
         rec.sw_bytes += nbytes
-        d = 1 if reply else 0
-        conn.packets[d] += 1
-        conn.bytes[d] += nbytes
+        _count(conn, reply, nbytes)
         if rec.state is OffloadState.OFFLOAD and now - rec.last_try > RETRY_MS:
             self._sync()
             self.stats["retries"] += 1
@@ -341,18 +374,23 @@ class OffloadManager:
         self._sync()
         heap = self._heap
         tick_now = now - now % GC_INTERVAL_MS
-        if not heap or heap[0][0] > tick_now:
+        limit = (tick_now + 1) << HEAP_SHIFT  # entries below it are due (deadline <= tick_now)
+        if not heap or heap[0] >= limit:
             return []
         out: list[tuple[object, str]] = []
-        while heap and heap[0][0] <= tick_now:
-            dl, cid, gen = heapq.heappop(heap)
+        while heap and heap[0] < limit:
+            e = heapq.heappop(heap)
+            dl = e >> HEAP_SHIFT
+            cid = e & HEAP_MASK
             conn = self._conns.get(cid)
-            if conn is None or conn.offload is None or conn.offload.gen != gen:
+            rec = conn.offload if conn is not None else None
+            if rec is None or rec.hdl != dl:
                 continue
             t = self.timeout_s(conn)
-            real = conn.offload.last_used + t * 1000
+            real = rec.last_used + t * 1000
             if real > dl:
-                heapq.heappush(heap, (real, cid, gen))
+                rec.hdl = real
+                heapq.heappush(heap, real << HEAP_SHIFT | cid)
                 continue
             at = _tick(real)
             why = f"aged out after {t} s idle at t={secs(at)}"
@@ -393,8 +431,9 @@ class OffloadManager:
             self.teardown_hook(conn)
         rec: OffloadRecord = conn.offload
         if rec.state is OffloadState.HW_OFFLOAD:
-            for gid in rec.groups or ():
-                self.fdb.remove(rec.pattern, gid)
+            if rec.g1 is not None:
+                self.fdb.remove(rec.pattern, rec.g1)
+                self.fdb.remove(rec.pattern, rec.g2)
             self.hw_rules -= 2
             self.n_hw -= 1
         else:
@@ -407,9 +446,13 @@ class OffloadManager:
             self.tracker.on_unoffload(conn, now)
 
     def _rebuild_heap(self) -> None:
-        self._heap = [(c.offload.last_used + self.timeout_s(c) * 1000, cid, c.offload.gen)
-                      for cid, c in self._conns.items()]
-        heapq.heapify(self._heap)
+        heap = []
+        for cid, c in self._conns.items():
+            rec = c.offload
+            rec.hdl = dl = rec.last_used + self.timeout_s(c) * 1000
+            heap.append(dl << HEAP_SHIFT | cid)
+        heapq.heapify(heap)
+        self._heap = heap
 
     # ----------------------------------------------------------------- views
     def state_of(self, conn) -> OffloadState:
@@ -494,8 +537,7 @@ class OffloadManager:
             if w is not None:
                 c.why = w
         for cid, v in state.get("conns", ()):
-            self._gen += 1
-            rec = OffloadRecord.from_list(v, self._gen)
+            rec = OffloadRecord.from_list(v)
             conn = by_id.get(cid)
             if conn is None:
                 if rec.state is OffloadState.HW_OFFLOAD:

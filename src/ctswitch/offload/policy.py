@@ -10,7 +10,12 @@ a reply only with the ``ctswitch.udp_unidirectional_offload`` knob.
 
 ``RULES`` is the decision as a table, checked in order; the first rule that
 matches gives the reason (a short key for counters and a plain-words message).
-``check()`` returns None when the connection is eligible.
+``check()`` returns None when the connection is eligible.  It runs after every
+slow-path ct() of a connection not offloaded yet, so two exits come before
+the table walk: hw-offload off (the first rule) and the common eligible case
+(a committed, ESTABLISHED+ASSURED TCP or replied UDP connection without
+helper, expectation or sequence adjustment, and an ordinary packet), which
+is exactly "no rule matches".  Messages are formatted only when returned.
 
 Packet facts (fragment, IPv4 options, TTL) come from the packet that triggered
 the decision: act_ct does not look such packets up in the flow table, so the
@@ -79,9 +84,13 @@ def tcp_state_name(conn) -> str:
     return str(st)
 
 
+_PATTERNS: dict[Pattern, Pattern] = {}
+
+
 def pattern_of(conn) -> Pattern:
-    """The FDB traffic pattern of ``conn``: (ip_ver, proto, NATed?)."""
-    return (conn.ip_ver, conn.proto, bool(conn.status & IPS_NAT_MASK))
+    """The FDB traffic pattern of ``conn``: (ip_ver, proto, NATed?), one shared tuple per pattern."""
+    p = (conn.ip_ver, conn.proto, bool(conn.status & IPS_NAT_MASK))
+    return _PATTERNS.setdefault(p, p)
 
 
 def proto_name(proto: int) -> str:
@@ -90,18 +99,8 @@ def proto_name(proto: int) -> str:
     return name.upper() if name else f"protocol {proto}"
 
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
-    """One decision's inputs."""
-
-    conn: object
-    cfg: PolicyConfig
-    committed: bool
-    pkt: object | None
-
-
-def _pkt(ctx: Ctx, attr: str, default):
-    return default if ctx.pkt is None else getattr(ctx.pkt, attr, default)
+def _pkt(pkt, attr: str, default):
+    return default if pkt is None else getattr(pkt, attr, default)
 
 
 # ALG helpers by the port ct(alg=PORT) names them with.
@@ -117,43 +116,45 @@ def _helper(conn) -> str | None:
     return getattr(h, "name", None) or str(h)
 
 
-def _tcp_not_open(ctx: Ctx) -> bool:
-    c = ctx.conn
+def _tcp_not_open(c, cfg: PolicyConfig, committed: bool, pkt) -> bool:
     return c.proto == IPPROTO_TCP and (
         tcp_state_name(c) in TCP_OPENING or not c.status & IPS_ASSURED)
 
 
-def _tcp_closing(ctx: Ctx) -> bool:
-    c = ctx.conn
+def _tcp_closing(c, cfg: PolicyConfig, committed: bool, pkt) -> bool:
     return c.proto == IPPROTO_TCP and tcp_state_name(c) != "ESTABLISHED"
 
 
-# (key, predicate, message template).  Order matters: the first match is the reason.
-Rule = tuple[str, Callable[[Ctx], bool], str]
+# (key, predicate(conn, cfg, committed, pkt), message template).  Order matters: the
+# first match is the reason.
+Rule = tuple[str, Callable[[object, PolicyConfig, bool, object], bool], str]
 RULES: tuple[Rule, ...] = (
-    ("disabled", lambda x: not x.cfg.hw_offload, "hw-offload is disabled"),
-    ("uncommitted", lambda x: not x.committed or not x.conn.status & IPS_CONFIRMED,
+    ("disabled", lambda c, cfg, com, pkt: not cfg.hw_offload, "hw-offload is disabled"),
+    ("uncommitted", lambda c, cfg, com, pkt: not com or not c.status & IPS_CONFIRMED,
      "not committed: only connections stored by ct(commit) are offloaded"),
-    ("icmp", lambda x: x.conn.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6), "ICMP is never offloaded"),
-    ("protocol", lambda x: x.conn.proto not in (IPPROTO_TCP, IPPROTO_UDP),
+    ("icmp", lambda c, cfg, com, pkt: c.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6), "ICMP is never offloaded"),
+    ("protocol", lambda c, cfg, com, pkt: c.proto not in (IPPROTO_TCP, IPPROTO_UDP),
      "{proto} is never offloaded (only TCP and UDP are)"),
-    ("related", lambda x: bool(getattr(x.conn, "related", False)) or bool(x.conn.status & IPS_EXPECTED),
+    ("related", lambda c, cfg, com, pkt: bool(getattr(c, "related", False)) or bool(c.status & IPS_EXPECTED),
      "related connection (expected by a helper or an ICMP error): never offloaded"),
-    ("helper", lambda x: _helper(x.conn) is not None,
+    ("helper", lambda c, cfg, com, pkt: _helper(c) is not None,
      "ALG helper {helper} attached: connections with a helper are never offloaded"),
-    ("seq_adjust", lambda x: bool(x.conn.status & IPS_SEQ_ADJUST),
+    ("seq_adjust", lambda c, cfg, com, pkt: bool(c.status & IPS_SEQ_ADJUST),
      "TCP sequence adjustment in use: never offloaded"),
-    ("fragment", lambda x: bool(_pkt(x, "nw_frag", 0) & FRAG_ANY),
+    ("fragment", lambda c, cfg, com, pkt: bool(_pkt(pkt, "nw_frag", 0) & FRAG_ANY),
      "IP fragment: fragments are not offloaded; waiting for an unfragmented packet"),
-    ("ip_options", lambda x: bool(_pkt(x, "ip_options", False)),
+    ("ip_options", lambda c, cfg, com, pkt: bool(_pkt(pkt, "ip_options", False)),
      "IPv4 header with options: not offloaded; waiting for a packet without options"),
-    ("ttl", lambda x: x.pkt is not None and 0 < _pkt(x, "nw_ttl", 64) <= 1,
+    ("ttl", lambda c, cfg, com, pkt: pkt is not None and 0 < _pkt(pkt, "nw_ttl", 64) <= 1,
      "TTL {ttl} <= 1: not offloaded; waiting for a packet with a larger TTL"),
     ("tcp_handshake", _tcp_not_open, "TCP handshake not complete"),
     ("tcp_closing", _tcp_closing, "TCP connection is closing ({state})"),
-    ("udp_reply", lambda x: x.conn.proto == IPPROTO_UDP and not x.cfg.udp_unidirectional
-     and not x.conn.status & IPS_SEEN_REPLY, "UDP: waiting for a reply"),
+    ("udp_reply", lambda c, cfg, com, pkt: c.proto == IPPROTO_UDP and not cfg.udp_unidirectional
+     and not c.status & IPS_SEEN_REPLY, "UDP: waiting for a reply"),
 )
+_DISABLED = (RULES[0][0], RULES[0][2])
+# Status bits that make some rule match (CONFIRMED is required instead).
+_BLOCKING = IPS_EXPECTED | IPS_SEQ_ADJUST
 
 
 def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
@@ -168,11 +169,26 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
     Returns:
         (reason key, plain-words message) or None.
     """
-    ctx = Ctx(conn, cfg, committed, pkt)
+    if not cfg.hw_offload:
+        return _DISABLED
+    st = conn.status
+    if committed and st & IPS_CONFIRMED and not st & _BLOCKING and not getattr(conn, "related", False) \
+            and not getattr(conn, "helper", None):
+        proto = conn.proto
+        if proto == IPPROTO_TCP:
+            ok = st & IPS_ASSURED and tcp_state_name(conn) == "ESTABLISHED"
+        elif proto == IPPROTO_UDP:
+            ok = cfg.udp_unidirectional or st & IPS_SEEN_REPLY
+        else:
+            ok = False
+        if ok and (pkt is None or (not getattr(pkt, "nw_frag", 0) & FRAG_ANY
+                                   and not getattr(pkt, "ip_options", False)
+                                   and not 0 < getattr(pkt, "nw_ttl", 64) <= 1)):
+            return None  # eligible: no rule of RULES matches
     for key, pred, text in RULES:
-        if pred(ctx):
+        if pred(conn, cfg, committed, pkt):
             if "{" in text:
                 text = text.format(proto=proto_name(conn.proto), helper=_helper(conn),
-                                   ttl=_pkt(ctx, "nw_ttl", 0), state=tcp_state_name(conn))
+                                   ttl=_pkt(pkt, "nw_ttl", 0), state=tcp_state_name(conn))
             return key, text
     return None
