@@ -257,7 +257,8 @@ class Datapath:
         return out
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
-        if tr.stateful or tr.controller or not tr.outputs:
+        last = tr.verdicts[-1].conn
+        if last is None or not (last.status & IPS_OFFLOAD) or tr.stateful or tr.controller or not tr.outputs:
             return
         conn = None
         reply = False

@@ -30,7 +30,18 @@ it, so the first found is used.
 
 from __future__ import annotations
 
+from operator import and_, itemgetter
+
 from ..flow.key import N_FIELDS
+
+
+def _masker(idx: tuple[int, ...], msk: tuple[int, ...]):
+    """A function key -> tuple of the masked values at ``idx`` (C-level map, no Python loop)."""
+    if len(idx) == 1:
+        i, m = idx[0], msk[0]
+        return lambda key: (key[i] & m,)
+    get = itemgetter(*idx)
+    return lambda key: tuple(map(and_, get(key), msk))
 
 
 class Program:
@@ -70,8 +81,8 @@ class MegaflowCache:
             self._drop_bridge(bridge.name)
             self.misses += 1
             return None
-        for idx, msk, entries in subtables:
-            p = entries.get(tuple([key[i] & m for i, m in zip(idx, msk)]))
+        for _idx, _msk, entries, masked in subtables:
+            p = entries.get(masked(key))
             if p is not None:
                 self.hits += 1
                 return p
@@ -90,11 +101,12 @@ class MegaflowCache:
             e = self._tables[k] = (bridge.generation, [])
         idx = tuple(i for i in range(N_FIELDS) if wc[i])
         msk = tuple(wc[i] for i in idx)
-        entries = next((ent for sidx, smsk, ent in e[1] if sidx == idx and smsk == msk), None)
-        if entries is None:
-            entries = {}
-            e[1].append((idx, msk, entries))
-        vals = tuple([key[i] & m for i, m in zip(idx, msk)])
+        found = next((st for st in e[1] if st[0] == idx and st[1] == msk), None)
+        if found is None:
+            found = (idx, msk, {}, _masker(idx, msk) if idx else (lambda key: ()))
+            e[1].append(found)
+        entries = found[2]
+        vals = found[3](key)
         if vals not in entries:
             self.n += 1
             self.inserted += 1
@@ -103,7 +115,7 @@ class MegaflowCache:
     def _drop_bridge(self, name: str) -> None:
         for k in [k for k in self._tables if k[0] == name]:
             _gen, subtables = self._tables.pop(k)
-            self.n -= sum(len(entries) for _i, _m, entries in subtables)
+            self.n -= sum(len(st[2]) for st in subtables)
             self.flushed += 1
 
     def clear(self) -> None:
