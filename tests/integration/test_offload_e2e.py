@@ -158,3 +158,17 @@ def test_after_an_offload_period_the_connection_is_liberal_even_with_be_liberal_
     assert not c.status & IPS_OFFLOAD and c.why.startswith("aged out")
     out = _jump(lab, seq, ack, 5_100_000)
     assert [p for p, _ in out] == ["p0"] and lab.sw.tracker.stats["invalid"] == 0
+
+
+def test_dpctl_dump_flows_lists_offloaded_decisions():
+    from ctswitch.control import appctl
+    lab = Lab()
+    seq, ack = lab.handshake()
+    lab.send("pf0hpf", lab.host_tcp("PA", seq=seq, ack=ack, payload=b"x"))
+    r = appctl.run(lab.sw, ["dpctl/dump-flows", "type=offloaded"])
+    assert r.out == ("recirc_id(0),in_port(2),eth(src=02:00:00:00:02:01,dst=02:00:00:00:01:02),"
+                     "eth_type(0x0800),ipv4(src=2.2.2.1,dst=1.1.1.2,proto=6,frag=no),tcp(src=34541,dst=5001), "
+                     "packets:1, bytes:60, used:0.000s, actions:set(ipv4(src=1.1.1.16)),1\n")
+    assert appctl.run(lab.sw, ["dpctl/dump-flows", "type=ovs"]).out == ""
+    r = appctl.run(lab.sw, ["dpctl/dump-flows", "-m"])
+    assert ", offloaded:yes, dp:tc, actions:" in r.out and r.out.startswith("ufid:")

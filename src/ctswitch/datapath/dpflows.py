@@ -28,22 +28,28 @@ from ..flow.key import (
     TP_DST,
     TP_SRC,
 )
+from ..packet.summary import ip_str, mac_str
 from .datapath import IPS_HW_OFFLOAD
 
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
 
 
 def _mac(v: int) -> str:
-    return ":".join(f"{(v >> s) & 0xff:02x}" for s in range(40, -8, -8))
+    return mac_str(v)
 
 
 def _ip4(v: int) -> str:
-    return ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
+    return ip_str(v, 4)
 
 
 def _ip6(v: int) -> str:
-    import ipaddress
-    return str(ipaddress.IPv6Address(v))
+    return ip_str(v, 6)
+
+
+def _set(proto_name: str, d: dict, src: int, dst: int, fmt) -> str | None:
+    """``set(PROTO(src=..,dst=..))`` for the fields of ``d`` (field index -> new value)."""
+    parts = [f"{name}={fmt(d[i])}" for name, i in (("src", src), ("dst", dst)) if i in d]
+    return f"set({proto_name}({','.join(parts)}))" if parts else None
 
 
 def _used(e, now: int) -> str:
@@ -77,28 +83,11 @@ def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
         acts = []
         for port, deltas in e.outputs:
             d = dict(deltas)
-            sets = []
-            if NW_SRC in d or NW_DST in d:
-                parts = []
-                if NW_SRC in d:
-                    parts.append(f"src={_ip4(d[NW_SRC])}")
-                if NW_DST in d:
-                    parts.append(f"dst={_ip4(d[NW_DST])}")
-                sets.append(f"set(ipv4({','.join(parts)}))")
-            if (TP_SRC in d or TP_DST in d) and proto in _L4:
-                parts = []
-                if TP_SRC in d:
-                    parts.append(f"src={d[TP_SRC]}")
-                if TP_DST in d:
-                    parts.append(f"dst={d[TP_DST]}")
-                sets.append(f"set({_L4[proto]}({','.join(parts)}))")
-            if DL_SRC in d or DL_DST in d:
-                parts = []
-                if DL_SRC in d:
-                    parts.append(f"src={_mac(d[DL_SRC])}")
-                if DL_DST in d:
-                    parts.append(f"dst={_mac(d[DL_DST])}")
-                sets.append(f"set(eth({','.join(parts)}))")
+            sets = [_set("ipv4", d, NW_SRC, NW_DST, _ip4)]
+            if proto in _L4:
+                sets.append(_set(_L4[proto], d, TP_SRC, TP_DST, str))
+            sets.append(_set("eth", d, DL_SRC, DL_DST, _mac))
+            sets = [x for x in sets if x]
             acts.extend(sets)
             acts.append(str(port))
         del key

@@ -141,37 +141,9 @@ class PcapReader:
     # --- classic pcap -----------------------------------------------------------------------
 
     def _iter_classic(self) -> Iterator[tuple[int, bytes]]:
-        unpack = struct.Struct(self.byteorder + "IIII").unpack_from
-        read = self._f.read
-        mul = 1 if self.nanosecond else 1000
-        limit = max(self.snaplen, MAX_RECORD)
-        buf = b""
-        pos = 0
-        rec = 0
-        chunk = CHUNK
-        while True:
-            data = read(chunk)
-            if not data:
-                if pos < len(buf):
-                    left = len(buf) - pos
-                    what = "truncated record header" if left < 16 else "truncated packet data"
-                    raise PcapError(f"{self.name}: record {rec + 1}: {what}")
-                return
-            buf = buf[pos:] + data if pos < len(buf) else data
-            pos = 0
-            end = len(buf)
-            while pos + 16 <= end:
-                sec, frac, incl, _orig = unpack(buf, pos)
-                nxt = pos + 16 + incl
-                if nxt > end:
-                    if incl > limit:
-                        raise PcapError(f"{self.name}: record {rec + 1}: bad record length {incl}")
-                    if incl + 16 > chunk:
-                        chunk = incl + 16
-                    break
-                rec += 1
-                yield sec * 1_000_000_000 + frac * mul, buf[pos + 16:nxt]
-                pos = nxt
+        for ts, buf, offs, lens in self.chunks():
+            for t, o, n in zip(ts, offs, lens):
+                yield t, buf[o:o + n]
 
     def chunks(self, max_records: int = 8192) -> Iterator[tuple[list[int], bytes, list[int], list[int]]]:
         """Classic pcap in bulk: ``(ts_ns, data, offsets, lengths)`` per chunk of records, the
