@@ -66,6 +66,8 @@ def choose_addr(spec: Nat, cur: int, other: int) -> int:
     if lo <= cur <= hi:
         return cur
     size = hi - lo + 1
+    if size == 1:
+        return lo  # lo + hash % 1: no need to hash
     h = _hash(cur) if spec.persistent else _hash(cur, other)
     return lo + h % size
 

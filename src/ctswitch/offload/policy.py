@@ -11,11 +11,12 @@ a reply only with the ``ctswitch.udp_unidirectional_offload`` knob.
 ``RULES`` is the decision as a table, checked in order; the first rule that
 matches gives the reason (a short key for counters and a plain-words message).
 ``check()`` returns None when the connection is eligible.  It runs after every
-slow-path ct() of a connection not offloaded yet, so two exits come before
-the table walk: hw-offload off (the first rule) and the common eligible case
-(a committed, ESTABLISHED+ASSURED TCP or replied UDP connection without
-helper, expectation or sequence adjustment, and an ordinary packet), which
-is exactly "no rule matches".  Messages are formatted only when returned.
+slow-path ct() of a connection not offloaded yet, so the common cases skip
+the table walk: hw-offload off (the first rule), and a committed TCP/UDP
+connection without helper, expectation or sequence adjustment seen on an
+ordinary packet, for which only the last three rules can match (handshake,
+closing, UDP reply) and are tested directly, in the table's order.
+Messages are formatted only when returned.
 
 Packet facts (fragment, IPv4 options, TTL) come from the packet that triggered
 the decision: act_ct does not look such packets up in the flow table, so the
@@ -152,7 +153,11 @@ RULES: tuple[Rule, ...] = (
     ("udp_reply", lambda c, cfg, com, pkt: c.proto == IPPROTO_UDP and not cfg.udp_unidirectional
      and not c.status & IPS_SEEN_REPLY, "UDP: waiting for a reply"),
 )
-_DISABLED = (RULES[0][0], RULES[0][2])
+_RULE = {k: (k, text) for k, _, text in RULES}
+_DISABLED = _RULE["disabled"]
+_HANDSHAKE = _RULE["tcp_handshake"]
+_CLOSING = _RULE["tcp_closing"]
+_UDP_REPLY = _RULE["udp_reply"]
 # Status bits that make some rule match (CONFIRMED is required instead).
 _BLOCKING = IPS_EXPECTED | IPS_SEQ_ADJUST
 
@@ -172,19 +177,22 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
     if not cfg.hw_offload:
         return _DISABLED
     st = conn.status
-    if committed and st & IPS_CONFIRMED and not st & _BLOCKING and not getattr(conn, "related", False) \
-            and not getattr(conn, "helper", None):
-        proto = conn.proto
+    proto = conn.proto
+    if ((proto == IPPROTO_TCP or proto == IPPROTO_UDP) and committed and st & IPS_CONFIRMED
+            and not st & _BLOCKING and not getattr(conn, "related", False) and not getattr(conn, "helper", None)
+            and (pkt is None or (not getattr(pkt, "nw_frag", 0) & FRAG_ANY and not getattr(pkt, "ip_options", False)
+                                 and not 0 < getattr(pkt, "nw_ttl", 64) <= 1))):
+        # Rules "disabled" to "ttl" do not match: the answer is one of the last three rules.
         if proto == IPPROTO_TCP:
-            ok = st & IPS_ASSURED and tcp_state_name(conn) == "ESTABLISHED"
-        elif proto == IPPROTO_UDP:
-            ok = cfg.udp_unidirectional or st & IPS_SEEN_REPLY
-        else:
-            ok = False
-        if ok and (pkt is None or (not getattr(pkt, "nw_frag", 0) & FRAG_ANY
-                                   and not getattr(pkt, "ip_options", False)
-                                   and not 0 < getattr(pkt, "nw_ttl", 64) <= 1)):
-            return None  # eligible: no rule of RULES matches
+            name = tcp_state_name(conn)
+            if name in TCP_OPENING or not st & IPS_ASSURED:
+                return _HANDSHAKE
+            if name != "ESTABLISHED":
+                return _CLOSING[0], _CLOSING[1].format(state=name)
+            return None
+        if not cfg.udp_unidirectional and not st & IPS_SEEN_REPLY:
+            return _UDP_REPLY
+        return None
     for key, pred, text in RULES:
         if pred(conn, cfg, committed, pkt):
             if "{" in text:
