@@ -17,6 +17,13 @@ small (a million entries) and cheap to update per packet:
   ``flags1`` for the reply's) plus the ``last_*`` annotations.  ``conn.tcp``
   is a read/write view with the kernel's names (``tcp.seen[d].td_maxwin``,
   ``tcp.last_index``...) for tools and tests; ``tcp.py`` reads the slots.
+* while a TCP connection sits in the flow table its state is read again only
+  when it leaves it or when a packet takes the slow path, so ``pack()``
+  (called by ``Tracker.on_offload``) folds the twelve 32-bit fields
+  (``WIDE_FIELDS``) into one int in ``wide`` and zeroes them (about ten int
+  objects less per offloaded connection); ``unpack()`` restores them
+  (``tcp.packet`` and ``Tracker.on_unoffload`` call it).  Views and
+  ``to_state`` read through ``field()`` and see the same values either way.
 
 Tuples are ``(src, dst, sport, dport)`` ints.  For ICMP/ICMPv6 ``sport`` is
 the echo id and ``dport`` is ``type << 8 | code`` (the kernel keeps the same
@@ -74,6 +81,11 @@ SIDE_FIELDS = (("td_end", "end"), ("td_maxend", "maxend"), ("td_maxwin", "maxwin
 LAST_FIELDS = ("last_dir", "last_index", "last_seq", "last_ack", "last_end", "last_win",
                "last_wscale", "last_flags", "retrans")
 TCP_NONE_SET = 5  # tcp.NONE_SET: the initial last_index
+# The 32-bit TCP fields folded by TcpConn.pack(), lowest 32 bits first.
+WIDE_FIELDS = ("end0", "maxend0", "maxwin0", "maxack0", "end1", "maxend1", "maxwin1", "maxack1",
+               "last_seq", "last_ack", "last_end", "last_win")
+_WIDE_SHIFT = {n: 32 * i for i, n in enumerate(WIDE_FIELDS)}
+M32 = 0xFFFFFFFF
 
 
 class _Pair:
@@ -235,7 +247,7 @@ class TcpConn(Conn):
     """A TCP connection: ``Conn`` plus the kernel's ``ip_ct_tcp``, inline."""
 
     __slots__ = ("end0", "maxend0", "maxwin0", "maxack0", "scale0", "flags0",
-                 "end1", "maxend1", "maxwin1", "maxack1", "scale1", "flags1") + LAST_FIELDS
+                 "end1", "maxend1", "maxwin1", "maxack1", "scale1", "flags1", "wide") + LAST_FIELDS
 
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
         Conn.__init__(self, zone, ip_ver, proto, orig, reply, now)
@@ -244,21 +256,61 @@ class TcpConn(Conn):
         self.last_dir = self.last_seq = self.last_ack = self.last_end = self.last_win = 0
         self.last_wscale = self.last_flags = self.retrans = 0
         self.last_index = TCP_NONE_SET
+        self.wide: int | None = None
 
     @property
     def tcp(self) -> TcpView:
         return TcpView(self)
 
+    def field(self, name: str) -> int:
+        """A TCP field by slot name, packed or not."""
+        w = self.wide
+        if w is not None and name in _WIDE_SHIFT:
+            return (w >> _WIDE_SHIFT[name]) & M32
+        return getattr(self, name)
+
+    def set_field(self, name: str, v: int) -> None:
+        self.unpack()
+        setattr(self, name, v)
+
+    def pack(self) -> None:
+        """Folds WIDE_FIELDS into ``wide`` (no-op when packed or a value is not 32-bit)."""
+        if self.wide is not None:
+            return
+        w = 0
+        for n in reversed(WIDE_FIELDS):
+            x = getattr(self, n)
+            if x.__class__ is not int or not 0 <= x <= M32:
+                return
+            w = w << 32 | x
+        self.wide = w
+        (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1, self.maxwin1,
+         self.maxack1, self.last_seq, self.last_ack, self.last_end, self.last_win) = (0,) * 12
+
+    def unpack(self) -> None:
+        """Restores WIDE_FIELDS from ``wide``."""
+        w = self.wide
+        if w is None:
+            return
+        self.wide = None
+        for n in WIDE_FIELDS:
+            setattr(self, n, w & M32)
+            w >>= 32
+
     def _tcp_state(self) -> dict:
-        return {"seen": [[getattr(self, p + str(d)) for _, p in SIDE_FIELDS] for d in (0, 1)],
-                "last": [getattr(self, n) for n in LAST_FIELDS]}
+        f = self.field
+        return {"seen": [[f(p + str(d)) for _, p in SIDE_FIELDS] for d in (0, 1)],
+                "last": [f(n) for n in LAST_FIELDS]}
 
     def _load_tcp(self, s: dict) -> None:
+        self.wide = None
         for d in (0, 1):
             for (_, p), v in zip(SIDE_FIELDS, s["seen"][d], strict=True):
                 setattr(self, p + str(d), v)
         for n, v in zip(LAST_FIELDS, s["last"], strict=True):
             setattr(self, n, v)
+        if self.status & IPS_OFFLOAD:
+            self.pack()
 
 
 class TcpSide:
@@ -275,10 +327,10 @@ class TcpSide:
 
 def _side_prop(slot: str) -> property:
     def get(self):
-        return getattr(self._c, slot + str(self._d))
+        return self._c.field(slot + str(self._d))
 
     def put(self, v):
-        setattr(self._c, slot + str(self._d), v)
+        self._c.set_field(slot + str(self._d), v)
     return property(get, put)
 
 
@@ -304,10 +356,10 @@ class TcpInfo:
 
 def _last_prop(name: str) -> property:
     def get(self):
-        return getattr(self._c, name)
+        return self._c.field(name)
 
     def put(self, v):
-        setattr(self._c, name, v)
+        self._c.set_field(name, v)
     return property(get, put)
 
 

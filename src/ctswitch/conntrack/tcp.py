@@ -308,6 +308,8 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
     caller refreshes ``conn.expires`` with the timeout on ACCEPT.
     """
     c = conn
+    if c.wide is not None:  # offloaded: packed by on_offload
+        c.unpack()
     old = c.state
     flags = pkt.tcp_flags
     index = CLASS_OF[flags & 0x3F]

@@ -667,6 +667,7 @@ class Tracker:
         if conn.__class__ is TcpConn:
             conn.flags0 |= tcp.F_BE_LIBERAL
             conn.flags1 |= tcp.F_BE_LIBERAL
+            conn.pack()  # its TCP state waits in one int until it leaves the flow table
         if conn.expires - now < DAY_MS // 2:  # nf_ct_offload_timeout
             conn.expires = now + DAY_MS
         self._unassured.pop(conn.id, None)
@@ -683,6 +684,7 @@ class Tracker:
             else:
                 timeout = t.tcp[conn.state] if conn.state else t.tcp[tcp.ESTABLISHED]
             if conn.__class__ is TcpConn:
+                conn.unpack()
                 conn.maxwin0 = conn.maxwin1 = 0
             off = t.flow_tcp
         elif conn.proto == 17:
