@@ -29,8 +29,8 @@ States (``LIFECYCLE`` is the transition table)::
   costs O(1) and the work is O(log n) per expiring connection.  Call ``gc(now)``
   before delivering packets stamped ``now``.  A heap entry is one int,
   ``deadline << 40 | conn id`` (ids below 2**40), so entries order as
-  (deadline, id); the record keeps the deadline of its live entry (``hdl``),
-  and an entry whose deadline differs is stale and skipped.
+  (deadline, id); the record keeps its live entry (``hent``, the same int
+  object), and a popped entry that differs is stale and skipped.
 * Teardown deletes the HW rules (an emptied FDB applies a pending
   ``num_of_groups``), clears OFFLOAD/HW_OFFLOAD, and hands the connection back
   to conntrack with ``tracker.on_unoffload`` (timeout fix-up, window re-learn),
@@ -103,11 +103,11 @@ class OffloadRecord:
         last_used: ms of the last fast-path hit (or of the offload).
         last_try: ms of the last HW insert attempt.
         g1, g2: FDB group ids of the two rules (None without HW rules); ``groups`` is the pair.
-        hdl: deadline of the record's live heap entry (others are stale).
+        hent: the record's live heap entry (others are stale).
         sw_packets, sw_bytes, hw_packets, hw_bytes: fast-path hits counted here.
     """
 
-    __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hdl",
+    __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hent",
                  "sw_packets", "sw_bytes", "hw_packets", "hw_bytes")
 
     def __init__(self, pattern: Pattern, now: int) -> None:
@@ -119,7 +119,7 @@ class OffloadRecord:
         self.last_try = now
         self.g1: int | None = None
         self.g2: int | None = None
-        self.hdl = -1
+        self.hent = -1
         self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
 
     @property
@@ -145,6 +145,15 @@ class OffloadRecord:
 
 HEAP_SHIFT = 40
 HEAP_MASK = (1 << HEAP_SHIFT) - 1
+
+
+_STATUS: dict[int, int] = {}
+
+
+def _intern_status(conn) -> None:
+    """Offloaded connections share a handful of status values: one int object each."""
+    st = conn.status
+    conn.status = _STATUS.setdefault(st, st)
 
 
 def _count(conn, reply: bool, nbytes: int) -> None:
@@ -279,11 +288,12 @@ class OffloadManager:
         self._conns[cid] = conn
         self.n_sw += 1
         self.stats["offloaded"] += 1
-        rec.hdl = dl = now + self.timeout_s(conn) * 1000
-        heapq.heappush(self._heap, dl << HEAP_SHIFT | cid)
+        rec.hent = e = (now + self.timeout_s(conn) * 1000) << HEAP_SHIFT | cid
+        heapq.heappush(self._heap, e)
         if self.tracker is not None:
             self.tracker.on_offload(conn, now)
         self._try_hw(conn, rec, now)
+        _intern_status(conn)
         return None
 
     def _try_hw(self, conn, rec: OffloadRecord, now: int) -> str | None:
@@ -384,13 +394,13 @@ class OffloadManager:
             cid = e & HEAP_MASK
             conn = self._conns.get(cid)
             rec = conn.offload if conn is not None else None
-            if rec is None or rec.hdl != dl:
+            if rec is None or rec.hent != e:
                 continue
             t = self.timeout_s(conn)
             real = rec.last_used + t * 1000
             if real > dl:
-                rec.hdl = real
-                heapq.heappush(heap, real << HEAP_SHIFT | cid)
+                rec.hent = e = real << HEAP_SHIFT | cid
+                heapq.heappush(heap, e)
                 continue
             at = _tick(real)
             why = f"aged out after {t} s idle at t={secs(at)}"
@@ -449,8 +459,8 @@ class OffloadManager:
         heap = []
         for cid, c in self._conns.items():
             rec = c.offload
-            rec.hdl = dl = rec.last_used + self.timeout_s(c) * 1000
-            heap.append(dl << HEAP_SHIFT | cid)
+            rec.hent = e = (rec.last_used + self.timeout_s(c) * 1000) << HEAP_SHIFT | cid
+            heap.append(e)
         heapq.heapify(heap)
         self._heap = heap
 
