@@ -217,6 +217,8 @@ def run_text(switch, text: str, name: str, ctx=None, *, echo: bool = True) -> Re
     changed = False
 
     def fail(no: int, msg: str, code: int = 1, err: str = "") -> Result:
+        # The user's words are quoted back with control characters escaped (no terminal tricks).
+        msg = "".join(c if c.isprintable() else repr(c)[1:-1] for c in msg)
         return Result(out="".join(out), err=err + f"ctswitch run: {name}:{no}: {msg}\n", code=code)
 
     for no, line in logical_lines(text):
@@ -258,6 +260,8 @@ def run_text(switch, text: str, name: str, ctx=None, *, echo: bool = True) -> Re
                 argv = argv[:k]
                 if not pipe or pipe[0] != "grep" or "|" in pipe:
                     return fail(no, f"unsupported pipe '| {' '.join(pipe[:1])}' (only '| grep PATTERN')")
+                if not argv:
+                    return fail(no, "a pipe needs a command before it")
             bad = next((a for a in argv if a in _OPERATORS), None)
             if bad is not None:
                 return fail(no, f"unsupported shell operator '{bad}'")
