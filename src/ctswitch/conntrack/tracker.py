@@ -355,6 +355,8 @@ class Tracker:
                     self.stats["invalid"] += 1
                     return None, 0, CS_TRK | CS_INV
                 res, timeout, ev = tcp.packet(conn, d, pkt, t, now)
+                if conn.status & IPS_OFFLOAD:
+                    conn.pack()  # tcp.packet unpacked it; still in the flow table
             else:
                 res, timeout, ev = REGISTRY.get(proto, DEFAULT).packet(conn, d, pkt, t, now)
             if res == tcp.REPEAT:
