@@ -74,6 +74,7 @@ def syn_flood(n: int, **extra) -> list[str]:
     assert tr.stats["early_drop"] == n - (cmax - protected), tr.stats
     assert tr.stats["drop"] == 0
     g.alive(fast=False)
+    at_end = len(tr)
     f.advance(122_000)
     gone = len(tr) == protected
     _passes(g, prot)
@@ -81,7 +82,7 @@ def syn_flood(n: int, **extra) -> list[str]:
     lines = [
         f"SYN flood {n:,} distinct connections, nf_conntrack_max={cmax:,}, {protected} ASSURED connections",
         f"* forwarded {f.forwarded:,}, early_drop {tr.stats['early_drop']:,}, drop {tr.stats['drop']}, "
-        f"table {len(tr):,} (= max) at the end of the flood",
+        f"table {at_end:,} (= max) at the end of the flood",
         f"* RSS {rss0 / MIB:.0f} MiB before, peak {peak / MIB:.0f} MiB "
         f"({(peak - rss0) / cmax:.0f} B per tracked entry), {n / dt:,.0f} SYN/s ({dt:.0f} s)",
         f"* ASSURED connections passed after every 10 % of the flood; after 122 s of switch time "

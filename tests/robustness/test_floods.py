@@ -54,6 +54,10 @@ def test_syn_flood_early_drops_unassured_only() -> None:
     assert tr.stats["early_drop"] == 3000 - (300 - 5)
     assert tr.stats["drop"] == 0
     assert TABLE_FULL_MSG not in tr.log
+    # Early drop evicts the oldest unassured entry: exactly the newest 295 SYNs remain.
+    left = sorted((c.orig[0] - 0x0A000000) * 50000 + c.orig[2] - 1024 for c in tr.iter_conns()
+                  if c.orig[0] >> 24 == 10)
+    assert left == list(range(3000 - 295, 3000))
     _passes(g, prot)
     g.alive()
     # The flood's entries time out (SYN_SENT 120 s); the ASSURED ones stay.

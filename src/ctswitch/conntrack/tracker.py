@@ -49,7 +49,7 @@ dpctl ``-m`` id/status        kernel id and IPS bits       id=0,status=0
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import OrderedDict, deque
 
 from ..flow.actions import Ct, Load, SetField
 from ..flow.key import (
@@ -145,7 +145,10 @@ class Tracker:
         # connections' own tuples, so indexing both directions costs no key objects.
         self._tables: dict[int, dict[tuple, Conn]] = {}
         self._conns: dict[int, Conn] = {}
-        self._unassured: dict[int, Conn] = {}
+        # Insertion-ordered, oldest first.  An OrderedDict, not a dict: early drop reads the
+        # front after many deletions there, and a dict's iteration would first skip every
+        # deleted slot (O(deletions) per early drop under a SYN flood).
+        self._unassured: OrderedDict[int, Conn] = OrderedDict()
         self._zone_count: dict[int, int] = {}
         self.limits = ZoneLimits()
         self.stats = dict.fromkeys(STAT_NAMES, 0)
