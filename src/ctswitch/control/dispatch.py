@@ -119,7 +119,7 @@ TOOLS: dict[str, Tool] = {
         "The switch is saved only when every line succeeded.\n"),
     "explain": Tool(
         "ctswitch.control.offload_tool:explain", "why each connection is (not) offloaded",
-        "usage: ctswitch explain [-p PROTO] [-s SRC] [-d DST] [--sport P] [--dport P] [-z ZONE]\n"),
+        "usage: ctswitch explain [-p PROTO] [-s SRC] [-d DST] [--sport P] [--dport P] [-w ZONE]\n"),
     "replay": Tool(
         "ctswitch.control.replay_tool:run", "send a pcap through the switch on its clock",
         "usage: ctswitch replay [OPTIONS] PORT=FILE.pcap...\n", own_help=True),

@@ -29,7 +29,7 @@ FILTER_OPTS: dict[str, str] = {
     "-d": "dst", "--dst": "dst", "--orig-dst": "dst",
     "--sport": "sport", "--orig-port-src": "sport",
     "--dport": "dport", "--orig-port-dst": "dport",
-    "-z": "zone", "--zone": "zone",
+    "-w": "zone", "-z": "zone", "--zone": "zone",  # conntrack spells it -w; -z kept for old habits
 }
 
 
