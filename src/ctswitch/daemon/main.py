@@ -48,6 +48,12 @@ from ..io.loop import LiveLoop
 
 log = logging.getLogger("ctswitch.daemon")
 
+try:
+    from .store import StoreError
+except ImportError:  # pragma: no cover - the JSON stand-in below raises no StoreError
+    class StoreError(Exception):  # type: ignore[no-redef]
+        pass
+
 
 # ---------------------------------------------------------------------- store & dispatch adapters
 class _JsonStore:
@@ -188,6 +194,9 @@ class Daemon:
             self.save("stop")
             log.info("stopped")
             return 0
+        except StoreError as e:  # an unusable database: one clear line, the file left as it is
+            log.error("cannot use the database: %s", e)
+            return 1
         except Exception as e:  # noqa: BLE001 - a daemon logs, then exits non-zero
             log.error("fatal: %s\n%s", e, traceback.format_exc())
             return 1

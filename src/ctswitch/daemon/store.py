@@ -291,9 +291,11 @@ class Transaction:
         self._fetch()
         try:
             state = self._state()
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-            raise StoreError(f"{self.store.path}: is corrupt (bad row: {e})") from None
-        sw = Switch.from_state(state)
+            # Rows of valid JSON but of the wrong shape fail in from_state: corrupt too.
+            sw = Switch.from_state(state)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            msg = (str(e).splitlines() or [type(e).__name__])[0]
+            raise StoreError(f"{self.store.path}: is corrupt (bad row: {msg})") from None
         for attr in EXTRA_ATTRS:
             if state.get(attr) is not None:
                 setattr(sw, attr, state[attr])
@@ -312,8 +314,11 @@ class Transaction:
         for r in sorted(self._rows["flows"].values(), key=lambda r: r[1]):
             (br, seq, table, prio, match, actions, cookie, idle, hard, imp, flags,
              created, modified, used, n_packets, n_bytes) = r
+            acts = json.loads(actions)
+            if not isinstance(acts, list) or not all(isinstance(a, dict) for a in acts):
+                raise ValueError(f"flow {seq}: actions are not action records")
             rules.setdefault(br, []).append({
-                "table": table, "priority": prio, "match": json.loads(match), "actions": json.loads(actions),
+                "table": table, "priority": prio, "match": json.loads(match), "actions": acts,
                 "cookie": _u64(cookie), "idle": idle, "hard": hard, "importance": imp, "flags": flags,
                 "created": created, "modified": modified, "used": used,
                 "n_packets": n_packets, "n_bytes": n_bytes, "seq": seq})

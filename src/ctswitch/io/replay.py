@@ -14,12 +14,20 @@ packet time, deterministically.  Successive replays continue the clock.
 Every frame a port transmits is written to ``<out_dir>/<port>.pcap`` (LOCAL is
 written under the bridge's name) with the timestamp of the input frame that
 caused it.  The optional per-packet trace has the oracle's ``trace.tsv`` columns.
+
+Ctrl-C (SIGINT) stops a replay at a packet boundary: while the loops run, a
+SIGINT only raises a flag (when the process has Python's default handler, as
+the CLI does; a daemon keeps its own) that the loops check between frames and
+between fast-path batches.  Every frame the switch processed is then in the
+summary, in the output pcaps and in the counters, and nothing after it.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,6 +56,28 @@ class ReplaySummary:
     wall_s: float = 0.0
 
 
+class _SigintFlag:
+    """SIGINT as a flag while a replay runs (see module docstring); ``hit`` is checked by the loops."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old = None
+
+    def _handler(self, signum, frame) -> None:
+        self.hit = True
+
+    def __enter__(self) -> _SigintFlag:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 def _frames(reader: PcapReader, order: int, port_no: int) -> Iterator[tuple[int, int, int, int, bytes]]:
     for seq, (ts, frame) in enumerate(reader):
         yield ts, order, seq, port_no, frame
@@ -65,6 +95,7 @@ class _State:
         self.progress = progress
         self.idx = 0
         self.first: int | None = None
+        self.sigint = _SigintFlag()
 
     def deliver(self, ts: int, in_port: int, frame_len: int, out) -> None:
         """Records one input frame's outputs ((ofport, bytes) pairs)."""
@@ -105,7 +136,10 @@ def _run_one_by_one(switch, br, streams, base: int, realtime: bool, state: _Stat
     """The reference loop: one frame at a time through Datapath.receive."""
     dp = switch.datapath
     wall0 = time.monotonic()
+    sigint = state.sigint
     for ts, _order, _seq, in_port, frame in heapq.merge(*streams):
+        if sigint.hit:
+            raise KeyboardInterrupt
         now = _clock(switch, state, base, ts)
         if realtime:
             delay = (ts - state.first) / 1e9 - (time.monotonic() - wall0)
@@ -140,7 +174,10 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
             return None
 
     pending = None
+    sigint = state.sigint
     while True:
+        if sigint.hit:
+            break
         tss: list[int] = []
         ports: list[int] = []
         frames: list[bytes] = []
@@ -187,6 +224,8 @@ def _run_batched(switch, br, streams, base: int, state: _State) -> None:
     dp.sync_counters()
     if failure:
         raise failure[0]
+    if sigint.hit:
+        raise KeyboardInterrupt
 
 
 class _Source:
@@ -278,7 +317,7 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State) -> Non
         np.maximum.accumulate(nows, out=nows)
         n = len(ts)
         a = 0
-        while a < n:
+        while a < n and not state.sigint.hit:
             now0 = int(nows[a])
             if now0 > switch.now:
                 switch.now = now0
@@ -293,12 +332,13 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State) -> Non
                     summary.tx[names.get(ofport, str(ofport))] += 1
             switch.now = max(switch.now, int(nows[b - 1]))
             a = b
-        rx = np.concatenate([rx, inp])
-        state.idx += n
-        summary.last_ns = int(ts[-1])
+        rx = np.concatenate([rx, inp[:a]])  # a < n only when interrupted: the rest was not processed
+        state.idx += a
+        if a:
+            summary.last_ns = int(ts[a - 1])
         if state.progress is not None:
             state.progress(state.idx)
-        if error is not None:
+        if error is not None or state.sigint.hit:
             break
     dp.sync_counters()
     for port, count in zip(*np.unique(rx, return_counts=True)):
@@ -307,6 +347,8 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State) -> Non
         summary.tx[names.get(int(port), str(port))] += int(count)
     if error is not None:
         raise error
+    if state.sigint.hit:
+        raise KeyboardInterrupt
 
 
 def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str | None = None, *,
@@ -360,6 +402,7 @@ def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str
     vector = batch and not out_dir and not trace and mode in ("auto", "vector")
     t0 = time.perf_counter()
     try:
+        state.sigint.__enter__()
         if vector:
             _run_vectorized(switch, br, readers, port_nos, base, state)
         elif batch:
@@ -373,6 +416,7 @@ def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str
             raise
         summary.error = str(e)
     finally:
+        state.sigint.__exit__(None, None, None)
         for w in writers.values():
             w.close()
         for rd in readers:
