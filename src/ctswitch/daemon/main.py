@@ -14,7 +14,14 @@ Theory of operation
    then on; the live clock (``io.clock``) continues the stored switch time;
    ``--lab-example N`` replaces bridge ``ctBr`` by the vendor example N first;
 4. binds the bridge ports that are Linux interfaces (``io.loop.sync_ports``)
-   and runs the event loop until SIGTERM/SIGINT or a ``stop`` request.
+   and runs the event loop until SIGTERM/SIGINT or a ``stop`` request.  The
+   loop hands rounds of frames to the batched Numba fast path
+   (``Datapath.enable_batch``, turned on at the first round of at least
+   ``--batch-min`` frames, so an idle daemon never loads numba).
+
+Hits of the batched path are credited lazily; the daemon credits them
+(``Datapath.sync_counters``) before every command and status reply, so
+``conntrack -L``, ``dump-flows``, ``explain`` and the port counters are exact.
 
 Each request runs ``control.dispatch.dispatch(switch, tool, argv, ctx)`` on the
 live switch.  A command that changed the switch (``Result.changed``) is saved
@@ -44,7 +51,7 @@ from ..control.result import Result
 from ..control.server import ControlServer
 from ..datapath.switch import Switch
 from ..io.clock import LiveClock
-from ..io.loop import LiveLoop
+from ..io.loop import BATCH_MIN, LiveLoop
 
 log = logging.getLogger("ctswitch.daemon")
 
@@ -129,8 +136,10 @@ def make_ctx(stdin: str | None, cwd: str, db: str):
 class Daemon:
     """One running daemon (see module docstring)."""
 
-    def __init__(self, db: str, *, lab_example: int | None = None, disable_offloads: bool = True) -> None:
+    def __init__(self, db: str, *, lab_example: int | None = None, disable_offloads: bool = True,
+                 batch_min: int = BATCH_MIN) -> None:
         self.paths = paths(db)
+        self.batch_min = batch_min
         self.db = self.paths["db"]
         self.lab_example = lab_example
         self.disable_offloads = disable_offloads
@@ -162,7 +171,8 @@ class Daemon:
     def setup(self) -> None:
         # The loop (and its selector) first, with a placeholder switch: the socket is bound
         # before the store is read, so a starter can wait for it while the store is busy.
-        self.loop = LiveLoop(Switch(), LiveClock(0), disable_offloads=self.disable_offloads)
+        self.loop = LiveLoop(Switch(), LiveClock(0), disable_offloads=self.disable_offloads,
+                             batch=self.batch_min > 0, batch_min=self.batch_min)
         self.server = ControlServer(self.paths["sock"], self.handle, self.loop.sel)
         self.store = open_store(self.db)
         sw = load_switch(self.store)
@@ -236,6 +246,7 @@ class Daemon:
         if tool == DAEMON_TOOL:
             return self.internal(argv)
         self.loop.tick()
+        self.sync_counters()
         ctx = make_ctx(req["stdin"], req["cwd"] or "/", self.db)
         try:
             r = dispatch(self.switch, tool, argv, ctx)
@@ -249,7 +260,14 @@ class Daemon:
                 log.info("%s", line)
         return protocol.encode_reply(r.out, r.err, r.code)
 
+    def sync_counters(self) -> None:
+        """Credits the batched fast path's deferred hits, so views read exact counters."""
+        dp = self.switch.datapath if self.switch is not None else None
+        if dp is not None:
+            dp.sync_counters()
+
     def status(self) -> dict:
+        self.sync_counters()
         sw = self.switch
         dp = sw.datapath
         return {
@@ -295,11 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--foreground", action="store_true", help="accepted for symmetry; always foreground")
     ap.add_argument("--lab-example", type=int, choices=(1, 2))
     ap.add_argument("--keep-offloads", action="store_true", help="leave the ports' NIC offloads as they are")
+    ap.add_argument("--batch-min", type=int, default=BATCH_MIN, metavar="N",
+                    help=f"rounds of at least N frames take the batched fast path (0: never; default {BATCH_MIN})")
     ap.add_argument("--debug", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s ctswitch[%(process)d] %(levelname)s %(message)s")
-    return Daemon(a.db, lab_example=a.lab_example, disable_offloads=not a.keep_offloads).run()
+    return Daemon(a.db, lab_example=a.lab_example, disable_offloads=not a.keep_offloads,
+                  batch_min=a.batch_min).run()
 
 
 if __name__ == "__main__":
