@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
+import os
 import socket
 import struct
 import sys
@@ -51,6 +53,7 @@ PACKET_OUTGOING = 4
 TP_STATUS_CSUMNOTREADY = 1 << 3
 TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
+_FIXUPS = TP_STATUS_VLAN_VALID | TP_STATUS_CSUMNOTREADY
 
 SIOCGIFMTU = 0x8921
 SIOCETHTOOL = 0x8946
@@ -68,6 +71,150 @@ OFFLOAD_ORDER = ("tso", "gso", "gro", "scatter-gather", "tx-checksum", "rx-check
 
 _AUX = struct.Struct("=IIIHHHH")
 _MAX_FRAME = 65536 + 4
+
+
+# ---------------------------------------------------------------------- recvmmsg / sendmmsg
+class _IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+_SLOT = _MAX_FRAME + 4      # one received frame per slot; +4: room to put a VLAN tag back
+_NAME = 24                  # sockaddr_ll is 20 bytes
+_CTL = 64                   # one cmsghdr (16) + tpacket_auxdata (20), padded
+_CMSG_HDR = 16              # cmsg_len (size_t), cmsg_level, cmsg_type (int): x86-64/aarch64 layout
+_MMSG = None                # (recvmmsg, sendmmsg) from libc, once looked up
+
+
+def _mmsg_calls():
+    """libc's (recvmmsg, sendmmsg) through ctypes, or None when they cannot be used here."""
+    global _MMSG
+    if _MMSG is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            rx, tx = libc.recvmmsg, libc.sendmmsg
+            rx.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+            tx.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+            rx.restype = tx.restype = ctypes.c_int
+            ok = ctypes.sizeof(ctypes.c_size_t) == 8  # the cmsghdr offsets below assume LP64
+            _MMSG = (rx, tx) if ok else False
+        except (OSError, AttributeError):
+            _MMSG = False
+    return _MMSG or None
+
+
+def mmsg_available() -> bool:
+    """True when batched I/O (``MmsgIO``: libc recvmmsg/sendmmsg, numpy) can be used."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return _mmsg_calls() is not None
+
+
+def _mmsg_dtype():
+    import numpy as np
+
+    f = _MsgHdr
+    return np.dtype({"names": ["name", "namelen", "iov", "iovlen", "control", "controllen", "flags", "len"],
+                     "formats": [np.uint64, np.uint32, np.uint64, np.uint64, np.uint64, np.uint64, np.int32,
+                                 np.uint32],
+                     "offsets": [f.name.offset, f.namelen.offset, f.iov.offset, f.iovlen.offset, f.control.offset,
+                                 f.controllen.offset, f.flags.offset, _MMsgHdr.len.offset],
+                     "itemsize": ctypes.sizeof(_MMsgHdr)})
+
+
+class MmsgIO:
+    """Batched receive into one buffer and batched send of buffer slices for one packet socket.
+
+    ``recv(limit)`` runs one ``recvmmsg``: frame ``i`` lands in slot ``i`` of
+    ``buf`` (``offsets[i] = i * SLOT``), so the frames are ready for the
+    batched datapath without a copy.  The arrays stay valid until the next
+    ``recv``.  ``send(addr, offsets, lengths)`` transmits the slices of the
+    memory at ``addr`` with ``sendmmsg``, in order.
+    """
+
+    def __init__(self, fd: int, n: int) -> None:
+        import numpy as np
+
+        self.fd = fd
+        self.n = n
+        self.recvmmsg, self.sendmmsg = _mmsg_calls()
+        dt = _mmsg_dtype()
+        self.size = dt.itemsize
+        self.buf = np.zeros(n * _SLOT, dtype=np.uint8)
+        self.addr = self.buf.ctypes.data
+        self.offsets = np.arange(n, dtype=np.int64) * _SLOT
+        self.names = np.zeros((n, _NAME), dtype=np.uint8)
+        self.ctl = np.zeros((n, _CTL), dtype=np.uint8)
+        self.ctl32 = self.ctl.view(np.uint32)
+        iov_dt = np.dtype([("base", np.uint64), ("len", np.uint64)])
+        self.rx_iov = np.zeros(n, dtype=iov_dt)
+        self.rx_iov["base"] = self.addr + self.offsets
+        self.rx_iov["len"] = _MAX_FRAME
+        self.rx = np.zeros(n, dtype=dt)
+        self.rx["name"] = self.names.ctypes.data + np.arange(n, dtype=np.uint64) * _NAME
+        self.rx["iov"] = self.rx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * iov_dt.itemsize
+        self.rx["iovlen"] = 1
+        self.rx["control"] = self.ctl.ctypes.data + np.arange(n, dtype=np.uint64) * _CTL
+        self.rx_addr = self.rx.ctypes.data
+        self.tx_iov = np.zeros(n, dtype=iov_dt)
+        self.tx = np.zeros(n, dtype=dt)
+        self.tx["iov"] = self.tx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * iov_dt.itemsize
+        self.tx["iovlen"] = 1
+        self.tx_addr = self.tx.ctypes.data
+        self._namelen = self.rx["namelen"]
+        self._ctllen = self.rx["controllen"]
+        self._len = self.rx["len"]
+        self._tx_base = self.tx_iov["base"]
+        self._tx_len = self.tx_iov["len"]
+
+    def recv(self, limit: int) -> int:
+        """Receives up to ``limit`` (at most ``n``) frames; returns how many (0: none waiting)."""
+        k = min(limit, self.n)
+        self._namelen[:k] = _NAME
+        self._ctllen[:k] = _CTL
+        while True:
+            r = self.recvmmsg(self.fd, self.rx_addr, k, socket.MSG_DONTWAIT, None)
+            if r >= 0:
+                return r
+            err = ctypes.get_errno()
+            if err == errno.EINTR:
+                continue
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return 0
+            raise OSError(err, os.strerror(err))
+
+    def send(self, addr: int, offsets, lengths) -> int:
+        """Sends the ``len(offsets)`` slices at ``addr``; returns how many the kernel refused."""
+        total = len(offsets)
+        failed = 0
+        done = 0
+        while done < total:
+            m = min(self.n, total - done)
+            self._tx_base[:m] = addr + offsets[done:done + m]
+            self._tx_len[:m] = lengths[done:done + m]
+            i = 0
+            while i < m:
+                r = self.sendmmsg(self.fd, self.tx_addr + i * self.size, m - i, 0)
+                if r > 0:
+                    i += r
+                    continue
+                if r < 0 and ctypes.get_errno() == errno.EINTR:
+                    continue
+                failed += 1  # the first message was refused (too big, no buffer...): skip it
+                i += 1
+            done += m
+        return failed
 
 
 def interface_exists(name: str) -> bool:
@@ -169,8 +316,11 @@ class AfPacketPort:
         offload_errors: feature -> reason for offloads the driver refused to turn off.
     """
 
-    def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = 4 << 20) -> None:
+    def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = 4 << 20,
+                 batch: int = 64) -> None:
         self.name = ifname
+        self.batch = batch
+        self._mmsg: MmsgIO | None | bool = None
         self.ifindex = socket.if_nametoindex(ifname)
         self.offload_errors = set_offloads(ifname, False) if disable_offloads else {}
         self.mtu = get_mtu(ifname)
@@ -214,17 +364,78 @@ class AfPacketPort:
             for level, typ, aux in anc:
                 if level == SOL_PACKET and typ == PACKET_AUXDATA and len(aux) >= _AUX.size:
                     status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(aux)
-                    if status & TP_STATUS_VLAN_VALID:
-                        if not status & TP_STATUS_VLAN_TPID_VALID:
-                            tpid = 0x8100
-                        data = data[:12] + struct.pack(">HH", tpid, tci) + data[12:]
-                        self.rx_vlan += 1
-                    if status & TP_STATUS_CSUMNOTREADY:
-                        data = complete_l4_csum(data)
-                        self.rx_csum_fixed += 1
+                    if status & _FIXUPS:
+                        data = self._fix(data, status, tci, tpid)
             frames.append(data)
         self.rx += len(frames)
         return frames
+
+    def _fix(self, data: bytes, status: int, tci: int, tpid: int) -> bytes:
+        """The wire frame from what the kernel handed over: VLAN tag back, checksum completed."""
+        if status & TP_STATUS_VLAN_VALID:
+            if not status & TP_STATUS_VLAN_TPID_VALID:
+                tpid = 0x8100
+            data = data[:12] + struct.pack(">HH", tpid, tci) + data[12:]
+            self.rx_vlan += 1
+        if status & TP_STATUS_CSUMNOTREADY:
+            data = complete_l4_csum(data)
+            self.rx_csum_fixed += 1
+        return data
+
+    # ------------------------------------------------------------ batched I/O (recvmmsg/sendmmsg)
+    def mmsg(self) -> MmsgIO | None:
+        """The port's batched I/O (made at first use); None when recvmmsg/sendmmsg are unusable."""
+        if self._mmsg is None:
+            self._mmsg = MmsgIO(self.sock.fileno(), self.batch) if _mmsg_calls() else False
+        return self._mmsg or None
+
+    def recv_frames(self, limit: int = 64):
+        """Up to ``limit`` frames with one ``recvmmsg``, never blocks: (buf, offsets, lengths).
+
+        ``buf`` is the port's receive buffer (valid until the next call;
+        rewriting frames in place is fine), ``offsets``/``lengths`` int64
+        arrays.  Frames are fixed up exactly as ``recv_batch`` does.  Needs
+        ``mmsg()`` to be available.
+        """
+        import numpy as np
+
+        io = self._mmsg
+        k = io.recv(limit)
+        offsets = io.offsets[:k]
+        lengths = io._len[:k].astype(np.int64)
+        if k:
+            c = io.ctl32[:k]
+            aux = (io._ctllen[:k] >= _CMSG_HDR + _AUX.size) & (c[:, 2] == SOL_PACKET) & (c[:, 3] == PACKET_AUXDATA)
+            special = ((c[:, 4] & _FIXUPS) != 0) & aux
+            outgoing = io.names[:k, 10] == PACKET_OUTGOING
+            if special.any() or outgoing.any():
+                keep = []
+                buf = io.buf
+                for i in range(k):
+                    if outgoing[i]:  # kernels without PACKET_IGNORE_OUTGOING
+                        self.rx_outgoing += 1
+                        continue
+                    if special[i]:
+                        o = int(offsets[i])
+                        status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(io.ctl[i], _CMSG_HDR)
+                        data = self._fix(bytes(buf[o:o + int(lengths[i])]), status, tci, tpid)
+                        buf[o:o + len(data)] = np.frombuffer(data, dtype=np.uint8)
+                        lengths[i] = len(data)
+                    keep.append(i)
+                offsets, lengths = offsets[keep], lengths[keep]
+        self.rx += len(offsets)
+        return io.buf, offsets, lengths
+
+    def send_frames(self, addr: int, offsets, lengths) -> int:
+        """Sends the slices ``[addr + offsets[i], + lengths[i])`` in order with ``sendmmsg``.
+
+        Returns how many the kernel refused (counted in ``tx_errors``, as ``send`` does).
+        """
+        io = self._mmsg or self.mmsg()
+        failed = io.send(addr, offsets, lengths)
+        self.tx += len(offsets) - failed
+        self.tx_errors += failed
+        return failed
 
     def send(self, frame: bytes) -> bool:
         """Transmits one frame; False (counted in ``tx_errors``) when the kernel refuses it."""

@@ -30,7 +30,7 @@ import logging
 import selectors
 from collections import Counter
 
-from .afpacket import AfPacketPort, interface_exists
+from .afpacket import AfPacketPort, interface_exists, mmsg_available
 
 log = logging.getLogger("ctswitch.daemon")
 
@@ -45,10 +45,12 @@ class LiveLoop:
     """See module docstring."""
 
     def __init__(self, switch, clock, *, disable_offloads: bool = True, batch: bool = True,
-                 batch_min: int = BATCH_MIN) -> None:
+                 batch_min: int = BATCH_MIN, mmsg: bool = True) -> None:
         self.switch = switch
         self.batch = batch
         self.batch_min = max(1, batch_min)
+        self.mmsg = mmsg  # recvmmsg/sendmmsg once the batch path is on (when libc has them)
+        self._in_ports: dict[int, object] = {}  # ofport -> int64 array of BATCH copies of it
         self.clock = clock
         self.sel = selectors.DefaultSelector()
         self.ports: dict[str, AfPacketPort] = {}      # ifname -> socket
@@ -104,6 +106,8 @@ class LiveLoop:
         """One round over every port; returns the frames handled."""
         sw = self.switch
         dp = sw.datapath
+        if self.mmsg and dp is not None and dp.batch is not None:
+            return self._drain_mmsg(dp)
         total = 0
         for name, port in self.ports.items():
             frames = port.recv_batch(BATCH)
@@ -132,11 +136,97 @@ class LiveLoop:
         except ImportError:
             jit = False
         if jit and dp.enable_batch():
-            log.info("batched fast path on (numba kernel, batches of >= %d frames)", self.batch_min)
+            self.mmsg = self.mmsg and mmsg_available()
+            log.info("batched fast path on (numba kernel, batches of >= %d frames, %s)", self.batch_min,
+                     "recvmmsg/sendmmsg" if self.mmsg else "recvmsg/send")
             return True
         self.stats["batch_unavailable"] = 1
         log.info("batched fast path unavailable (numpy/numba missing): per-frame path only")
         return False
+
+    def _drain_mmsg(self, dp) -> int:
+        """``_drain`` once the batch path is on: one ``recvmmsg`` per port and round."""
+        import numpy as np
+
+        sw = self.switch
+        total = 0
+        for name, port in self.ports.items():
+            io = port._mmsg or port.mmsg()
+            buf, offsets, lengths = port.recv_frames(BATCH)
+            n = len(offsets)
+            if not n:
+                continue
+            total += n
+            br, ofport = self.binding[name]
+            now = self.clock.now()
+            sw.now = now
+            if n < self.batch_min:
+                frames = [bytes(buf[o:o + ln]) for o, ln in zip(offsets.tolist(), lengths.tolist())]
+                self._receive_frames(dp, name, br, ofport, frames, now)
+                continue
+            in_ports = self._in_ports.get(ofport)
+            if in_ports is None:
+                in_ports = self._in_ports[ofport] = np.full(BATCH, ofport, dtype=np.int64)
+            try:
+                dp.tick(now)  # the batch must not span a timer tick (no-op until the next one is due)
+                out_ports, slow = dp.batch.receive_batch(br, buf, offsets, lengths, in_ports[:n], now)
+            except Exception as e:  # a bug must cost one batch, never the daemon
+                self._internal_error(dp, name, n, int(lengths.sum()), e)
+                continue
+            self.stats["batches"] += 1
+            self.stats["batch_frames"] += n
+            outs_of: dict = {}
+            if not slow:
+                self._send_hits(br, out_ports, offsets, lengths, io.addr, outs_of)
+                continue
+            lo = 0
+            for j in sorted(slow):
+                if j > lo:
+                    self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], io.addr, outs_of)
+                lo = j + 1
+                self._send_outs(br, slow[j], outs_of)
+            if lo < n:
+                self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], io.addr, outs_of)
+        return total
+
+    def _send_hits(self, br, out_ports, offsets, lengths, addr: int, outs_of: dict) -> None:
+        """Sends fast-path hits (slices of the buffer at ``addr``), one ``sendmmsg`` per output port."""
+        u = int(out_ports[0])
+        if len(out_ports) == 1 or bool((out_ports == u).all()):
+            groups = ((u, offsets, lengths),)
+        else:
+            import numpy as np
+
+            groups = []
+            for u in np.unique(out_ports).tolist():
+                sel = out_ports == u
+                groups.append((u, offsets[sel], lengths[sel]))
+        for u, offs, lens in groups:
+            if u < 0:
+                continue
+            pd = outs_of.get(u)
+            if pd is None:
+                pd = outs_of[u] = self._out(br, u)
+            p, dst = pd
+            if dst is None:
+                self.stats["tx_virtual"] += len(offs)
+                continue
+            failed = dst.send_frames(addr, offs, lens)
+            if failed:
+                p.tx_dropped += failed
+
+    def _send_outs(self, br, outs, outs_of: dict) -> None:
+        """Sends the (ofport, frame) outputs of one ``Datapath.receive``."""
+        for out_no, data in outs:
+            pd = outs_of.get(out_no)
+            if pd is None:
+                pd = outs_of[out_no] = self._out(br, out_no)
+            p, dst = pd
+            if dst is not None:
+                if not dst.send(data):
+                    p.tx_dropped += 1
+            else:
+                self.stats["tx_virtual"] += 1
 
     def _out(self, br, out_no: int):
         """(bridge port, socket or None) of output port ``out_no`` (bridge port None: unknown)."""
@@ -152,23 +242,15 @@ class LiveLoop:
 
     def _receive_frames(self, dp, name: str, br, ofport: int, frames: list, now: int) -> None:
         """``Datapath.receive`` frame by frame (small batches, or no batch path)."""
-        outs_of = {}
+        outs_of: dict = {}
         for frame in frames:
             try:
                 outs = dp.receive(br, ofport, frame, now)
             except Exception as e:  # a bug must cost one packet, never the daemon
                 self._internal_error(dp, name, 1, len(frame), e)
                 continue
-            for out_no, data in outs:
-                pd = outs_of.get(out_no)
-                if pd is None:
-                    pd = outs_of[out_no] = self._out(br, out_no)
-                p, dst = pd
-                if dst is not None:
-                    if not dst.send(data):
-                        p.tx_dropped += 1
-                else:
-                    self.stats["tx_virtual"] += 1
+            if outs:
+                self._send_outs(br, outs, outs_of)
 
     def _receive_batch(self, dp, name: str, br, ofport: int, frames: list, now: int) -> None:
         """The whole round of one port through ``BatchFastPath.receive_batch``.
