@@ -17,10 +17,19 @@ interface for every protocol, joins it in promiscuous mode
   offload); the port completes it in software and counts it.
 
 Reading is a non-blocking drain: ``recv_batch(n)`` returns up to ``n`` frames
-and stops at EAGAIN; the event loop polls only when every port is empty.  The
-TPACKET_V3 ring is not used (see ``docs/live.md``): the datapath's own
-per-packet cost dominates the syscall, and the ring's block timeout adds
-latency at low rates (performance notes section 8b).
+(one ``recvmsg`` each) and stops at EAGAIN; the event loop polls only when
+every port is empty.  Batched I/O (``MmsgIO``, used once the loop runs the
+batched datapath) calls libc through ctypes: ``recv_frames(n)`` is one
+``recvmmsg`` into a preallocated NumPy buffer, frame ``i`` in slot ``i``
+(64 KiB + 8 bytes), the sockaddr and auxdata of every frame in two more
+arrays, checked with a few vectorised compares (frames that need a VLAN tag
+back or a checksum completed, rare, are fixed one by one in place);
+``send_frames(addr, offsets, lengths)`` sends slices of any buffer with
+``sendmmsg``, in order, a refused frame counted and skipped.  A pending
+socket error (``ENETDOWN`` when the link goes down) is counted in
+``rx_errors``, never raised.  The TPACKET_V3 ring is not used (see
+``docs/live.md``): its block timeout adds latency at low rates (performance
+notes section 8b) and ``recvmmsg`` already removes the per-frame Python call.
 
 ``set_offloads(ifname, False)`` turns off the NIC offloads (rx/tx checksum,
 scatter-gather, TSO, GSO, GRO) with the legacy ``SIOCETHTOOL`` ioctls — the
@@ -148,6 +157,8 @@ class MmsgIO:
 
         self.fd = fd
         self.n = n
+        self.errors = 0
+        self.last_error = ""
         self.recvmmsg, self.sendmmsg = _mmsg_calls()
         dt = _mmsg_dtype()
         self.size = dt.itemsize
@@ -190,9 +201,10 @@ class MmsgIO:
             err = ctypes.get_errno()
             if err == errno.EINTR:
                 continue
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
-                return 0
-            raise OSError(err, os.strerror(err))
+            if err not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                self.errors += 1  # a pending socket error (ENETDOWN...): reported once, then EAGAIN
+                self.last_error = os.strerror(err)
+            return 0
 
     def send(self, addr: int, offsets, lengths) -> int:
         """Sends the ``len(offsets)`` slices at ``addr``; returns how many the kernel refused."""
@@ -312,7 +324,7 @@ class AfPacketPort:
 
     Attributes:
         name: interface name; ifindex; mtu.
-        rx, tx, rx_vlan, rx_csum_fixed, tx_errors, rx_outgoing: counters.
+        rx, tx, rx_vlan, rx_csum_fixed, tx_errors, rx_outgoing, rx_errors: counters.
         offload_errors: feature -> reason for offloads the driver refused to turn off.
     """
 
@@ -343,6 +355,7 @@ class AfPacketPort:
             raise
         self.sock = s
         self.rx = self.tx = self.rx_vlan = self.rx_csum_fixed = self.tx_errors = self.rx_outgoing = 0
+        self.rx_errors = 0
         self._recvmsg = s.recvmsg
         self._send = s.send
 
@@ -357,6 +370,9 @@ class AfPacketPort:
             try:
                 data, anc, _flags, addr = recvmsg(_MAX_FRAME, 64)
             except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # a pending socket error (ENETDOWN...): reported once, then EAGAIN
+                self.rx_errors += 1
                 break
             if addr[2] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
                 self.rx_outgoing += 1
@@ -401,6 +417,9 @@ class AfPacketPort:
 
         io = self._mmsg
         k = io.recv(limit)
+        if io.errors:
+            self.rx_errors += io.errors
+            io.errors = 0
         offsets = io.offsets[:k]
         lengths = io._len[:k].astype(np.int64)
         if k:

@@ -15,12 +15,39 @@ dropped).  The daemon calls it after every changing command.
 ``run_once(timeout)``:
 
 1. drains every packet socket in rounds of ``BATCH`` frames (round-robin, so a
-   busy port cannot starve the others), reading the clock once per batch and
-   handing each frame to ``Datapath.receive(bridge, ofport, frame, now)``; the
-   returned frames are sent at once on their ports' sockets;
+   busy port cannot starve the others), reading the clock once per round;
 2. when every socket is empty, waits in ``select`` for at most the time left
    to the next timer (``TICK_MS`` = 100 ms at most), serving control clients;
 3. calls ``Datapath.tick(now)`` at least every ``TICK_MS``.
+
+How a round is handled (``docs/live.md`` has the measurements):
+
+======================  ==================================================
+state                   one port's round
+======================  ==================================================
+batch path off          ``recvmsg`` per frame, ``Datapath.receive`` per
+(or < ``batch_min``)    frame, outputs sent at once with ``send``
+batch path on           one ``recvmmsg`` into the port's buffer (frame
+(``mmsg``)              ``i`` in slot ``i``); a round of >= ``batch_min``
+                        frames goes through ``dp.batch.receive_batch``:
+                        offloaded connections are rewritten in place by
+                        the Numba kernel, misses go to ``Datapath.receive``
+                        in their turn; then, in arrival order, each run of
+                        hits between two misses is sent with one
+                        ``sendmmsg`` per output port straight from the
+                        buffer, each miss's outputs with ``send``
+batch path on, no       frames joined into one buffer, same batch call,
+recvmmsg in libc        sends one by one
+======================  ==================================================
+
+The batch path is turned on (``Datapath.enable_batch``) at the first round
+of at least ``batch_min`` frames, so an idle daemon never loads numba; it
+stays off when numba is missing (the kernel as plain Python is slower than
+the per-frame path).  Its hits are credited lazily: timer ticks, saves and
+views call ``Datapath.sync_counters`` (the daemon before every command).
+An exception costs one frame on the per-frame path and one round on the
+batch path (counted in ``drops['internal error']`` and
+``stats['internal_errors']``, logged ten times at most), never the daemon.
 """
 
 from __future__ import annotations
@@ -35,7 +62,7 @@ from .afpacket import AfPacketPort, interface_exists, mmsg_available
 log = logging.getLogger("ctswitch.daemon")
 
 TICK_MS = 100
-BATCH = 64
+BATCH = 256  # frames per port and round (one recvmmsg; 64 measured ~10 % fewer 64 B pps)
 BATCH_MIN = 2  # a round of 1 frame takes the per-frame path (faster for one; see docs/live.md)
 OFPP_LOCAL = 0xFFFE
 VIRTUAL_TYPES = frozenset({"internal", "patch", "dummy", "vxlan", "geneve", "gre"})
@@ -87,7 +114,7 @@ class LiveLoop:
             if name in self.ports:
                 continue
             try:
-                port = AfPacketPort(name, disable_offloads=self.disable_offloads)
+                port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH)
             except OSError as e:
                 if self.errors.get(name) != str(e):
                     log.append(f"port {name}: cannot bind: {e.strerror or e}")
@@ -146,8 +173,6 @@ class LiveLoop:
 
     def _drain_mmsg(self, dp) -> int:
         """``_drain`` once the batch path is on: one ``recvmmsg`` per port and round."""
-        import numpy as np
-
         sw = self.switch
         total = 0
         for name, port in self.ports.items():
@@ -164,30 +189,36 @@ class LiveLoop:
                 frames = [bytes(buf[o:o + ln]) for o, ln in zip(offsets.tolist(), lengths.tolist())]
                 self._receive_frames(dp, name, br, ofport, frames, now)
                 continue
-            in_ports = self._in_ports.get(ofport)
-            if in_ports is None:
-                in_ports = self._in_ports[ofport] = np.full(BATCH, ofport, dtype=np.int64)
             try:
-                dp.tick(now)  # the batch must not span a timer tick (no-op until the next one is due)
-                out_ports, slow = dp.batch.receive_batch(br, buf, offsets, lengths, in_ports[:n], now)
+                self._port_batch(dp, name, br, ofport, io.addr, buf, offsets, lengths, now)
             except Exception as e:  # a bug must cost one batch, never the daemon
                 self._internal_error(dp, name, n, int(lengths.sum()), e)
-                continue
-            self.stats["batches"] += 1
-            self.stats["batch_frames"] += n
-            outs_of: dict = {}
-            if not slow:
-                self._send_hits(br, out_ports, offsets, lengths, io.addr, outs_of)
-                continue
-            lo = 0
-            for j in sorted(slow):
-                if j > lo:
-                    self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], io.addr, outs_of)
-                lo = j + 1
-                self._send_outs(br, slow[j], outs_of)
-            if lo < n:
-                self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], io.addr, outs_of)
         return total
+
+    def _port_batch(self, dp, name: str, br, ofport: int, addr: int, buf, offsets, lengths, now: int) -> None:
+        """One port's round (``buf`` at ``addr``) through the batched datapath, outputs sent in order."""
+        import numpy as np
+
+        n = len(offsets)
+        in_ports = self._in_ports.get(ofport)
+        if in_ports is None:
+            in_ports = self._in_ports[ofport] = np.full(BATCH, ofport, dtype=np.int64)
+        dp.tick(now)  # the batch must not span a timer tick (no-op until the next one is due)
+        out_ports, slow = dp.batch.receive_batch(br, buf, offsets, lengths, in_ports[:n], now)
+        self.stats["batches"] += 1
+        self.stats["batch_frames"] += n
+        outs_of: dict = {}
+        if not slow:
+            self._send_hits(br, out_ports, offsets, lengths, addr, outs_of)
+            return
+        lo = 0
+        for j in sorted(slow):
+            if j > lo:
+                self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], addr, outs_of)
+            lo = j + 1
+            self._send_outs(br, slow[j], outs_of)
+        if lo < n:
+            self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], addr, outs_of)
 
     def _send_hits(self, br, out_ports, offsets, lengths, addr: int, outs_of: dict) -> None:
         """Sends fast-path hits (slices of the buffer at ``addr``), one ``sendmmsg`` per output port."""
@@ -342,5 +373,5 @@ class LiveLoop:
         self.sel.close()
 
     def port_stats(self) -> dict[str, dict[str, int]]:
-        return {n: {"rx": p.rx, "tx": p.tx, "tx_errors": p.tx_errors, "rx_vlan": p.rx_vlan,
+        return {n: {"rx": p.rx, "tx": p.tx, "tx_errors": p.tx_errors, "rx_errors": p.rx_errors, "rx_vlan": p.rx_vlan,
                     "rx_csum_fixed": p.rx_csum_fixed} for n, p in self.ports.items()}
