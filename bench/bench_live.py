@@ -28,6 +28,9 @@ is built in a temporary database.  Three switches take turns on the same
 3. **Linux bridge**: ``p0`` and ``pf0hpf`` enslaved to ``br0`` (plain L2, no
    NAT: the remote reaches 2.2.2.1 on-link).
 
+The output also says how many of ctswitch's frames took the batched loop
+(``batches``/``batch_frames`` of the daemon's loop stats) and the mean round.
+
 Everything lives in the lab's namespaces and temp dirs, removed at the end.
 Needs root.
 
@@ -279,9 +282,14 @@ def main(argv: list[str] | None = None) -> list[str]:
         sw = st["netns"]["sw"]
         # 1. ctswitch
         g, tool = tcp_gbps(st, a.seconds)
-        stats = json.loads(daemon_request(db, ["stats"]).out)["datapath"]
+        full = json.loads(daemon_request(db, ["stats"]).out)
+        stats = full["datapath"]
         hw = stats.get("fast_hw", 0) / max(1, stats.get("rx_packets", 1))
         sent, got = pps(st, a.seconds)
+        loop = json.loads(daemon_request(db, ["stats"]).out)["loop"]
+        batch_note = (f"ctswitch loop: {loop.get('batch_frames', 0):,} of {loop.get('rx', 0):,} frames in "
+                      f"{loop.get('batches', 0):,} batched rounds "
+                      f"({loop.get('batch_frames', 0) / max(1, loop.get('batches', 0)):.0f} frames per round).")
         res["ctswitch"] = (g, got, sent)
         stop_daemon(db)
         # 2. OVS userspace datapath, same flows, same veths
@@ -338,6 +346,8 @@ def main(argv: list[str] | None = None) -> list[str]:
                      "OVS: ovs-vswitchd inside the switch namespace, ports p0/pf0hpf as netdev-linux "
                      "(AF_PACKET) ports, flows of vendor example 2. "
                      f"Load average (1 min) when the run started: {load:.2f}.")
+        lines.append("")
+        lines.append(batch_note)
         if ovs_note:
             lines.append("")
             lines.append(ovs_note)
