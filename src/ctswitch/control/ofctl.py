@@ -130,6 +130,9 @@ def _overlaps(a, b) -> bool:
     return all(((av ^ bv) & am & bm) == 0 for av, am, bv, bm in zip(a.values, a.mask, b.values, b.mask))
 
 
+OVERLAP_CHECK_MAX = 1000  # tables up to this size get the equal-priority overlap log line
+
+
 def _notes(switch, br, rule) -> str:
     """Warnings for a new rule: an ALG ctswitch does not implement, and an equal-priority
     overlap whose winner depends on insertion order (logged, as the CHOICE of docs says)."""
@@ -140,7 +143,9 @@ def _notes(switch, br, rule) -> str:
             err += (f"ovs-ofctl: warning: ct(alg={name}): ctswitch does not implement the {name} ALG; "
                     "connections are tracked without the helper (no related data connections)\n")
     t = br.tables[rule.table_id]
-    for other in (t or ()):
+    if t is None or len(t) > OVERLAP_CHECK_MAX:
+        return err  # a large table: the check would make bulk adds quadratic
+    for other in t:
         if other is not rule and other.priority == rule.priority and _overlaps(other.match, rule.match):
             switch.log.append(f"t={switch.now / 1000:.3f} {br.name}: table {rule.table_id}: flows of equal "
                               f"priority {rule.priority} overlap; the one added first wins")

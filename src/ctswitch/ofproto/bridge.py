@@ -190,6 +190,19 @@ class OFBridge:
                priority: int | None = None, out_port: int | None = None,
                cookie: int = 0, cookie_mask: int = 0) -> list[Rule]:
         """The rules a del/mod/dump with these criteria applies to, in dump order."""
+        if strict and match is not None and priority is not None:
+            # Strict selection is one exact lookup per table, not a scan.
+            found = []
+            for tid in (range(N_TABLES) if table_id is None else (table_id,)):
+                t = self.tables[tid]
+                r = t.find_exact(match, priority) if t is not None else None
+                if r is None or (cookie_mask and (r.cookie & cookie_mask) != (cookie & cookie_mask)):
+                    continue
+                if out_port is not None and not any(
+                        isinstance(a, Output) and a.port == out_port for a in r.actions):
+                    continue
+                found.append(r)
+            return found
         out = []
         tables = range(N_TABLES) if table_id is None else (table_id,)
         for tid in tables:

@@ -30,7 +30,7 @@ from .rule import Rule
 
 
 class _Subtable:
-    __slots__ = ("mask", "idx", "msk", "buckets", "max_priority", "count", "full")
+    __slots__ = ("mask", "idx", "msk", "buckets", "max_priority", "count", "stale")
 
     def __init__(self, mask: tuple[int, ...]) -> None:
         self.mask = mask
@@ -40,6 +40,7 @@ class _Subtable:
         self.buckets: dict[tuple[int, ...], list[Rule]] = {}
         self.max_priority = -1
         self.count = 0
+        self.stale = False  # max_priority may be too high (a removal): recomputed on the next sort
 
     def masked(self, key: list[int]) -> tuple[int, ...]:
         return tuple([key[i] & m for i, m in zip(self.idx, self.msk)])
@@ -105,11 +106,17 @@ class Classifier:
             del self._by_mask[st.mask]
             self._subtables.remove(st)
         elif rule.priority == st.max_priority:
-            st.max_priority = max(b[0].priority for b in st.buckets.values())
+            # A too-high bound is still correct (it only prunes less); recompute it lazily so
+            # that deleting many rules stays linear.
+            st.stale = True
             self._sorted = False
         return True
 
     def _sort(self) -> None:
+        for st in self._subtables:
+            if st.stale:
+                st.max_priority = max(b[0].priority for b in st.buckets.values())
+                st.stale = False
         self._subtables.sort(key=lambda s: -s.max_priority)
         self._sorted = True
 
