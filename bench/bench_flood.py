@@ -162,8 +162,7 @@ def main(argv: list[str]) -> list[str]:
     if "nat" in which:
         lines += nat_exhaustion(10_000 if quick else 100_000)
     if "flows" in which:
-        # 10,000, not 100,000: add-flows and del-flows are quadratic today (docs/reliability.md).
-        lines += flow_churn(10_000, 3)
+        lines += flow_churn(10_000 if quick else 100_000, 3)
     return report("Floods and full tables (bench_flood)", "bench.bench_flood", argv, lines,
                   save="--no-save" not in argv)
 
