@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctswitch.offload.policy import (
-    IPS_ASSURED,
-    IPS_CONFIRMED,
-    IPS_SEEN_REPLY,
-    IPS_SRC_NAT,
-)
+from ctswitch.offload.policy import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY, IPS_SRC_NAT
 from ctswitch.params import Params
 
 
