@@ -458,3 +458,29 @@ def test_ctrl_c_in_a_replay_saves_a_consistent_state(tmp_path, procs, big_pcaps)
     assert len(conns) == int(m.group(1).replace(",", "")) == int(ok(db, "conntrack", "-C"))
     assert all("dst=1.1.1.16" in ln for ln in conns)
     assert integrity(db) == [("ok",)]
+
+
+# ---------------------------------------------------------------------- 5. soak finding (open)
+@pytest.mark.xfail(strict=True, reason="open: BatchFastPath.by_conn keeps two cache keys per offloaded "
+                   "connection forever (discard() never removes them; its forget_conn() is never called): "
+                   "~700 B per connection, the live daemon's RSS grows 44 MiB per 60,000 connections")
+def test_batch_fast_path_forgets_expired_connections(tmp_path):
+    """Churn through the batched fast path, then let every connection expire: nothing may remain."""
+    from ctswitch.control.lab import configure_switch
+    from ctswitch.datapath.switch import Switch
+    from ctswitch.io.replay import replay
+
+    d = tmp_path / "churn"
+    r = subprocess.run([*CTSWITCH, "gen", str(d), "--preset", "vendor2", "--tcp", "300", "--udp", "0", "--icmp", "0",
+                        "--roce", "0", "--data", "2", "--close", "fin", "--no-arp"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    sw = Switch()
+    configure_switch(sw, 2)
+    s = replay(sw, "ctBr", [("pf0hpf", str(d / "pf0hpf.pcap")), ("p0", str(d / "p0.pcap"))], mode="batch")
+    assert s.packets > 0 and sw.datapath.stats["fast_hw"] > 0  # the batched fast path was used
+    sw.now += 300_000  # past every TCP close timeout (TIME_WAIT 120 s)
+    sw.datapath.tick(sw.now)
+    assert sum(1 for _ in sw.tracker.iter_conns()) == 0
+    b = sw.datapath.batch
+    assert (sw.datapath.cache, b.eid_of, b.by_conn) == ({}, {}, {})
