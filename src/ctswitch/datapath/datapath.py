@@ -321,7 +321,6 @@ class Datapath:
                 t.clear()
             for d in self.batch.entries.values():
                 d.clear()
-            self.batch.by_conn.clear()
             self.batch.eid_of.clear()
 
     def enable_batch(self, capacity: int = 1 << 18) -> bool:

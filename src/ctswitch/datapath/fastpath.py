@@ -676,9 +676,9 @@ class BatchFastPath:
     """Batched front of ``Datapath``: mirrors its offload cache into one FastTable per bridge.
 
     Invariant (the caller's duty): an entry is mirrored only while its
-    ``FastEntry`` is valid; call ``discard(bridge, ck)`` wherever the datapath
-    deletes ``cache[ck]`` and ``forget_conn(conn)`` whenever a connection
-    leaves offload (teardown, aging, deletion).  ``receive_batch`` clears a
+    ``FastEntry`` is valid: the datapath calls ``discard(ck)`` wherever it deletes
+    ``cache[ck]`` (``Datapath.forget_conn`` does so for every key of a connection that
+    leaves offload: teardown, aging, deletion).  ``receive_batch`` clears a
     bridge's table when the bridge's generation changed.
     """
 
@@ -687,7 +687,6 @@ class BatchFastPath:
         self.capacity = capacity
         self.tables: dict[str, FastTable] = {}
         self.entries: dict[str, dict[int, tuple]] = {}  # bridge -> eid -> (ck, FastEntry)
-        self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys
         # Entry ids hit since their counters were last credited, per bridge.  Crediting is
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
         # would cost a Python call per packet.
@@ -738,7 +737,6 @@ class BatchFastPath:
         if e >= 0:
             self.entries[ck[0]][e] = (ck, entry)
             self.eid_of[ck] = e
-            self.by_conn.setdefault(id(entry.conn), []).append(ck)
         return e
 
     def discard(self, ck: tuple) -> None:
@@ -750,10 +748,6 @@ class BatchFastPath:
         self._credit_one(t, ck[0], e, self.dp.switch.bridges.get(ck[0]))
         t.remove_eid(e)
         self.entries[ck[0]].pop(e, None)
-
-    def forget_conn(self, conn) -> None:
-        for ck in self.by_conn.pop(id(conn), ()):
-            self.discard(ck)
 
     def _credit_one(self, t: FastTable, brname: str, e: int, bridge) -> None:
         pk, by, used = t.take_counters(e)
