@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
 from ..flow import fields
 from ..flow.key import (
     CS_EST,
@@ -64,8 +65,6 @@ _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, N
 _UNCACHEABLE = tuple(i for i in range(N_FIELDS) if i not in _CACHE_FIELDS)
 # Header fields an output may have changed (what packet.rewrite.apply writes).
 _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
-IPS_OFFLOAD = 1 << 14
-IPS_HW_OFFLOAD = 1 << 15
 GC_INTERVAL_MS = 1000
 
 

@@ -32,19 +32,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# The kernel's status bits, as the conntrack record defines them (re-exported for offload users).
+from ctswitch.conntrack.conn import (  # noqa: E402, F401
+    IPS_ASSURED,
+    IPS_CONFIRMED,
+    IPS_DST_NAT,
+    IPS_EXPECTED,
+    IPS_HW_OFFLOAD,
+    IPS_NAT_MASK,
+    IPS_OFFLOAD,
+    IPS_SEEN_REPLY,
+    IPS_SEQ_ADJUST,
+    IPS_SRC_NAT,
+)
 from ctswitch.offload.fdb import PROTO_NAMES, Pattern
 from ctswitch.packet.headers import FRAG_ANY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
-
-IPS_EXPECTED = 1 << 0
-IPS_SEEN_REPLY = 1 << 1
-IPS_ASSURED = 1 << 2
-IPS_CONFIRMED = 1 << 3
-IPS_SRC_NAT = 1 << 4
-IPS_DST_NAT = 1 << 5
-IPS_SEQ_ADJUST = 1 << 6
-IPS_OFFLOAD = 1 << 14
-IPS_HW_OFFLOAD = 1 << 15
-IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT
 
 # Kernel TCP conntrack state numbering (enum tcp_conntrack), for trackers that store ints.
 TCP_STATE_NAMES = ("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
