@@ -310,28 +310,13 @@ class LiveLoop:
         self.stats["batch_frames"] += n
         mv = memoryview(data)
         outs_of = {}
-        sent_virtual = 0
         o = 0
         for i, (out_no, ln) in enumerate(zip(out_ports.tolist(), lens)):
             if slow and i in slow:
-                outs = slow[i]
+                self._send_outs(br, slow[i], outs_of)
             elif out_no >= 0:
-                outs = ((out_no, mv[o:o + ln]),)
-            else:
-                outs = ()
+                self._send_outs(br, ((out_no, mv[o:o + ln]),), outs_of)
             o += ln
-            for out_no, frame in outs:
-                pd = outs_of.get(out_no)
-                if pd is None:
-                    pd = outs_of[out_no] = self._out(br, out_no)
-                p, dst = pd
-                if dst is not None:
-                    if not dst.send(frame):
-                        p.tx_dropped += 1
-                else:
-                    sent_virtual += 1
-        if sent_virtual:
-            self.stats["tx_virtual"] += sent_virtual
 
     def tick(self) -> int:
         now = self.clock.now()
