@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections import Counter
 
 from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
-from ..flow import fields
 from ..flow.key import (
     CS_EST,
     CT_STATE,
@@ -228,8 +227,7 @@ class Datapath:
         sw = self.switch
         self.stats["slow_path"] += 1
         tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker,
-                             mac_aging_ms=self._mac_aging_ms(), field_index=field_index,
-                             cache=self.megaflows)
+                             mac_aging_ms=self._mac_aging_ms(), cache=self.megaflows)
         n = len(frame)
         for r in tr.rules:
             r.n_packets += 1
@@ -343,11 +341,3 @@ class Datapath:
         self.stats = Counter(state.get("stats") or {})
         self.drops = Counter(state.get("drops") or {})
         self.next_tick = int(state.get("next_tick", 0))
-
-
-def field_index(name: str) -> tuple[int, int, int]:
-    """(key index, width in bits, bit shift inside the key slot) of a field or NXM name."""
-    f = fields.by_nxm(name)
-    if f is None:
-        raise KeyError(name)
-    return f.index, f.n_bits, f.shift

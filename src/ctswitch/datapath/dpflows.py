@@ -34,18 +34,6 @@ from .datapath import IPS_HW_OFFLOAD
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
 
 
-def _mac(v: int) -> str:
-    return mac_str(v)
-
-
-def _ip4(v: int) -> str:
-    return ip_str(v, 4)
-
-
-def _ip6(v: int) -> str:
-    return ip_str(v, 6)
-
-
 def _set(proto_name: str, d: dict, src: int, dst: int, fmt) -> str | None:
     """``set(PROTO(src=..,dst=..))`` for the fields of ``d`` (field index -> new value)."""
     parts = [f"{name}={fmt(d[i])}" for name, i in (("src", src), ("dst", dst)) if i in d]
@@ -72,21 +60,21 @@ def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
         (_br, in_port, dl_src, dl_dst, dl_type, _vlan, nw_src, nw_dst, v6s, v6d, proto, sport, dport) = ck
         key = {IN_PORT: in_port, DL_SRC: dl_src, DL_DST: dl_dst, DL_TYPE: dl_type, NW_SRC: nw_src,
                NW_DST: nw_dst, IPV6_SRC: v6s, IPV6_DST: v6d, NW_PROTO: proto, TP_SRC: sport, TP_DST: dport}
-        m = [f"recirc_id(0),in_port({in_port}),eth(src={_mac(dl_src)},dst={_mac(dl_dst)}),"
+        m = [f"recirc_id(0),in_port({in_port}),eth(src={mac_str(dl_src)},dst={mac_str(dl_dst)}),"
              f"eth_type(0x{dl_type:04x})"]
         if dl_type == 0x86DD:
-            m.append(f",ipv6(src={_ip6(v6s)},dst={_ip6(v6d)},proto={proto},frag=no)")
+            m.append(f",ipv6(src={ip_str(v6s, 6)},dst={ip_str(v6d, 6)},proto={proto},frag=no)")
         else:
-            m.append(f",ipv4(src={_ip4(nw_src)},dst={_ip4(nw_dst)},proto={proto},frag=no)")
+            m.append(f",ipv4(src={ip_str(nw_src, 4)},dst={ip_str(nw_dst, 4)},proto={proto},frag=no)")
         if proto in _L4:
             m.append(f",{_L4[proto]}(src={sport},dst={dport})")
         acts = []
         for port, deltas in e.outputs:
             d = dict(deltas)
-            sets = [_set("ipv4", d, NW_SRC, NW_DST, _ip4)]
+            sets = [_set("ipv4", d, NW_SRC, NW_DST, lambda v: ip_str(v, 4))]
             if proto in _L4:
                 sets.append(_set(_L4[proto], d, TP_SRC, TP_DST, str))
-            sets.append(_set("eth", d, DL_SRC, DL_DST, _mac))
+            sets.append(_set("eth", d, DL_SRC, DL_DST, mac_str))
             sets = [x for x in sets if x]
             acts.extend(sets)
             acts.append(str(port))
