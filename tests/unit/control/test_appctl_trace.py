@@ -63,7 +63,8 @@ def test_trace_ct_next_reply_goes_normal_and_errors():
                         "--ct-next", "trk,est,rpl"])
     assert "recirc(0x1) - resume conntrack with ct_state=est|rpl|trk" in r.out
     assert " 1. ct_state=+est+trk,ip, priority 32768\n    NORMAL\n" in r.out
-    assert r.out.endswith("Datapath actions: 1\n") is False  # floods: p0 is the ingress port
+    # No MAC learned yet: NORMAL floods to every port but the ingress one (p0): LOCAL and pf0hpf.
+    assert r.out.endswith("Datapath actions: 65534,2\n")
     r = appctl.run(sw, ["ofproto/trace", "nobr", "in_port=1"])
     assert r.code == 2 and r.err.startswith("no bridge named nobr")
     r = appctl.run(sw, ["ofproto/trace", "ctBr", "in_port=1", "--ct-next", "bogus"])
