@@ -151,83 +151,6 @@ def _run_one_by_one(switch, br, streams, base: int, realtime: bool, state: _Stat
         state.deliver(ts, in_port, len(frame), dp.receive(br, in_port, frame, switch.now))
 
 
-BATCH = 256
-
-
-def _run_batched(switch, br, streams, base: int, state: _State) -> None:
-    """VPP-style: up to BATCH frames at a time through the Numba fast path; a frame that misses
-    takes Datapath.receive in its turn, so the order of every connection is preserved and the
-    result equals the one-by-one loop.  A batch never spans a timer tick."""
-    import numpy as np
-    dp = switch.datapath
-    merged = heapq.merge(*streams)
-    failure: list[BaseException] = []
-
-    def pull():
-        # An input error ends the input, but the frames already gathered are still processed.
-        if failure:
-            return None
-        try:
-            return next(merged, None)
-        except Exception as e:
-            failure.append(e)
-            return None
-
-    pending = None
-    sigint = state.sigint
-    while True:
-        if sigint.hit:
-            break
-        tss: list[int] = []
-        ports: list[int] = []
-        frames: list[bytes] = []
-        nows: list[int] = []
-        if pending is not None:
-            item = pending
-            pending = None
-        else:
-            item = pull()
-        if item is None:
-            break
-        now0 = max(_clock(switch, state, base, item[0]), switch.now)
-        switch.now = now0
-        dp.tick(now0)
-        limit = dp.next_tick
-        while item is not None:
-            ts, _o, _s, in_port, frame = item
-            now = max(_clock(switch, state, base, ts), now0)
-            if now >= limit or len(frames) >= BATCH:
-                pending = item
-                break
-            tss.append(ts)
-            ports.append(in_port)
-            frames.append(frame)
-            nows.append(now)
-            now0 = now
-            item = pull()
-        lens = np.fromiter((len(f) for f in frames), dtype=np.int64, count=len(frames))
-        offs = np.zeros(len(frames), dtype=np.int64)
-        if len(frames) > 1:
-            np.cumsum(lens[:-1], out=offs[1:])
-        buf = np.frombuffer(bytearray(b"".join(frames)), dtype=np.uint8)
-        nows_a = np.asarray(nows, dtype=np.int64)
-        out_ports, slow = dp.batch.receive_batch(br, buf, offs, lens, np.asarray(ports, dtype=np.int64), nows_a)
-        switch.now = max(switch.now, nows[-1])
-        for i, ts in enumerate(tss):
-            out = slow.get(i)
-            if out is None:
-                o, n = int(offs[i]), int(lens[i])
-                out = [(int(out_ports[i]), buf[o:o + n].tobytes())]
-            state.deliver(ts, ports[i], int(lens[i]), out)
-        if item is None and pending is None:
-            break
-    dp.sync_counters()
-    if failure:
-        raise failure[0]
-    if sigint.hit:
-        raise KeyboardInterrupt
-
-
 class _Source:
     """One input's frames, a chunk at a time, as NumPy arrays (the vectorized loop)."""
 
@@ -259,9 +182,10 @@ class _Source:
         self.pos = 0
 
 
-def _run_vectorized(switch, br, readers, ports, base: int, state: _State) -> None:
-    """The bulk loop (no output files, no trace): frames stay in NumPy arrays from the pcap
-    reader to the Numba kernel; only frames that miss the fast path become Python objects.
+def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_frame: bool) -> None:
+    """The batched loop: frames stay in NumPy arrays from the pcap reader to the Numba kernel;
+    only frames that miss the fast path become Python objects.  With ``per_frame`` (output
+    files or a trace) every frame's outputs are recorded one by one; else only counted.
     Inputs are merged by (timestamp, input order, file order) with a stable sort per window,
     so the order, and therefore every result, is the same as the one-by-one loop's."""
     import numpy as np
@@ -325,19 +249,29 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State) -> Non
             b = int(np.searchsorted(nows, dp.next_tick, side="left"))
             b = max(b, a + 1)
             out_ports, slow = dp.batch.receive_batch(br, buf, offs[a:b], lens[a:b], inp[a:b], nows[a:b])
-            hits = out_ports[out_ports >= 0] if not slow else np.delete(out_ports, list(slow))
-            tx_hits = np.concatenate([tx_hits, hits])
-            for outs in slow.values():
-                for ofport, _data in outs:
-                    summary.tx[names.get(ofport, str(ofport))] += 1
+            if per_frame:
+                for i, op in enumerate(out_ports.tolist()):
+                    k = a + i
+                    outs = slow.get(i)
+                    if outs is None:
+                        o, ln = int(offs[k]), int(lens[k])
+                        outs = [(op, buf[o:o + ln].tobytes())] if op >= 0 else []
+                    state.deliver(int(ts[k]), int(inp[k]), int(lens[k]), outs)
+            else:
+                hits = out_ports[out_ports >= 0] if not slow else np.delete(out_ports, list(slow))
+                tx_hits = np.concatenate([tx_hits, hits])
+                for outs in slow.values():
+                    for ofport, _data in outs:
+                        summary.tx[names.get(ofport, str(ofport))] += 1
             switch.now = max(switch.now, int(nows[b - 1]))
             a = b
-        rx = np.concatenate([rx, inp[:a]])  # a < n only when interrupted: the rest was not processed
-        state.idx += a
-        if a:
-            summary.last_ns = int(ts[a - 1])
-        if state.progress is not None:
-            state.progress(state.idx)
+        if not per_frame:  # deliver() counted them one by one
+            rx = np.concatenate([rx, inp[:a]])  # a < n only when interrupted: the rest was not processed
+            state.idx += a
+            if a:
+                summary.last_ns = int(ts[a - 1])
+            if state.progress is not None:
+                state.progress(state.idx)
         if error is not None or state.sigint.hit:
             break
     dp.sync_counters()
@@ -359,9 +293,10 @@ def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str
     Returns a ReplaySummary; input errors met mid-way stop the replay, are recorded in
     ``summary.error`` and leave well-formed outputs and a consistent switch.
 
-    ``mode`` picks the loop: "one" (the reference, one frame at a time), "batch" (the Numba
-    fast path, frames as Python objects), "vector" (frames in NumPy arrays end to end; no
-    output files or trace), or "auto" (the fastest that applies).  All give the same results.
+    ``mode`` picks the loop: "one" (the reference, one frame at a time), "batch" (frames in
+    NumPy arrays through the Numba fast path, outputs recorded frame by frame, as with output
+    files or a trace), "vector" (the same, outputs only counted), or "auto" (the fastest that
+    applies).  All give the same results.
 
     Raises:
         ReplayError: unknown bridge/port or an input that cannot be opened.
@@ -399,14 +334,12 @@ def replay(switch, bridge_name: str, inputs: list[tuple[str, str]], out_dir: str
     if mode not in ("auto", "one", "batch", "vector"):
         raise ReplayError(f"unknown replay mode {mode!r}")
     batch = mode != "one" and not realtime and dp.enable_batch()
-    vector = batch and not out_dir and not trace and mode in ("auto", "vector")
+    per_frame = bool(out_dir or trace) or mode == "batch"
     t0 = time.perf_counter()
     try:
         state.sigint.__enter__()
-        if vector:
-            _run_vectorized(switch, br, readers, port_nos, base, state)
-        elif batch:
-            _run_batched(switch, br, streams, base, state)
+        if batch:
+            _run_vectorized(switch, br, readers, port_nos, base, state, per_frame)
         else:
             _run_one_by_one(switch, br, streams, base, realtime, state)
     except KeyboardInterrupt:
