@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 from . import protocol
 from .result import Result
@@ -35,6 +36,22 @@ class DaemonError(OSError):
     """The daemon could not be reached or answered something unreadable."""
 
 
+def _connect(s: socket.socket, sock_path: str, timeout: float) -> None:
+    """Connects, waiting while the daemon's accept queue is full: a Unix socket with a
+    timeout answers EAGAIN then (not EINPROGRESS), which is "busy", not "gone"."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            s.connect(sock_path)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise DaemonError(f"daemon did not accept the connection within {timeout:g} s") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
 def request(sock_path: str, tool: str, argv: list[str], stdin: str | None = None,
             cwd: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Result:
     """Sends one request and returns the reply; raises DaemonError (or ConnectionError,
@@ -46,7 +63,7 @@ def request(sock_path: str, tool: str, argv: list[str], stdin: str | None = None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        s.connect(sock_path)
+        _connect(s, sock_path, timeout)
         s.sendall(data)
         buf = protocol.LineBuffer()
         while True:
@@ -74,7 +91,6 @@ def stream_events(sock: str, argv: list[str], interval: float = 0.2, max_s: floa
     """``conntrack -E`` against a running daemon: prints NEW/UPDATE/DESTROY lines as they
     happen until interrupted (Ctrl-C), like the real tool following the kernel."""
     import sys
-    import time
     r = request(sock, "conntrack", [*argv, "--ctswitch-since", "0"])
     if r.code:
         return r

@@ -58,13 +58,13 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
-        self.sock.listen(16)
+        self.sock.listen(socket.SOMAXCONN)
         self.sock.setblocking(False)
         self.sel.register(self.sock, selectors.EVENT_READ, self._accept)
 
     # ------------------------------------------------------------------ events
     def _accept(self, mask: int) -> None:
-        for _ in range(16):
+        for _ in range(64):
             try:
                 s, _addr = self.sock.accept()
             except (BlockingIOError, InterruptedError):
