@@ -172,3 +172,25 @@ def test_dpctl_dump_flows_lists_offloaded_decisions():
     assert appctl.run(lab.sw, ["dpctl/dump-flows", "type=ovs"]).out == ""
     r = appctl.run(lab.sw, ["dpctl/dump-flows", "-m"])
     assert ", offloaded:yes, dp:tc, actions:" in r.out and r.out.startswith("ufid:")
+
+
+def test_a_replayed_megaflow_keeps_the_bits_it_consulted_out_of_the_fast_path():
+    """Regression: a pass replayed from the megaflow cache must un-wildcard what its rules
+    consulted (here tcp_flags), or the exact-match fast path, which ignores tcp_flags, would
+    forward the PSH segment a higher-priority rule drops."""
+    flows = ["table=0,arp,action=normal",
+             "table=0,ip,ct_state=-trk,action=ct(table=1)",
+             "table=1,ip,ct_state=+trk+new,action=ct(commit),normal",
+             "table=1,priority=40000,tcp,ct_state=+trk+est,tcp_flags=+psh,action=drop",
+             "table=1,ip,ct_state=+trk+est,action=normal"]
+    lab = Lab(flows)
+    lab.send("pf0hpf", lab.host_tcp("S", seq=1000))
+    lab.send("p0", lab.remote_tcp("SA", seq=5000, ack=1001, dst="2.2.2.1"))
+    lab.send("pf0hpf", lab.host_tcp("A", seq=1001, ack=5001))
+    assert lab.conn().status & IPS_HW_OFFLOAD
+    for i in range(3):  # the second and third replay the first's recorded passes
+        out = lab.send("pf0hpf", lab.host_tcp("A", seq=1001 + 10 * i, ack=5001, payload=b"x" * 10))
+        assert [p for p, _ in out] == ["p0"]
+    out = lab.send("pf0hpf", lab.host_tcp("PA", seq=1031, ack=5001, payload=b"x" * 10))
+    assert out == []
+    assert lab.sw.datapath.stats["fast_hw"] == 0  # the decision depends on tcp_flags: never cached

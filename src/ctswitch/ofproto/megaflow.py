@@ -45,13 +45,16 @@ def _masker(idx: tuple[int, ...], msk: tuple[int, ...]):
 
 
 class Program:
-    """A recorded pass: its ops and the rules it ran (for their counters)."""
+    """A recorded pass: its ops, the rules it ran (for their counters) and the bits it
+    consulted (``wc``: (field index, mask) pairs), which a replay un-wildcards again so the
+    translation's mask is the same whether the pass ran or was replayed."""
 
-    __slots__ = ("ops", "rules")
+    __slots__ = ("ops", "rules", "wc")
 
-    def __init__(self, ops: list, rules: list) -> None:
+    def __init__(self, ops: list, rules: list, wc: tuple = ()) -> None:
         self.ops = tuple(ops)
         self.rules = tuple(rules)
+        self.wc = wc
 
 
 class MegaflowCache:
@@ -110,7 +113,7 @@ class MegaflowCache:
         if vals not in entries:
             self.n += 1
             self.inserted += 1
-        entries[vals] = Program(ops, rules)
+        entries[vals] = Program(ops, rules, tuple(zip(idx, msk)))
 
     def _drop_bridge(self, name: str) -> None:
         for k in [k for k in self._tables if k[0] == name]:

@@ -201,6 +201,9 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
         return
     prog = cache.lookup(ctx.bridge, table, key)
     if prog is not None:
+        twc = ctx.tr.wc
+        for i, m in prog.wc:
+            twc[i] |= m
         _exec(ctx, key, prog)
         return
     start = list(key)
