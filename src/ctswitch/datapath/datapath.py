@@ -29,6 +29,7 @@ All counters live in ``stats`` (a plain dict) for the summaries and views.
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 
 from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
 from ..flow.key import (
@@ -62,6 +63,7 @@ from ..packet.headers import TCP_FIN, TCP_RST, TCP_SYN
 _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
                            IPV6_DST, NW_PROTO, TP_SRC, TP_DST, CT_STATE))
 _UNCACHEABLE = tuple(i for i in range(N_FIELDS) if i not in _CACHE_FIELDS)
+_uncacheable_of = itemgetter(*_UNCACHEABLE)
 # Header fields an output may have changed (what packet.rewrite.apply writes).
 _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
 GC_INTERVAL_MS = 1000
@@ -267,11 +269,9 @@ class Datapath:
             conn, reply = v.conn, v.reply
         if conn is None or not (conn.status & IPS_OFFLOAD):
             return
-        wc = tr.wc
-        for i in _UNCACHEABLE:
-            if wc[i]:
-                return
-        outputs = [(port, [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
+        if any(_uncacheable_of(tr.wc)):
+            return
+        outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
         ck = self._cache_key(bridge, key)
         entry = FastEntry(bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now)

@@ -76,19 +76,15 @@ class MegaflowCache:
 
     def lookup(self, bridge, table: int, key: list[int]) -> Program | None:
         e = self._tables.get((bridge.name, table))
-        if e is None:
-            self.misses += 1
-            return None
-        gen, subtables = e
-        if gen != bridge.generation:
-            self._drop_bridge(bridge.name)
-            self.misses += 1
-            return None
-        for _idx, _msk, entries, masked in subtables:
-            p = entries.get(masked(key))
-            if p is not None:
-                self.hits += 1
-                return p
+        if e is not None:
+            if e[0] == bridge.generation:
+                for st in e[1]:
+                    p = st[2].get(st[3](key))
+                    if p is not None:
+                        self.hits += 1
+                        return p
+            else:
+                self._drop_bridge(bridge.name)
         self.misses += 1
         return None
 

@@ -31,7 +31,6 @@ ct_state (default ``trk,new``), so tracing never changes the switch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..flow import actions as A
 from ..flow.key import (
@@ -73,7 +72,6 @@ CT_FIELDS = (CT_STATE, CT_ZONE, CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6
              CT_NW_PROTO, CT_TP_SRC, CT_TP_DST)
 
 
-@dataclass(slots=True)
 class Translation:
     """What one packet's pass through the pipeline decided.
 
@@ -90,16 +88,21 @@ class Translation:
         controller: packets sent to CONTROLLER (counted, dropped).
     """
 
-    outputs: list = field(default_factory=list)
-    rules: list = field(default_factory=list)
-    verdicts: list = field(default_factory=list)
-    wc: list = field(default_factory=lambda: [0] * N_FIELDS)
-    drop: str | None = None
-    stateful: bool = False
-    trace: list | None = None
-    controller: int = 0
-    recirc: int = 0
-    dp_actions: list = field(default_factory=list)  # per pass, datapath action strings (tracing)
+    __slots__ = ("outputs", "rules", "verdicts", "wc", "drop", "stateful", "trace", "controller",
+                 "recirc", "dp_actions")
+
+    def __init__(self, trace: list | None = None) -> None:
+        # A plain slotted class, not a dataclass: one is built per slow-path packet.
+        self.outputs: list = []
+        self.rules: list = []
+        self.verdicts: list = []
+        self.wc: list[int] = [0] * N_FIELDS
+        self.drop: str | None = None
+        self.stateful = False
+        self.trace = trace
+        self.controller = 0
+        self.recirc = 0
+        self.dp_actions: list = []  # per pass, datapath action strings (tracing only)
 
 
 class XlateContext:
@@ -163,9 +166,10 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     k = list(key)
     if trace:
         cache = None
-    tr.dp_actions.append([])
+        tr.dp_actions.append([])
     _run_pass(ctx, k, 0, formatter, cache)
-    _end_pass(ctx)
+    if trace:
+        _end_pass(ctx)
     while ctx.queue and not ctx.halted:
         tr.recirc += 1
         if tr.recirc > MAX_RECIRCULATIONS:
@@ -182,9 +186,11 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
             tr.trace.append("-" * (len(ctx.bridge.name) + 10))
             tr.trace.append("    thaw")
             tr.trace.append(f"        Resuming from table {table}")
-        tr.dp_actions.append([])
+        if trace:
+            tr.dp_actions.append([])
         _run_pass(ctx, rkey, table, formatter, cache)
-        _end_pass(ctx)
+        if trace:
+            _end_pass(ctx)
     if ctx.icmp_id is not None or ctx.icmp_inner is not None:
         extra = (ctx.icmp_id, ctx.icmp_inner)
         tr.outputs = [(p, kk, extra) for p, kk, _ in tr.outputs]

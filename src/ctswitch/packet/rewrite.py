@@ -98,6 +98,14 @@ def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: li
     if not diff:
         return bytes(frame)
     b = bytearray(frame)
+    if pkt.ip_ver == 4 and pkt.l4 >= 0 and (pkt.nw_proto == IPPROTO_TCP or pkt.nw_proto == IPPROTO_UDP) \
+            and not pkt.nw_frag & FRAG_LATER and _NAT4.issuperset(diff):
+        return _apply_nat4(b, pkt, diff, new_key)
+    return _apply_fields(b, pkt, diff, new_key)
+
+
+def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) -> bytes:
+    """``apply``'s general case: each field of ``diff`` written and its checksums patched in turn."""
     l3 = pkt.l3
     ver = pkt.ip_ver
     tos_done = False
@@ -165,6 +173,45 @@ def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: li
                 old = _get16(b, l4)
                 b[l4 + (0 if i == TP_SRC else 1)] = new & 0xFF
                 _patch(b, l4 + 2, old, _get16(b, l4))
+    return bytes(b)
+
+
+_NAT4 = frozenset((DL_SRC, DL_DST, NW_SRC, NW_DST, TP_SRC, TP_DST))
+
+
+def _apply_nat4(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) -> bytes:
+    """``apply`` for the NAT case (IPv4 TCP/UDP, only MACs, addresses and ports change): every
+    changed word is summed first and each checksum is updated once (RFC 1624 updates compose:
+    the result equals one update per field)."""
+    l3 = pkt.l3
+    l4 = pkt.l4
+    ip_old = ip_new = l4_old = l4_new = 0
+    ip_changed = l4_changed = False
+    for i in diff:
+        new = new_key[i]
+        if i == DL_DST:
+            b[0:6] = new.to_bytes(6, "big")
+        elif i == DL_SRC:
+            b[6:12] = new.to_bytes(6, "big")
+        elif i == NW_SRC or i == NW_DST:
+            off = l3 + (12 if i == NW_SRC else 16)
+            ip_old += int.from_bytes(b[off:off + 4], "big")
+            ip_new += new
+            ip_changed = True
+            b[off:off + 4] = new.to_bytes(4, "big")
+        else:
+            off = l4 if i == TP_SRC else l4 + 2
+            l4_old += (b[off] << 8) | b[off + 1]
+            new &= 0xFFFF
+            l4_new += new
+            l4_changed = True
+            b[off] = new >> 8
+            b[off + 1] = new & 0xFF
+    if ip_changed:
+        _patch(b, l3 + 10, ip_old, ip_new)
+    if ip_changed or l4_changed:
+        _l4_patch(b, l4 + (16 if pkt.nw_proto == IPPROTO_TCP else 6), pkt.nw_proto == IPPROTO_UDP,
+                  ip_old + l4_old, ip_new + l4_new)
     return bytes(b)
 
 

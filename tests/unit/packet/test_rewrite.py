@@ -167,3 +167,47 @@ def test_checker_catches_a_wrong_checksum():
     assert bad_checksums(bytes(f)) == ["TCP"]
     f[24] ^= 1
     assert bad_checksums(bytes(f)) == ["IP", "TCP"]
+
+
+def _one(frame: bytes, i: int, v: int) -> bytes:
+    """One field written by apply's general (field by field) branch."""
+    pkt = codec.parse(frame)
+    new = K.extract(pkt, 1)
+    new[i] = v
+    return rewrite._apply_fields(bytearray(frame), pkt, [i], new)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_nat_shortcut_equals_the_field_by_field_rewrite(seed):
+    import random
+    rng = random.Random(seed)
+    udp = rng.random() < 0.4
+    csum = rng.choice([None, 0, 0xFFFF, rng.randrange(0x10000)])
+    src, dst = rng.getrandbits(32), rng.getrandbits(32)
+    sp, dp = rng.randrange(0x10000), rng.randrange(0x10000)
+    if udp:
+        frame = bytearray(build.ipv4_udp(src, dst, sp, dp, b"p" * rng.randrange(6)))
+        coff = 14 + 20 + 6
+    else:
+        frame = bytearray(build.ipv4_tcp(src, dst, sp, dp, "A", rng.getrandbits(32), 0, b"q" * rng.randrange(6)))
+        coff = 14 + 20 + 16
+    if csum is not None:
+        frame[coff:coff + 2] = csum.to_bytes(2, "big")
+    if rng.random() < 0.2:  # crafted IPv4 header checksums: the +0/-0 corner cases
+        frame[24:26] = rng.choice([0, 0xFFFF]).to_bytes(2, "big")
+    frame = bytes(frame)
+    pkt = codec.parse(frame)
+    old = K.extract(pkt, 1)
+    new = list(old)
+    for i, bits in ((K.DL_SRC, 48), (K.DL_DST, 48), (K.NW_SRC, 32), (K.NW_DST, 32), (K.TP_SRC, 16), (K.TP_DST, 16)):
+        r = rng.random()
+        if r < 0.4:
+            new[i] = rng.getrandbits(bits)
+        elif r < 0.5:  # swapped addresses/ports: a net-zero change of the sums
+            new[i] = old[{K.NW_SRC: K.NW_DST, K.NW_DST: K.NW_SRC, K.TP_SRC: K.TP_DST,
+                          K.TP_DST: K.TP_SRC}.get(i, i)]
+    diff = [i for i in rewrite._FIELDS if old[i] != new[i]]
+    want = frame
+    for i in diff:
+        want = _one(want, i, new[i])
+    assert rewrite.apply(frame, pkt, old, new) == want
