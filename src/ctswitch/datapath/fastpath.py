@@ -257,23 +257,28 @@ def _apply(buf, out, o, n, proto, now, ent, e, copy):
     ent[e, W_USED] = np.uint64(now)
 
 
-CHUNK = 64
+CHUNK = 32
+
+
+def _prefetch(a, i, j):
+    """Hint: ``a[i, j]`` (2-D) or ``a[i]`` (1-D, ``j`` unused) will be read soon (a no-op without numba)."""
 
 
 def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, stop, ent, index, mask,
               out_ports, eids, copy, stop_on_miss):
     """Runs frames ``start..stop-1``; returns (frames done, hits, sink).
 
-    ``sink`` only keeps the row-touching pass from being optimised away.
-    Frames go in chunks of CHUNK, in passes (VPP style): parse + hash + first
-    index slot, then touch the candidate rows, then resolve the probes, then
-    rewrite and count in order.  The loads of one pass are independent across
-    frames, so the CPU overlaps their cache misses.  Only the last pass changes
-    anything, so stopping there at the first miss leaves later frames untouched.
+    Frames go in chunks of CHUNK, in passes (VPP style): parse + hash + prefetch
+    of the first index slot; load of the slot + prefetch of the candidate row;
+    then, in order, probe resolution, rewrite and count.  Prefetches do not wait
+    for their data, so the cache misses of a whole chunk are in flight at once.
+    Only the last pass changes anything, so stopping there at the first miss
+    leaves later frames untouched.
     """
     keys = np.empty((CHUNK, 4), dtype=np.uint64)
     hs = np.empty(CHUNK, dtype=np.uint64)
     cand = np.empty(CHUNK, dtype=np.int64)
+    slots = np.empty(CHUNK, dtype=np.int64)
     protos = np.empty(CHUNK, dtype=np.int64)
     sink = np.uint64(0)
     hits = 0
@@ -286,7 +291,6 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
             p = _parse(buf, o, lengths[i])
             protos[j] = p
             if p < 0:
-                cand[j] = EMPTY
                 continue
             k0 = _ld64(buf, o)
             k1 = _ld32(buf, o + 8) | (np.uint64(in_ports[i]) << _U32)
@@ -298,36 +302,45 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
             keys[j, 3] = k3
             h = _hash(k0, k1, k2, k3)
             hs[j] = h
-            cand[j] = index[np.int64(h & np.uint64(mask))]
+            _prefetch(index, np.int64(h & np.uint64(mask)), 0)
         for j in range(m):
-            v = cand[j]
-            if v != EMPTY:
-                e = v & 0xFFFFFFFF
-                sink += ent[e, 0] + ent[e, W_USED]
-        for j in range(m):
-            v = cand[j]
-            if v == EMPTY:
+            if protos[j] < 0:
+                cand[j] = EMPTY
                 continue
+            # Walk the probe sequence on the tags alone (the index line is there now) and
+            # prefetch the row of the first tag match: usually the entry itself.
             h = hs[j]
             tag = np.int64(h >> _U33)
             s = np.int64(h & np.uint64(mask))
-            k0 = keys[j, 0]
-            k1 = keys[j, 1]
-            k2 = keys[j, 2]
-            k3 = keys[j, 3]
-            found = EMPTY
-            while v != EMPTY:
-                if (v >> 32) == tag:
-                    e = v & 0xFFFFFFFF
-                    if ent[e, 0] == k0 and ent[e, 1] == k1 and ent[e, 2] == k2 and ent[e, 3] == k3:
-                        found = e
-                        break
+            v = index[s]
+            while v != EMPTY and (v >> 32) != tag:
                 s = (s + 1) & mask
                 v = index[s]
-            cand[j] = found
+            cand[j] = v
+            slots[j] = s
+            if v != EMPTY:
+                e = v & 0xFFFFFFFF
+                _prefetch(ent, e, 0)
+                _prefetch(ent, e, ROW_WORDS - 1)
         for j in range(m):
             i = base + j
-            e = cand[j]
+            v = cand[j]
+            e = EMPTY
+            if v != EMPTY:
+                tag = np.int64(hs[j] >> _U33)
+                s = slots[j]
+                k0 = keys[j, 0]
+                k1 = keys[j, 1]
+                k2 = keys[j, 2]
+                k3 = keys[j, 3]
+                while v != EMPTY:
+                    if (v >> 32) == tag:
+                        c = v & 0xFFFFFFFF
+                        if ent[c, 0] == k0 and ent[c, 1] == k1 and ent[c, 2] == k2 and ent[c, 3] == k3:
+                            e = c
+                            break
+                    s = (s + 1) & mask
+                    v = index[s]
             eids[i] = e
             if e < 0:
                 out_ports[i] = -1
@@ -348,6 +361,31 @@ def _insert_rows(ent, index, mask, rows, eids, res):
         for w in range(ROW_WORDS):
             ent[e, w] = rows[j, w]
         res[j] = _index_put(ent, index, mask, e)
+
+
+if HAVE_NUMBA and not numba.config.DISABLE_JIT:
+    from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _prefetch(typingctx, arr, i, j):  # noqa: F811 - the compiled form of the no-op above
+        """``prefetcht0`` of ``arr[i, j]`` (``arr[i]`` for a 1-D array): a load that does not wait."""
+
+        def codegen(context, builder, sig, args):
+            aty = sig.args[0]
+            ary = context.make_array(aty)(context, builder, args[0])
+            ix = [args[1], context.cast(builder, args[2], sig.args[2], sig.args[1])][:aty.ndim]
+            ptr = _cgutils.get_item_pointer(context, builder, aty, ary, ix, wraparound=False)
+            i8p = _ir.IntType(8).as_pointer()
+            i32 = _ir.IntType(32)
+            fnty = _ir.FunctionType(_ir.VoidType(), [i8p, i32, i32, i32])
+            fn = _cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            builder.call(fn, [builder.bitcast(ptr, i8p), _ir.Constant(i32, 0), _ir.Constant(i32, 3),
+                              _ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return numba.types.void(arr, i, j), codegen
 
 
 if HAVE_NUMBA:
