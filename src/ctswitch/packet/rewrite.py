@@ -98,6 +98,12 @@ def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: li
     if not diff:
         return bytes(frame)
     b = bytearray(frame)
+    while diff and (diff[0] == DL_SRC or diff[0] == DL_DST):  # the MACs lead _FIELDS; no checksum
+        i = diff.pop(0)
+        if i == DL_DST:
+            b[0:6] = new_key[i].to_bytes(6, "big")
+        else:
+            b[6:12] = new_key[i].to_bytes(6, "big")
     if pkt.ip_ver == 4 and pkt.l4 >= 0 and (pkt.nw_proto == IPPROTO_TCP or pkt.nw_proto == IPPROTO_UDP) \
             and not pkt.nw_frag & FRAG_LATER and _NAT4.issuperset(diff):
         return _apply_nat4(b, pkt, diff, new_key)
@@ -105,17 +111,14 @@ def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: li
 
 
 def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) -> bytes:
-    """``apply``'s general case: each field of ``diff`` written and its checksums patched in turn."""
+    """``apply``'s general case (MACs already written): each field of ``diff`` written and its
+    checksums patched in turn."""
     l3 = pkt.l3
     ver = pkt.ip_ver
     tos_done = False
     for i in diff:
         new = new_key[i]
-        if i == DL_DST:
-            b[0:6] = new.to_bytes(6, "big")
-        elif i == DL_SRC:
-            b[6:12] = new.to_bytes(6, "big")
-        elif l3 < 0 or ver == 0:
+        if l3 < 0 or ver == 0:
             continue
         elif i == NW_SRC or i == NW_DST:
             if ver != 4:
@@ -176,11 +179,11 @@ def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]
     return bytes(b)
 
 
-_NAT4 = frozenset((DL_SRC, DL_DST, NW_SRC, NW_DST, TP_SRC, TP_DST))
+_NAT4 = frozenset((NW_SRC, NW_DST, TP_SRC, TP_DST))
 
 
 def _apply_nat4(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) -> bytes:
-    """``apply`` for the NAT case (IPv4 TCP/UDP, only MACs, addresses and ports change): every
+    """``apply`` for the NAT case (IPv4 TCP/UDP, only addresses and ports change): every
     changed word is summed first and each checksum is updated once (RFC 1624 updates compose:
     the result equals one update per field)."""
     l3 = pkt.l3
@@ -189,11 +192,7 @@ def _apply_nat4(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) 
     ip_changed = l4_changed = False
     for i in diff:
         new = new_key[i]
-        if i == DL_DST:
-            b[0:6] = new.to_bytes(6, "big")
-        elif i == DL_SRC:
-            b[6:12] = new.to_bytes(6, "big")
-        elif i == NW_SRC or i == NW_DST:
+        if i == NW_SRC or i == NW_DST:
             off = l3 + (12 if i == NW_SRC else 16)
             ip_old += int.from_bytes(b[off:off + 4], "big")
             ip_new += new

@@ -170,10 +170,13 @@ def test_checker_catches_a_wrong_checksum():
 
 
 def _one(frame: bytes, i: int, v: int) -> bytes:
-    """One field written by apply's general (field by field) branch."""
+    """One field written by apply's general (field by field) branch (MACs by apply itself)."""
     pkt = codec.parse(frame)
-    new = K.extract(pkt, 1)
+    old = K.extract(pkt, 1)
+    new = list(old)
     new[i] = v
+    if i in (K.DL_SRC, K.DL_DST):
+        return rewrite.apply(frame, pkt, old, new)
     return rewrite._apply_fields(bytearray(frame), pkt, [i], new)
 
 
