@@ -12,12 +12,30 @@ Theory of operation
 | ``a1 b2 3c 4d``            | classic, big-endian, nanoseconds         |
 | ``0a 0d 0d 0a``            | pcapng (byte order from the SHB magic)   |
 
-and iterates ``(ts_ns, frame)`` pairs.  The reader is written by hand (no
-dpkt/scapy: those are 6x-600x slower): it reads the file in large chunks
-(``CHUNK`` bytes), walks record headers with a precompiled
-``Struct.unpack_from`` and slices frames out of the chunk as ``bytes``; a
-record that crosses the end of a chunk is carried into the next one.  Memory
-stays constant (one chunk, grown only for a record larger than a chunk).
+and iterates ``(ts_ns, frame)`` pairs, or hands out whole chunks of records
+as NumPy arrays (``chunks()``, the replay's bulk path).
+
+Why hand-written: on this path a library is too slow.  Measured on this
+machine (the project's performance notes, section 2; 1M 64-byte frames):
+dpkt reads 0.76 Mpps, scapy's ``RawPcapReader`` 0.96 Mpps and scapy with
+dissection 0.007 Mpps, against 4.2-4.8 Mpps for a hand-written ``struct``
+walker and 27-31 Mpps for a Numba scan of the record offsets.  The replay
+reads every packet of multi-million-packet files, so the reader sets a floor
+under the whole run.
+
+Classic pcap: the file is read in large chunks (``CHUNK`` bytes) with
+``readinto`` into a fresh ``uint8`` array (no ``bytes`` concatenation); the
+bytes of a record that crosses the end of a chunk are carried to the front of
+the next one.  ``_pcapscan.scan_records`` walks the 16-byte record headers of a
+chunk and fills int64 arrays (timestamp in ns, frame offset, frame length); it
+is compiled with Numba (``@njit(cache=True)``, loaded at the first chunk of
+64 KiB or more, so small files never load Numba) and, before that or when
+numba is missing or ``NUMBA_DISABLE_JIT=1``, replaced by ``scan_records_py``
+(``Struct.unpack_from``, same results).  ``chunks()`` yields those arrays and
+the chunk; ``__iter__`` slices ``bytes`` frames out of them.  Memory stays
+constant (one chunk, grown only for a record larger than a chunk).  pcapng
+keeps its Python block walker; its ``chunks()`` packs those records into the
+same array types.
 
 pcapng: Section Header Blocks (either byte order, several sections), Interface
 Description Blocks (link type, snaplen, ``if_tsresol`` and ``if_tsoffset`` per
@@ -63,6 +81,14 @@ def _open(path_or_file, mode: str) -> tuple[BinaryIO, str, bool]:
         return f, os.fsdecode(path_or_file), True
     name = getattr(path_or_file, "name", None)
     return path_or_file, name if isinstance(name, str) else "<stream>", False
+
+
+def _scanner(nbytes: int):
+    """The classic-pcap record scan for a chunk of ``nbytes`` (see ``_pcapscan.scanner``).
+
+    Imported on first use, so that importing this module loads neither NumPy nor Numba."""
+    from ._pcapscan import scanner
+    return scanner(nbytes)
 
 
 class PcapReader:
@@ -141,19 +167,29 @@ class PcapReader:
     # --- classic pcap -----------------------------------------------------------------------
 
     def _iter_classic(self) -> Iterator[tuple[int, bytes]]:
-        for ts, buf, offs, lens in self.chunks():
-            for t, o, n in zip(ts, offs, lens):
+        for ts, data, offs, lens in self.chunks():
+            buf = data.tobytes()
+            for t, o, n in zip(ts.tolist(), offs.tolist(), lens.tolist()):
                 yield t, buf[o:o + n]
 
-    def chunks(self, max_records: int = 8192) -> Iterator[tuple[list[int], bytes, list[int], list[int]]]:
-        """Classic pcap in bulk: ``(ts_ns, data, offsets, lengths)`` per chunk of records, the
-        frames left inside ``data`` (no bytes object per frame).  pcapng falls back to the
-        record iterator.  Errors as ``__iter__`` (PcapError naming the record)."""
-        if self.format != "pcap":
-            it = iter(self)
-            while True:
-                ts, offs, lens, parts = [], [], [], []
-                pos = 0
+    def chunks(self, max_records: int = 8192) -> Iterator[tuple]:
+        """The records in bulk: ``(ts_ns, data, offsets, lengths)`` per chunk, NumPy arrays
+        (int64 ``ts_ns``, ``offsets`` and ``lengths``; ``data`` a ``uint8`` array holding the
+        frames, frame i at ``data[offsets[i]:offsets[i] + lengths[i]]``; no object per frame).
+        Classic pcap: one chunk of the file per item (``max_records`` is not used); each
+        ``data`` is a new array, never overwritten by later items.  pcapng: up to
+        ``max_records`` records of the record iterator per item (``data`` read-only).
+        Errors as ``__iter__`` (PcapError naming the record, after the records before it)."""
+        import numpy as np
+        if self.format == "pcap":
+            yield from self._chunks_classic(np)
+            return
+        it = iter(self)
+        error = None
+        while error is None:
+            ts, offs, lens, parts = [], [], [], []
+            pos = 0
+            try:
                 for t, fr in it:
                     ts.append(t)
                     offs.append(pos)
@@ -162,49 +198,60 @@ class PcapReader:
                     pos += len(fr)
                     if len(ts) >= max_records:
                         break
-                if not ts:
-                    return
-                yield ts, b"".join(parts), offs, lens
-        unpack = struct.Struct(self.byteorder + "IIII").unpack_from
-        read = self._f.read
+            except PcapError as e:  # raised once the records before it are out
+                error = e
+            if ts:
+                yield (np.array(ts, dtype=np.int64), np.frombuffer(b"".join(parts), dtype=np.uint8),
+                       np.array(offs, dtype=np.int64), np.array(lens, dtype=np.int64))
+            elif error is None:
+                return
+        raise error
+
+    def _chunks_classic(self, np) -> Iterator[tuple]:
+        big = self.byteorder == ">"
         mul = 1 if self.nanosecond else 1000
         limit = max(self.snaplen, MAX_RECORD)
-        buf = b""
-        pos = 0
-        rec = 0
+        readinto = getattr(self._f, "readinto", None)
+        read = self._f.read
         chunk = CHUNK
+        carry = None  # the start of a record the last chunk cut (a view of that chunk)
+        ncarry = 0
+        rec = 0
+        cap = -1
+        ts = offs = lens = None
         while True:
-            data = read(chunk)
-            if not data:
-                if pos < len(buf):
-                    left = len(buf) - pos
-                    what = "truncated record header" if left < 16 else "truncated packet data"
+            buf = np.empty(ncarry + chunk, dtype=np.uint8)
+            if ncarry:
+                buf[:ncarry] = carry
+            if readinto is not None:
+                got = readinto(buf[ncarry:]) or 0
+            else:
+                data = read(chunk)  # a file object without readinto
+                got = len(data) if data else 0
+                if got:
+                    buf[ncarry:ncarry + got] = np.frombuffer(data, dtype=np.uint8)
+            if not got:
+                if ncarry:
+                    what = "truncated record header" if ncarry < 16 else "truncated packet data"
                     raise PcapError(f"{self.name}: record {rec + 1}: {what}")
                 return
-            buf = buf[pos:] + data if pos < len(buf) else data
-            pos = 0
-            end = len(buf)
-            ts: list[int] = []
-            offs: list[int] = []
-            lens: list[int] = []
-            while pos + 16 <= end:
-                sec, frac, incl, _orig = unpack(buf, pos)
-                nxt = pos + 16 + incl
-                if nxt > end:
-                    if incl > limit:
-                        if ts:
-                            yield ts, buf, offs, lens
-                        raise PcapError(f"{self.name}: record {rec + 1}: bad record length {incl}")
-                    if incl + 16 > chunk:
-                        chunk = incl + 16
-                    break
-                rec += 1
-                ts.append(sec * 1_000_000_000 + frac * mul)
-                offs.append(pos + 16)
-                lens.append(incl)
-                pos = nxt
-            if ts:
-                yield ts, buf, offs, lens
+            end = ncarry + got
+            if end // 16 > cap:  # scratch for the most records a chunk this size can hold
+                cap = max(end // 16, 1024)
+                ts = np.empty(cap, dtype=np.int64)
+                offs = np.empty(cap, dtype=np.int64)
+                lens = np.empty(cap, dtype=np.int64)
+            n, pos, incl = _scanner(end)(buf, end, big, mul, ts, offs, lens)
+            incl = int(incl)
+            rec += n
+            if n:
+                yield ts[:n].copy(), buf[:pos], offs[:n].copy(), lens[:n].copy()
+            if incl > limit:  # a record header whose frame is beyond this chunk, and too long
+                raise PcapError(f"{self.name}: record {rec + 1}: bad record length {incl}")
+            if incl + 16 > chunk:
+                chunk = incl + 16
+            carry = buf[pos:end]
+            ncarry = end - pos
 
     # --- pcapng -----------------------------------------------------------------------------
 

@@ -175,10 +175,8 @@ class _Source:
             self.done = True
             self.error = e
             return
-        self.ts = np.asarray(ts, dtype=np.int64)
-        self.data = np.frombuffer(data, dtype=np.uint8)
-        self.offs = np.asarray(offs, dtype=np.int64)
-        self.lens = np.asarray(lens, dtype=np.int64)
+        # PcapReader.chunks() gives NumPy arrays already (int64 ts/offsets/lengths, uint8 data).
+        self.ts, self.data, self.offs, self.lens = ts, data, offs, lens
         self.pos = 0
 
 
