@@ -50,12 +50,16 @@ import socket
 import struct
 import sys
 
+from .vnet import NEEDS_CSUM, VNET_LEN, ZERO_HDR
+
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_AUXDATA = 8
 PACKET_QDISC_BYPASS = 20
+PACKET_STATISTICS = 6
+PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 
@@ -77,8 +81,15 @@ ETHTOOL_FEATURES: dict[str, tuple[int, int]] = {
 }
 # Turned off in this order: TSO needs SG and tx checksum, so it goes first.
 OFFLOAD_ORDER = ("tso", "gso", "gro", "scatter-gather", "tx-checksum", "rx-checksum")
+# With PACKET_VNET_HDR (GSO super-frames pass whole, checksums may stay partial): TSO (needs SG
+# and tx checksum) so that super-frames leave whole, GRO so that the segments a peer sends are
+# merged into super-frames before we read them (docs/live.md "GSO super-frames").
+VNET_OFFLOADS = {"rx-checksum": True, "tx-checksum": True, "scatter-gather": True, "tso": True, "gso": True,
+                 "gro": True}
 
+RCVBUF = 4 << 20
 _AUX = struct.Struct("=IIIHHHH")
+_VNET = struct.Struct("<BBHHHH")
 _MAX_FRAME = 65536 + 4
 
 
@@ -98,6 +109,7 @@ class _MMsgHdr(ctypes.Structure):
 
 
 _SLOT = _MAX_FRAME + 4      # one received frame per slot; +4: room to put a VLAN tag back
+_VH = 16                    # one virtio_net_hdr (10 bytes) per slot
 _NAME = 24                  # sockaddr_ll is 20 bytes
 _CTL = 64                   # one cmsghdr (16) + tpacket_auxdata (20), padded
 _CMSG_HDR = 16              # cmsg_len (size_t), cmsg_level, cmsg_type (int): x86-64/aarch64 layout
@@ -152,11 +164,12 @@ class MmsgIO:
     memory at ``addr`` with ``sendmmsg``, in order.
     """
 
-    def __init__(self, fd: int, n: int) -> None:
+    def __init__(self, fd: int, n: int, vnet: bool = False) -> None:
         import numpy as np
 
         self.fd = fd
         self.n = n
+        self.vnet = vnet
         self.errors = 0
         self.last_error = ""
         self.recvmmsg, self.sendmmsg = _mmsg_calls()
@@ -169,25 +182,38 @@ class MmsgIO:
         self.ctl = np.zeros((n, _CTL), dtype=np.uint8)
         self.ctl32 = self.ctl.view(np.uint32)
         iov_dt = np.dtype([("base", np.uint64), ("len", np.uint64)])
-        self.rx_iov = np.zeros(n, dtype=iov_dt)
-        self.rx_iov["base"] = self.addr + self.offsets
-        self.rx_iov["len"] = _MAX_FRAME
+        k = 2 if vnet else 1  # iovecs per message: [virtio_net_hdr,] frame
+        # virtio_net_hdr of frame i (vnet only) at vh[i] (16-byte slots), its address in vh_ptrs[i]
+        self.vh = np.zeros((n, _VH), dtype=np.uint8)
+        self.vh_ptrs = self.vh.ctypes.data + np.arange(n, dtype=np.uint64) * _VH
+        self.vh16 = self.vh.view(np.uint16)  # flags|gso_type, hdr_len, gso_size, csum_start, csum_offset
+        self.zero_vh = np.zeros(_VH, dtype=np.uint8)  # header of frames sent without metadata
+        self.rx_iov = np.zeros((n, k), dtype=iov_dt)
+        self.rx_iov[:, -1]["base"] = self.addr + self.offsets
+        self.rx_iov[:, -1]["len"] = _MAX_FRAME
+        if vnet:
+            self.rx_iov[:, 0]["base"] = self.vh_ptrs
+            self.rx_iov[:, 0]["len"] = VNET_LEN
         self.rx = np.zeros(n, dtype=dt)
         self.rx["name"] = self.names.ctypes.data + np.arange(n, dtype=np.uint64) * _NAME
-        self.rx["iov"] = self.rx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * iov_dt.itemsize
-        self.rx["iovlen"] = 1
+        self.rx["iov"] = self.rx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * (k * iov_dt.itemsize)
+        self.rx["iovlen"] = k
         self.rx["control"] = self.ctl.ctypes.data + np.arange(n, dtype=np.uint64) * _CTL
         self.rx_addr = self.rx.ctypes.data
-        self.tx_iov = np.zeros(n, dtype=iov_dt)
+        self.tx_iov = np.zeros((n, k), dtype=iov_dt)
         self.tx = np.zeros(n, dtype=dt)
-        self.tx["iov"] = self.tx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * iov_dt.itemsize
-        self.tx["iovlen"] = 1
+        self.tx["iov"] = self.tx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * (k * iov_dt.itemsize)
+        self.tx["iovlen"] = k
         self.tx_addr = self.tx.ctypes.data
         self._namelen = self.rx["namelen"]
         self._ctllen = self.rx["controllen"]
         self._len = self.rx["len"]
-        self._tx_base = self.tx_iov["base"]
-        self._tx_len = self.tx_iov["len"]
+        self._tx_base = self.tx_iov[:, -1]["base"]
+        self._tx_len = self.tx_iov[:, -1]["len"]
+        self._tx_hbase = self.tx_iov[:, 0]["base"]
+        if vnet:
+            self.tx_iov[:, 0]["len"] = VNET_LEN
+            self._tx_hbase[:] = self.zero_vh.ctypes.data
 
     def recv(self, limit: int) -> int:
         """Receives up to ``limit`` (at most ``n``) frames; returns how many (0: none waiting)."""
@@ -206,15 +232,24 @@ class MmsgIO:
                 self.last_error = os.strerror(err)
             return 0
 
-    def send(self, addr: int, offsets, lengths) -> int:
-        """Sends the ``len(offsets)`` slices at ``addr``; returns how many the kernel refused."""
+    def send(self, addr: int, offsets, lengths, hdrs=None) -> int:
+        """Sends the ``len(offsets)`` slices at ``addr``; returns how many the kernel refused.
+
+        ``hdrs``: (vnet sockets) addresses of each frame's virtio_net_hdr; None: no metadata.
+        """
         total = len(offsets)
         failed = 0
         done = 0
+        vnet = self.vnet
         while done < total:
             m = min(self.n, total - done)
             self._tx_base[:m] = addr + offsets[done:done + m]
             self._tx_len[:m] = lengths[done:done + m]
+            if vnet:
+                if hdrs is None:
+                    self._tx_hbase[:m] = self.zero_vh.ctypes.data
+                else:
+                    self._tx_hbase[:m] = hdrs[done:done + m]
             i = 0
             while i < m:
                 r = self.sendmmsg(self.fd, self.tx_addr + i * self.size, m - i, 0)
@@ -275,6 +310,21 @@ def set_offloads(ifname: str, on: bool = False) -> dict[str, str]:
     return errors
 
 
+def set_offload_profile(ifname: str, want: dict[str, bool]) -> dict[str, str]:
+    """Sets the offloads named in ``want`` (in ``OFFLOAD_ORDER``, reversed for the ones turned on
+    after those turned off); returns feature -> error for the ones refused."""
+    errors: dict[str, str] = {}
+    off = [f for f in OFFLOAD_ORDER if f in want and not want[f]]
+    on = [f for f in reversed(OFFLOAD_ORDER) if want.get(f)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in off + on:
+            try:
+                _ethtool(s, ifname, ETHTOOL_FEATURES[name][1], 1 if want[name] else 0)
+            except OSError as e:
+                errors[name] = e.strerror or str(e)
+    return errors
+
+
 def get_mtu(ifname: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         r = fcntl.ioctl(s.fileno(), SIOCGIFMTU, struct.pack("16si", ifname.encode(), 0).ljust(40, b"\0"))
@@ -328,24 +378,44 @@ class AfPacketPort:
         offload_errors: feature -> reason for offloads the driver refused to turn off.
     """
 
-    def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = 4 << 20,
-                 batch: int = 64) -> None:
+    def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = RCVBUF,
+                 batch: int = 64, vnet: bool = False) -> None:
         self.name = ifname
         self.batch = batch
         self._mmsg: MmsgIO | None | bool = None
         self.ifindex = socket.if_nametoindex(ifname)
-        self.offload_errors = set_offloads(ifname, False) if disable_offloads else {}
         self.mtu = get_mtu(ifname)
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         try:
+            self.vnet = False
+            if vnet:
+                try:
+                    s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+                    self.vnet = True
+                except OSError:
+                    pass
             s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
             with contextlib.suppress(OSError):
                 s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-            with contextlib.suppress(OSError):
-                s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            if not disable_offloads:
+                self.offload_errors = {}
+            elif self.vnet:
+                self.offload_errors = set_offload_profile(ifname, VNET_OFFLOADS)
+            else:
+                self.offload_errors = set_offloads(ifname, False)
+            # The qdisc bypass drops a frame the device cannot take as it is (dev_direct_xmit: a GSO
+            # frame on a device without TSO is segmented, then dropped): a vnet port without TSO
+            # keeps the qdisc path, which segments.
+            self.qdisc_bypass = not self.vnet or bool(get_offloads(ifname).get("tso"))
+            if self.qdisc_bypass:
                 with contextlib.suppress(OSError):
-                    s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
+                    s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            for opt, force in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):  # *BUFFORCE: root ignores rmem_max
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, force, rcvbuf)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
             s.bind((ifname, ETH_P_ALL))
             mreq = struct.pack("iHH8s", self.ifindex, PACKET_MR_PROMISC, 0, b"")
             s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
@@ -355,9 +425,17 @@ class AfPacketPort:
             raise
         self.sock = s
         self.rx = self.tx = self.rx_vlan = self.rx_csum_fixed = self.tx_errors = self.rx_outgoing = 0
-        self.rx_errors = 0
+        self.rx_errors = self.rx_gso = self.rx_dropped = 0
+        self.rx_hdrs: list = []  # vnet: the virtio_net_hdr of each frame of the last recv_batch
         self._recvmsg = s.recvmsg
         self._send = s.send
+        self._sendmsg = s.sendmsg
+
+    def kernel_drops(self) -> int:
+        """Frames the kernel dropped for this socket (receive queue full) since the bind."""
+        with contextlib.suppress(OSError):
+            self.rx_dropped += struct.unpack("II", self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))[1]
+        return self.rx_dropped
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -366,9 +444,11 @@ class AfPacketPort:
         """Up to ``limit`` frames waiting on the socket (never blocks)."""
         frames = []
         recvmsg = self._recvmsg
+        vnet = self.vnet
+        hdrs = self.rx_hdrs = []
         for _ in range(limit):
             try:
-                data, anc, _flags, addr = recvmsg(_MAX_FRAME, 64)
+                data, anc, _flags, addr = recvmsg(_MAX_FRAME + VNET_LEN if vnet else _MAX_FRAME, 64)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # a pending socket error (ENETDOWN...): reported once, then EAGAIN
@@ -377,40 +457,58 @@ class AfPacketPort:
             if addr[2] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
                 self.rx_outgoing += 1
                 continue
+            hdr = None
+            if vnet:
+                hdr, data = data[:VNET_LEN], data[VNET_LEN:]
+                if hdr == ZERO_HDR:
+                    hdr = None
+                elif hdr[1]:
+                    self.rx_gso += 1
             for level, typ, aux in anc:
                 if level == SOL_PACKET and typ == PACKET_AUXDATA and len(aux) >= _AUX.size:
                     status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(aux)
                     if status & _FIXUPS:
-                        data = self._fix(data, status, tci, tpid)
+                        data, hdr = self._fix(data, status, tci, tpid, hdr)
             frames.append(data)
+            if vnet:
+                hdrs.append(hdr)
         self.rx += len(frames)
         return frames
 
-    def _fix(self, data: bytes, status: int, tci: int, tpid: int) -> bytes:
-        """The wire frame from what the kernel handed over: VLAN tag back, checksum completed."""
+    def _fix(self, data: bytes, status: int, tci: int, tpid: int, hdr: bytes | None = None):
+        """The wire frame from what the kernel handed over: VLAN tag back, checksum completed.
+
+        Returns (frame, vnet header).  With a vnet header, a partial checksum
+        stays partial (the header says where: ``csum_start`` moves with the tag).
+        """
         if status & TP_STATUS_VLAN_VALID:
             if not status & TP_STATUS_VLAN_TPID_VALID:
                 tpid = 0x8100
             data = data[:12] + struct.pack(">HH", tpid, tci) + data[12:]
             self.rx_vlan += 1
-        if status & TP_STATUS_CSUMNOTREADY:
+            if hdr is not None and hdr[0] & NEEDS_CSUM:
+                f, g, hl, gs, cs, co = _VNET.unpack_from(hdr)
+                hdr = _VNET.pack(f, g, hl + 4 if hl else 0, gs, cs + 4, co)
+        if status & TP_STATUS_CSUMNOTREADY and (hdr is None or not hdr[0] & NEEDS_CSUM):
             data = complete_l4_csum(data)
             self.rx_csum_fixed += 1
-        return data
+        return data, hdr
 
     # ------------------------------------------------------------ batched I/O (recvmmsg/sendmmsg)
     def mmsg(self) -> MmsgIO | None:
         """The port's batched I/O (made at first use); None when recvmmsg/sendmmsg are unusable."""
         if self._mmsg is None:
-            self._mmsg = MmsgIO(self.sock.fileno(), self.batch) if _mmsg_calls() else False
+            self._mmsg = MmsgIO(self.sock.fileno(), self.batch, self.vnet) if _mmsg_calls() else False
         return self._mmsg or None
 
     def recv_frames(self, limit: int = 64):
-        """Up to ``limit`` frames with one ``recvmmsg``, never blocks: (buf, offsets, lengths).
+        """Up to ``limit`` frames with one ``recvmmsg``, never blocks: (buf, offsets, lengths, hdrs).
 
         ``buf`` is the port's receive buffer (valid until the next call;
         rewriting frames in place is fine), ``offsets``/``lengths`` int64
-        arrays.  Frames are fixed up exactly as ``recv_batch`` does.  Needs
+        arrays.  Frames are fixed up exactly as ``recv_batch`` does.  ``hdrs``
+        (vnet ports, else None): uint64 addresses of each frame's
+        virtio_net_hdr (in ``mmsg().vh``), to send the frame with.  Needs
         ``mmsg()`` to be available.
         """
         import numpy as np
@@ -422,10 +520,26 @@ class AfPacketPort:
             io.errors = 0
         offsets = io.offsets[:k]
         lengths = io._len[:k].astype(np.int64)
+        vnet = io.vnet
+        hdrs = io.vh_ptrs[:k] if vnet else None
         if k:
+            if vnet:
+                lengths -= VNET_LEN
+                gso = io.vh[:k, 1] != 0
+                if gso.any():
+                    self.rx_gso += int(np.count_nonzero(gso))
+                    # A super-frame made by GRO on our port comes with DATA_VALID and the first
+                    # segment's checksum: it goes out partial (vnet.fix_hits / fix_out compute it).
+                    conv = np.flatnonzero(gso & ((io.vh[:k, 0] & NEEDS_CSUM) == 0))
+                    if len(conv):
+                        io.vh[conv, 0] = NEEDS_CSUM
+                        io.vh16[conv, 3] = 34  # csum_start: right for the fast path's frames (untagged
+                        io.vh16[conv, 4] = np.where((io.vh[conv, 1] & 0x7F) == 5, 6, 16)  # IPv4, IHL 5)
             c = io.ctl32[:k]
             aux = (io._ctllen[:k] >= _CMSG_HDR + _AUX.size) & (c[:, 2] == SOL_PACKET) & (c[:, 3] == PACKET_AUXDATA)
             special = ((c[:, 4] & _FIXUPS) != 0) & aux
+            if vnet:  # a partial checksum stays partial: only a VLAN tag to put back
+                special &= ((c[:, 4] & TP_STATUS_VLAN_VALID) != 0) | ((io.vh[:k, 0] & NEEDS_CSUM) == 0)
             outgoing = io.names[:k, 10] == PACKET_OUTGOING
             if special.any() or outgoing.any():
                 keep = []
@@ -437,29 +551,42 @@ class AfPacketPort:
                     if special[i]:
                         o = int(offsets[i])
                         status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(io.ctl[i], _CMSG_HDR)
-                        data = self._fix(bytes(buf[o:o + int(lengths[i])]), status, tci, tpid)
+                        hdr = bytes(io.vh[i, :VNET_LEN]) if vnet else None
+                        data, hdr = self._fix(bytes(buf[o:o + int(lengths[i])]), status, tci, tpid, hdr)
                         buf[o:o + len(data)] = np.frombuffer(data, dtype=np.uint8)
                         lengths[i] = len(data)
+                        if hdr is not None:
+                            io.vh[i, :VNET_LEN] = np.frombuffer(hdr, dtype=np.uint8)
                     keep.append(i)
                 offsets, lengths = offsets[keep], lengths[keep]
+                if vnet:
+                    hdrs = hdrs[keep]
         self.rx += len(offsets)
-        return io.buf, offsets, lengths
+        return io.buf, offsets, lengths, hdrs
 
-    def send_frames(self, addr: int, offsets, lengths) -> int:
+    def send_frames(self, addr: int, offsets, lengths, hdrs=None) -> int:
         """Sends the slices ``[addr + offsets[i], + lengths[i])`` in order with ``sendmmsg``.
 
+        ``hdrs``: addresses of their virtio_net_hdr (vnet ports; None: none).
         Returns how many the kernel refused (counted in ``tx_errors``, as ``send`` does).
         """
         io = self._mmsg or self.mmsg()
-        failed = io.send(addr, offsets, lengths)
+        failed = io.send(addr, offsets, lengths, hdrs)
         self.tx += len(offsets) - failed
         self.tx_errors += failed
         return failed
 
-    def send(self, frame: bytes) -> bool:
-        """Transmits one frame; False (counted in ``tx_errors``) when the kernel refuses it."""
+    def send(self, frame, hdr: bytes | None = None) -> bool:
+        """Transmits one frame; False (counted in ``tx_errors``) when the kernel refuses it.
+
+        ``hdr``: the virtio_net_hdr of a frame received on a vnet port (see
+        ``vnet.fix_out``); ignored by a port without vnet.
+        """
         try:
-            self._send(frame)
+            if self.vnet:
+                self._sendmsg((hdr or ZERO_HDR, frame))
+            else:
+                self._send(frame)
         except OSError:
             self.tx_errors += 1
             return False

@@ -57,12 +57,14 @@ import logging
 import selectors
 from collections import Counter
 
-from .afpacket import AfPacketPort, interface_exists, mmsg_available
+from .afpacket import _SLOT, AfPacketPort, interface_exists, mmsg_available
+from .vnet import NEEDS_CSUM, VNET_LEN, ZERO_HDR, fix_hits, fix_out
 
 log = logging.getLogger("ctswitch.daemon")
 
 TICK_MS = 100
 BATCH = 256  # frames per port and round (one recvmmsg; 64 measured ~10 % fewer 64 B pps)
+VNET = True  # PACKET_VNET_HDR on the ports (see docs/live.md "GSO super-frames")
 BATCH_MIN = 2  # a round of 1 frame takes the per-frame path (faster for one; see docs/live.md)
 OFPP_LOCAL = 0xFFFE
 VIRTUAL_TYPES = frozenset({"internal", "patch", "dummy", "vxlan", "geneve", "gre"})
@@ -72,8 +74,9 @@ class LiveLoop:
     """See module docstring."""
 
     def __init__(self, switch, clock, *, disable_offloads: bool = True, batch: bool = True,
-                 batch_min: int = BATCH_MIN, mmsg: bool = True) -> None:
+                 batch_min: int = BATCH_MIN, mmsg: bool = True, vnet: bool = VNET) -> None:
         self.switch = switch
+        self.vnet = vnet  # PACKET_VNET_HDR on the ports: GSO super-frames and partial checksums pass
         self.batch = batch
         self.batch_min = max(1, batch_min)
         self.mmsg = mmsg  # recvmmsg/sendmmsg once the batch path is on (when libc has them)
@@ -114,7 +117,7 @@ class LiveLoop:
             if name in self.ports:
                 continue
             try:
-                port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH)
+                port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH, vnet=self.vnet)
             except OSError as e:
                 if self.errors.get(name) != str(e):
                     log.append(f"port {name}: cannot bind: {e.strerror or e}")
@@ -124,7 +127,8 @@ class LiveLoop:
             self.ports[name] = port
             self.sel.register(port.sock, selectors.EVENT_READ, lambda m: None)
             extra = f" (offloads left on: {', '.join(sorted(port.offload_errors))})" if port.offload_errors else ""
-            log.append(f"port {name}: bound (ifindex {port.ifindex}, mtu {port.mtu}){extra}")
+            vn = ", vnet hdr" if port.vnet else ""
+            log.append(f"port {name}: bound (ifindex {port.ifindex}, mtu {port.mtu}{vn}){extra}")
         self.binding = {n: want[n] for n in self.ports}
         return log
 
@@ -145,10 +149,11 @@ class LiveLoop:
             br, ofport = self.binding[name]
             now = self.clock.now()
             sw.now = now
+            hdrs = port.rx_hdrs if port.vnet else None
             if n >= self.batch_min and self.batch and dp is not None and self._batch_ready(dp):
-                self._receive_batch(dp, name, br, ofport, frames, now)
+                self._receive_batch(dp, name, br, ofport, frames, now, hdrs)
             else:
-                self._receive_frames(dp, name, br, ofport, frames, now)
+                self._receive_frames(dp, name, br, ofport, frames, now, hdrs)
         return total
 
     def _batch_ready(self, dp) -> bool:
@@ -177,7 +182,7 @@ class LiveLoop:
         total = 0
         for name, port in self.ports.items():
             io = port._mmsg or port.mmsg()
-            buf, offsets, lengths = port.recv_frames(BATCH)
+            buf, offsets, lengths, hdrs = port.recv_frames(BATCH)
             n = len(offsets)
             if not n:
                 continue
@@ -187,16 +192,29 @@ class LiveLoop:
             sw.now = now
             if n < self.batch_min:
                 frames = [bytes(buf[o:o + ln]) for o, ln in zip(offsets.tolist(), lengths.tolist())]
-                self._receive_frames(dp, name, br, ofport, frames, now)
+                vh = None if hdrs is None else [self._vh(io, o) for o in offsets.tolist()]
+                self._receive_frames(dp, name, br, ofport, frames, now, vh)
                 continue
             try:
-                self._port_batch(dp, name, br, ofport, io.addr, buf, offsets, lengths, now)
+                self._port_batch(dp, name, br, ofport, io, buf, offsets, lengths, hdrs, now)
             except Exception as e:  # a bug must cost one batch, never the daemon
                 self._internal_error(dp, name, n, int(lengths.sum()), e)
         return total
 
-    def _port_batch(self, dp, name: str, br, ofport: int, addr: int, buf, offsets, lengths, now: int) -> None:
-        """One port's round (``buf`` at ``addr``) through the batched datapath, outputs sent in order."""
+    @staticmethod
+    def _vh(io, offset: int) -> bytes | None:
+        """The virtio_net_hdr of the frame at ``offset`` of ``io.buf`` (None: no metadata)."""
+        h = io.vh[offset // _SLOT, :VNET_LEN].tobytes()
+        return None if h == ZERO_HDR else h
+
+    def _port_batch(self, dp, name: str, br, ofport: int, io, buf, offsets, lengths, hdrs, now: int) -> None:
+        """One port's round (``io.buf``) through the batched datapath, outputs sent in order.
+
+        ``hdrs`` (vnet ports): addresses of the frames' virtio_net_hdr, sent
+        with the hits; partial checksums of hits are recomputed after the
+        kernel's rewrite (``vnet.fix_hits``), slow-path outputs go through
+        ``vnet.fix_out``.
+        """
         import numpy as np
 
         n = len(offsets)
@@ -207,32 +225,41 @@ class LiveLoop:
         out_ports, slow = dp.batch.receive_batch(br, buf, offsets, lengths, in_ports[:n], now)
         self.stats["batches"] += 1
         self.stats["batch_frames"] += n
+        addr = io.addr
+        if hdrs is not None:
+            partial = (io.vh[offsets // _SLOT, 0] & NEEDS_CSUM) != 0
+            if partial.any():
+                sel = np.flatnonzero(partial & (out_ports >= 0))
+                if len(sel):
+                    fix_hits(buf, offsets, sel)
         outs_of: dict = {}
         if not slow:
-            self._send_hits(br, out_ports, offsets, lengths, addr, outs_of)
+            self._send_hits(br, out_ports, offsets, lengths, addr, outs_of, hdrs)
             return
         lo = 0
         for j in sorted(slow):
             if j > lo:
-                self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], addr, outs_of)
+                self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], addr, outs_of,
+                                None if hdrs is None else hdrs[lo:j])
             lo = j + 1
-            self._send_outs(br, slow[j], outs_of)
+            self._send_outs(br, slow[j], outs_of, None if hdrs is None else self._vh(io, int(offsets[j])))
         if lo < n:
-            self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], addr, outs_of)
+            self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], addr, outs_of,
+                            None if hdrs is None else hdrs[lo:])
 
-    def _send_hits(self, br, out_ports, offsets, lengths, addr: int, outs_of: dict) -> None:
+    def _send_hits(self, br, out_ports, offsets, lengths, addr: int, outs_of: dict, hdrs=None) -> None:
         """Sends fast-path hits (slices of the buffer at ``addr``), one ``sendmmsg`` per output port."""
         u = int(out_ports[0])
         if len(out_ports) == 1 or bool((out_ports == u).all()):
-            groups = ((u, offsets, lengths),)
+            groups = ((u, offsets, lengths, hdrs),)
         else:
             import numpy as np
 
             groups = []
             for u in np.unique(out_ports).tolist():
                 sel = out_ports == u
-                groups.append((u, offsets[sel], lengths[sel]))
-        for u, offs, lens in groups:
+                groups.append((u, offsets[sel], lengths[sel], None if hdrs is None else hdrs[sel]))
+        for u, offs, lens, hs in groups:
             if u < 0:
                 continue
             pd = outs_of.get(u)
@@ -242,19 +269,22 @@ class LiveLoop:
             if dst is None:
                 self.stats["tx_virtual"] += len(offs)
                 continue
-            failed = dst.send_frames(addr, offs, lens)
+            failed = dst.send_frames(addr, offs, lens, hs)
             if failed:
                 p.tx_dropped += failed
 
-    def _send_outs(self, br, outs, outs_of: dict) -> None:
-        """Sends the (ofport, frame) outputs of one ``Datapath.receive``."""
+    def _send_outs(self, br, outs, outs_of: dict, hdr: bytes | None = None) -> None:
+        """Sends the (ofport, frame) outputs of one ``Datapath.receive`` (``hdr``: the input's vnet header)."""
         for out_no, data in outs:
             pd = outs_of.get(out_no)
             if pd is None:
                 pd = outs_of[out_no] = self._out(br, out_no)
             p, dst = pd
             if dst is not None:
-                if not dst.send(data):
+                h = None
+                if hdr is not None:
+                    h, data = fix_out(data, hdr)
+                if not dst.send(data, h):
                     p.tx_dropped += 1
             else:
                 self.stats["tx_virtual"] += 1
@@ -271,19 +301,19 @@ class LiveLoop:
             what = f"a {nbytes}-byte frame" if frames == 1 else f"a batch of {frames} frames"
             log.exception("port %s: internal error on %s (dropped): %s", name, what, e)
 
-    def _receive_frames(self, dp, name: str, br, ofport: int, frames: list, now: int) -> None:
-        """``Datapath.receive`` frame by frame (small batches, or no batch path)."""
+    def _receive_frames(self, dp, name: str, br, ofport: int, frames: list, now: int, hdrs=None) -> None:
+        """``Datapath.receive`` frame by frame (small batches, or no batch path); ``hdrs``: vnet headers."""
         outs_of: dict = {}
-        for frame in frames:
+        for i, frame in enumerate(frames):
             try:
                 outs = dp.receive(br, ofport, frame, now)
             except Exception as e:  # a bug must cost one packet, never the daemon
                 self._internal_error(dp, name, 1, len(frame), e)
                 continue
             if outs:
-                self._send_outs(br, outs, outs_of)
+                self._send_outs(br, outs, outs_of, None if hdrs is None else hdrs[i])
 
-    def _receive_batch(self, dp, name: str, br, ofport: int, frames: list, now: int) -> None:
+    def _receive_batch(self, dp, name: str, br, ofport: int, frames: list, now: int, hdrs=None) -> None:
         """The whole round of one port through ``BatchFastPath.receive_batch``.
 
         Hits are rewritten in place in one buffer and sent from it; misses went
@@ -312,10 +342,11 @@ class LiveLoop:
         outs_of = {}
         o = 0
         for i, (out_no, ln) in enumerate(zip(out_ports.tolist(), lens)):
+            h = None if hdrs is None else hdrs[i]
             if slow and i in slow:
-                self._send_outs(br, slow[i], outs_of)
+                self._send_outs(br, slow[i], outs_of, h)
             elif out_no >= 0:
-                self._send_outs(br, ((out_no, mv[o:o + ln]),), outs_of)
+                self._send_outs(br, ((out_no, mv[o:o + ln]),), outs_of, h)
             o += ln
 
     def tick(self) -> int:
@@ -359,4 +390,5 @@ class LiveLoop:
 
     def port_stats(self) -> dict[str, dict[str, int]]:
         return {n: {"rx": p.rx, "tx": p.tx, "tx_errors": p.tx_errors, "rx_errors": p.rx_errors, "rx_vlan": p.rx_vlan,
-                    "rx_csum_fixed": p.rx_csum_fixed} for n, p in self.ports.items()}
+                    "rx_csum_fixed": p.rx_csum_fixed, "rx_gso": p.rx_gso, "rx_dropped": p.kernel_drops()}
+                for n, p in self.ports.items()}
