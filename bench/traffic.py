@@ -40,12 +40,8 @@ def keys_and_actions(c: int):
 def fill_table(n_conns: int, capacity: int | None = None) -> FastTable:
     """A FastTable holding both directions of ``n_conns`` connections."""
     t = FastTable(capacity or 2 * n_conns)
-    rows = np.empty((2 * n_conns, 11), dtype=np.uint64)
-    j = 0
-    for c in range(n_conns):
-        for key, port, new in keys_and_actions(c):
-            rows[j] = pack_row(key, port, **new)
-            j += 1
+    rows = np.array([pack_row(key, port, **new) for c in range(n_conns) for key, port, new in keys_and_actions(c)],
+                    dtype=np.uint64)
     t.insert_many(rows)
     return t
 

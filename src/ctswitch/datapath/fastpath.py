@@ -354,6 +354,26 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
     return stop - start, hits, sink
 
 
+def _insert_one(ent, index, mask, row, e):
+    """Stores ``row`` (``pack_row``) as entry ``e``; returns ``e``, -1 when ``e < 0`` (full), or the id
+    of the entry already holding the key (its key/action words are replaced, its counters kept)."""
+    f = _find(ent, index, mask, row[0], row[1], row[2], row[3])
+    if f >= 0:
+        for w in range(W_PKTS):
+            ent[f, w] = row[w]
+        return f
+    if e < 0:
+        return -1
+    for w in range(ROW_WORDS):
+        ent[e, w] = row[w]
+    _index_put(ent, index, mask, e)
+    return e
+
+
+def _find_row(ent, index, mask, row):
+    return _find(ent, index, mask, row[0], row[1], row[2], row[3])
+
+
 def _insert_rows(ent, index, mask, rows, eids, res):
     """Bulk insert: copies ``rows[j]`` into ``ent[eids[j]]`` and indexes it; res[j] = slot or -2."""
     for j in range(rows.shape[0]):
@@ -403,6 +423,8 @@ if HAVE_NUMBA:
     _apply = _jit(_apply)
     _classify = _jit(_classify)
     _insert_rows = _jit(_insert_rows)
+    _insert_one = _jit(_insert_one)
+    _find_row = _jit(_find_row)
 
 
 # ---------------------------------------------------------------- Python side
@@ -412,16 +434,29 @@ def _fold(x: int) -> int:
     return x
 
 
-def csum_const(old: bytes, new: bytes) -> int:
-    """RFC 1624 constant ``sum(~m) + sum(m')`` (folded) for rewriting 16-bit words ``old`` -> ``new``."""
+def _sum16(x: int, nwords: int) -> int:
+    """Sum of the 16-bit words of the ``nwords``-word big-endian integer ``x`` (unfolded)."""
     s = 0
-    for i in range(0, len(old), 2):
-        s += (~int.from_bytes(old[i:i + 2], "big") & 0xFFFF) + int.from_bytes(new[i:i + 2], "big")
-    return _fold(s)
+    for _ in range(nwords):
+        s += x & 0xFFFF
+        x >>= 16
+    return s
 
 
-def _le(b: bytes) -> int:
-    return int.from_bytes(b, "little")
+def csum_const(old: bytes | int, new: bytes | int, nwords: int | None = None) -> int:
+    """RFC 1624 constant ``sum(~m) + sum(m')`` (folded) for rewriting 16-bit words ``old`` -> ``new``.
+
+    ``old``/``new`` are bytes, or big-endian integers of ``nwords`` 16-bit words.
+    """
+    if isinstance(old, bytes | bytearray):
+        nwords = len(old) // 2
+        old, new = int.from_bytes(old, "big"), int.from_bytes(new, "big")
+    # sum(~m) over n words is n * 0xFFFF - sum(m).
+    return _fold(nwords * 0xFFFF - _sum16(old, nwords) + _sum16(new, nwords))
+
+
+def _bswap96(x: int) -> int:
+    return int.from_bytes(x.to_bytes(12, "big"), "little")
 
 
 def key_from_cache_key(ck: tuple) -> tuple | None:
@@ -438,26 +473,42 @@ def key_from_cache_key(ck: tuple) -> tuple | None:
     return (in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
 
 
+def pack_key(key: tuple) -> list[int]:
+    """The 4 key words of ``key`` (little-endian loads of frame bytes 0..11 and 26..37, see above)."""
+    in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
+    mac = _bswap96((dl_dst << 48) | dl_src)
+    net = _bswap96((nw_src << 64) | (nw_dst << 32) | (sport << 16) | dport)
+    return [mac & _M64, (mac >> 64) | (in_port << 32), net & _M64, (net >> 64) | (proto << 32)]
+
+
 def pack_row(key: tuple, out_port: int, new_dl_src: int | None = None, new_dl_dst: int | None = None,
              new_nw_src: int | None = None, new_nw_dst: int | None = None, new_tp_src: int | None = None,
              new_tp_dst: int | None = None) -> list[int]:
-    """The 11-word table row of one direction (None: field unchanged). Counters start at 0."""
+    """The 11-word table row of one direction (None: field unchanged). Counters start at 0.
+
+    Plain integer arithmetic, no bytes objects: it runs for every offloaded
+    direction on the slow path.
+    """
     in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
-    mac = dl_dst.to_bytes(6, "big") + dl_src.to_bytes(6, "big")
-    net = nw_src.to_bytes(4, "big") + nw_dst.to_bytes(4, "big") + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
-    nmac = ((dl_dst if new_dl_dst is None else new_dl_dst).to_bytes(6, "big")
-            + (dl_src if new_dl_src is None else new_dl_src).to_bytes(6, "big"))
-    nnet = ((nw_src if new_nw_src is None else new_nw_src).to_bytes(4, "big")
-            + (nw_dst if new_nw_dst is None else new_nw_dst).to_bytes(4, "big")
-            + (sport if new_tp_src is None else new_tp_src).to_bytes(2, "big")
-            + (dport if new_tp_dst is None else new_tp_dst).to_bytes(2, "big"))
-    flags = (F_MAC if nmac != mac else 0) | (F_NET if nnet != net else 0)
-    ipc = csum_const(net[:8], nnet[:8])
-    l4c = csum_const(net, nnet)
+    mac = (dl_dst << 48) | dl_src
+    ips = (nw_src << 32) | nw_dst
+    ports = (sport << 16) | dport
+    nmac = (((dl_dst if new_dl_dst is None else new_dl_dst) << 48)
+            | (dl_src if new_dl_src is None else new_dl_src))
+    nips = (((nw_src if new_nw_src is None else new_nw_src) << 32)
+            | (nw_dst if new_nw_dst is None else new_nw_dst))
+    nports = (((sport if new_tp_src is None else new_tp_src) << 16)
+              | (dport if new_tp_dst is None else new_tp_dst))
+    flags = (F_MAC if nmac != mac else 0) | (F_NET if nips != ips or nports != ports else 0)
+    ipsum = 0x3FFFC - _sum16(ips, 4) + _sum16(nips, 4)  # sum(~m) + sum(m') over the 4 address words
+    ipc = _fold(ipsum)
+    l4c = _fold(ipsum + 0x1FFFE - _sum16(ports, 2) + _sum16(nports, 2))  # + the 2 port words
+    lmac, lnet = _bswap96(mac), _bswap96((ips << 32) | ports)
+    nlmac, nlnet = _bswap96(nmac), _bswap96((nips << 32) | nports)
     return [
-        _le(mac[:8]), _le(mac[8:]) | (in_port << 32), _le(net[:8]), _le(net[8:]) | (proto << 32),
-        _le(nmac[:8]), _le(nmac[8:]) | (out_port << 32) | (flags << 48),
-        _le(nnet[:8]), _le(nnet[8:]) | (ipc << 32) | (l4c << 48),
+        lmac & _M64, (lmac >> 64) | (in_port << 32), lnet & _M64, (lnet >> 64) | (proto << 32),
+        nlmac & _M64, (nlmac >> 64) | (out_port << 32) | (flags << 48),
+        nlnet & _M64, (nlnet >> 64) | (ipc << 32) | (l4c << 48),
         0, 0, 0,
     ]
 
@@ -514,6 +565,7 @@ class FastTable:
         self._nfree = capacity
         self.generation = 0  # for the caller: the bridge generation the entries belong to
         self._now1 = np.zeros(1, dtype=np.int64)
+        self._row = np.zeros(ROW_WORDS, dtype=np.uint64)
 
     def __len__(self) -> int:
         return self.capacity - self._nfree
@@ -536,22 +588,23 @@ class FastTable:
         """
         if key[5] not in (PROTO_TCP, PROTO_UDP) or not 0 <= out_port <= 0xFFFF:
             raise ValueError(f"not a fast-path entry: key {key}, out_port {out_port}")
-        row = pack_row(key, out_port, new_dl_src, new_dl_dst, new_nw_src, new_nw_dst, new_tp_src, new_tp_dst)
-        e = self._find_row(row)
-        if e >= 0:  # replace in place: same id, counters kept
-            self.ent[e, :W_PKTS] = np.array(row[:W_PKTS], dtype=np.uint64)
-            return e
-        if self._nfree == 0:
-            return -1
-        self._nfree -= 1
-        e = int(self._free[self._nfree])
-        self.ent[e] = np.array(row, dtype=np.uint64)
-        _index_put(self.ent, self.index, self.mask, np.int64(e))
+        return self.insert_row(pack_row(key, out_port, new_dl_src, new_dl_dst, new_nw_src, new_nw_dst,
+                                        new_tp_src, new_tp_dst))
+
+    def insert_row(self, row: list[int]) -> int:
+        """``insert`` of a ``pack_row`` result: one kernel call (a replaced entry keeps id and counters)."""
+        r = self._row
+        r[:] = row
+        nfree = self._nfree
+        e = int(_insert_one(self.ent, self.index, self.mask, r, int(self._free[nfree - 1]) if nfree else -1))
+        if nfree and e == self._free[nfree - 1]:
+            self._nfree = nfree - 1
         return e
 
-    def _find_row(self, row: list[int]) -> int:
-        return int(_find(self.ent, self.index, self.mask, np.uint64(row[0]), np.uint64(row[1]),
-                         np.uint64(row[2]), np.uint64(row[3])))
+    def _find_key(self, key: tuple) -> int:
+        r = self._row
+        r[:4] = pack_key(key)
+        return int(_find_row(self.ent, self.index, self.mask, r))
 
     def insert_many(self, rows: np.ndarray) -> np.ndarray:
         """Bulk insert of rows from ``pack_row`` whose keys are all new; returns their entry ids.
@@ -569,18 +622,15 @@ class FastTable:
 
     def remove(self, key: tuple) -> bool:
         """Removes the entry of ``key``; False when absent."""
-        e = self._find_row(pack_row(key, 0))
+        e = self._find_key(key)
         if e < 0:
             return False
-        _index_del(self.ent, self.index, self.mask, np.int64(e))
-        self.ent[e] = 0
-        self._free[self._nfree] = e
-        self._nfree += 1
+        self.remove_eid(e)
         return True
 
     def remove_eid(self, e: int) -> None:
         """Removes entry ``e`` (an id ``insert`` returned and not removed since)."""
-        _index_del(self.ent, self.index, self.mask, np.int64(e))
+        _index_del(self.ent, self.index, self.mask, e)
         self.ent[e] = 0
         self._free[self._nfree] = e
         self._nfree += 1
@@ -593,22 +643,23 @@ class FastTable:
 
     def lookup(self, key: tuple) -> int:
         """Entry id of ``key``, or -1."""
-        return self._find_row(pack_row(key, 0))
+        return self._find_key(key)
 
     def counters(self, eid: int) -> tuple[int, int, int]:
         """(packets, bytes, last-used ms) of an entry."""
-        r = self.ent[eid]
-        return int(r[W_PKTS]), int(r[W_BYTES]), int(r[W_USED])
+        pk, by, used = self.ent[eid, W_PKTS:W_USED + 1].tolist()
+        return pk, by, used
 
     def take_counters(self, eid: int) -> tuple[int, int, int]:
         """Like ``counters`` and resets packets/bytes to 0 (for crediting deltas)."""
-        c = self.counters(eid)
-        self.ent[eid, W_PKTS] = 0
-        self.ent[eid, W_BYTES] = 0
-        return c
+        r = self.ent[eid]
+        pk, by, used = r[W_PKTS:W_USED + 1].tolist()
+        if pk:
+            r[W_PKTS:W_BYTES + 1] = 0
+        return pk, by, used
 
     def out_port(self, eid: int) -> int:
-        return int((int(self.ent[eid, W_MAC1]) >> 32) & 0xFFFF)
+        return (int(self.ent[eid, W_MAC1]) >> 32) & 0xFFFF
 
     # ------------------------------------------------------------ packet side
     def _nows(self, now) -> tuple[np.ndarray, int]:

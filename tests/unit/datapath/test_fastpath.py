@@ -12,7 +12,14 @@ import sys
 import numpy as np
 import pytest
 
-from ctswitch.datapath.fastpath import FastTable, csum_const, key_from_cache_key, run_in_order
+from ctswitch.datapath.fastpath import (
+    FastTable,
+    csum_const,
+    key_from_cache_key,
+    pack_key,
+    pack_row,
+    run_in_order,
+)
 
 MAC_A, MAC_B, MAC_R = 0x020000000001, 0x020000000002, 0x0200000000FE
 SNAT_IP = 0x01010110
@@ -355,6 +362,41 @@ def test_csum_const_is_rfc1624():
     x = (x & 0xFFFF) + (x >> 16)
     x = (x & 0xFFFF) + (x >> 16)
     assert ~x & 0xFFFF == csum16(hdr.replace(old, new))
+
+
+def _pack_row_from_bytes(key, out_port, new):
+    """The row layout spelled out with bytes (what ``pack_row`` computes with integers)."""
+    in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
+    v = dict(dl_src=dl_src, dl_dst=dl_dst, nw_src=nw_src, nw_dst=nw_dst, tp_src=sport, tp_dst=dport)
+    n = {f: new.get("new_" + f, v[f]) for f in v}
+    mac, nmac = (d["dl_dst"].to_bytes(6, "big") + d["dl_src"].to_bytes(6, "big") for d in (v, n))
+    net, nnet = (d["nw_src"].to_bytes(4, "big") + d["nw_dst"].to_bytes(4, "big") + d["tp_src"].to_bytes(2, "big")
+                 + d["tp_dst"].to_bytes(2, "big") for d in (v, n))
+    le = lambda b: int.from_bytes(b, "little")  # noqa: E731
+    flags = (1 if nmac != mac else 0) | (2 if nnet != net else 0)
+    ipc, l4c = csum_const(net[:8], nnet[:8]), csum_const(net, nnet)
+    return [le(mac[:8]), le(mac[8:]) | in_port << 32, le(net[:8]), le(net[8:]) | proto << 32,
+            le(nmac[:8]), le(nmac[8:]) | out_port << 32 | flags << 48, le(nnet[:8]), le(nnet[8:]) | ipc << 32 | l4c << 48,
+            0, 0, 0]
+
+
+def test_pack_row_integer_arithmetic_matches_bytes_layout():
+    rng = random.Random(8)
+    bits = {"new_dl_src": 48, "new_dl_dst": 48, "new_nw_src": 32, "new_nw_dst": 32, "new_tp_src": 16, "new_tp_dst": 16}
+    for _ in range(3000):
+        key = (rng.randrange(1 << 32), rng.randrange(1 << 48), rng.randrange(1 << 48), rng.randrange(1 << 32),
+               rng.randrange(1 << 32), rng.choice((6, 17)), rng.randrange(1 << 16), rng.randrange(1 << 16))
+        new = {f: rng.randrange(1 << b) for f, b in bits.items() if rng.random() < 0.3}
+        if rng.random() < 0.2:
+            new["new_nw_src"] = key[3]  # a "rewrite" to the same value is no rewrite
+        port = rng.randrange(1 << 16)
+        row = pack_row(key, port, **new)
+        assert row == _pack_row_from_bytes(key, port, new)
+        assert pack_key(key) == row[:4]
+    row = pack_row((1, 2, 3, 4, 5, 6, 7, 8), 9)  # no rewrite: flags 0, new words = key words
+    assert (row[4], row[6], row[5] >> 32, row[7] & 0xFFFFFFFF) == (row[0], row[2], 9, row[3] & 0xFFFFFFFF)
+    old, new = bytes.fromhex("0a000002010100507531"), bytes.fromhex("01010110010100501f90")
+    assert csum_const(int.from_bytes(old, "big"), int.from_bytes(new, "big"), 5) == csum_const(old, new)
 
 
 def test_run_in_order_equals_one_at_a_time():
