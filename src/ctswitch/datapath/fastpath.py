@@ -266,7 +266,13 @@ def _prefetch(a, i, j):
 
 def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, stop, ent, index, mask,
               out_ports, eids, copy, stop_on_miss):
-    """Runs frames ``start..stop-1``; returns (frames done, hits, sink).
+    """Runs frames ``start..stop-1``; returns (frames done, hits, sure misses after the stop).
+
+    The third value, after a stop at miss ``i``, counts the frames ``i+1..``
+    right behind it that the fast path cannot take whatever the table holds
+    (SYN/FIN/RST, not IPv4...; ``_parse`` rejects them): the caller may send
+    them to the slow path without calling the kernel again.  Their ``eids`` and
+    ``out_ports`` are set to -1.
 
     Frames go in chunks of CHUNK, in passes (VPP style): parse + hash + prefetch
     of the first index slot; load of the slot + prefetch of the candidate row;
@@ -280,7 +286,6 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
     cand = np.empty(CHUNK, dtype=np.int64)
     slots = np.empty(CHUNK, dtype=np.int64)
     protos = np.empty(CHUNK, dtype=np.int64)
-    sink = np.uint64(0)
     hits = 0
     base = start
     while base < stop:
@@ -345,13 +350,18 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
             if e < 0:
                 out_ports[i] = -1
                 if stop_on_miss:
-                    return i - start, hits, sink
+                    k = i + 1
+                    while k < stop and _parse(buf, offsets[k], lengths[k]) < 0:
+                        eids[k] = -1
+                        out_ports[k] = -1
+                        k += 1
+                    return i - start, hits, k - i - 1
                 continue
             _apply(buf, out, offsets[i], lengths[i], protos[j], nows[i * now_stride], ent, e, copy)
             out_ports[i] = np.int32((ent[e, W_MAC1] >> _U32) & _FFFF)
             hits += 1
         base += m
-    return stop - start, hits, sink
+    return stop - start, hits, 0
 
 
 def _insert_one(ent, index, mask, row, e):
@@ -690,7 +700,7 @@ class FastTable:
         if HAVE_NUMBA:
             return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
                              self.index, self.mask, out_ports, eids, copy, stop_on_miss)[:2]
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # the plain-Python fallback: uint64 scalars warn on wrap-around
             return _classify(buf, out, offsets, lengths, in_ports, nows, stride, start, stop, self.ent,
                              self.index, self.mask, out_ports, eids, copy, stop_on_miss)[:2]
 
@@ -858,10 +868,13 @@ class BatchFastPath:
         rec = conn.offload
         last = by // pk
         if rec is not None and pk > 1:
-            d = 1 if fe.reply else 0
             n, b = pk - 1, by - last
-            conn.packets[d] += n
-            conn.bytes[d] += b
+            if fe.reply:
+                conn.pk1 += n
+                conn.by1 += b
+            else:
+                conn.pk0 += n
+                conn.by0 += b
             if hw:
                 rec.hw_packets += n
                 rec.hw_bytes += b
@@ -903,23 +916,41 @@ class BatchFastPath:
         for the frames that took the slow path).  Call ``dp.tick(now)`` first;
         a batch must not span a timer tick.
         """
-        t = self._table(bridge.name, bridge.generation)
+        name = bridge.name
+        t = self._table(name, bridge.generation)
         n = len(offsets)
         out_ports = np.empty(n, dtype=np.int32)
         eids = np.empty(n, dtype=np.int64)
         slow_out: dict[int, list] = {}
+        per_frame = isinstance(now, np.ndarray)
+        nows = now if per_frame else np.full(1, now, dtype=np.int64)
+        stride = 1 if per_frame else 0
+        receive = self.dp.receive
+        dirty = self.dirty
         i = 0
         while i < n:
-            j = t.process_until_miss(buf, offsets, lengths, in_ports, now, out_ports, eids, i)
+            # The kernel directly (process_range's checks are per call, and there is a call per miss run).
+            if HAVE_NUMBA:
+                done, _h, sure = _classify(buf, buf, offsets, lengths, in_ports, nows, stride, i, n, t.ent, t.index,
+                                           t.mask, out_ports, eids, False, True)
+            else:
+                with np.errstate(over="ignore"):
+                    done, _h, sure = _classify(buf, buf, offsets, lengths, in_ports, nows, stride, i, n, t.ent,
+                                               t.index, t.mask, out_ports, eids, False, True)
+            j = i + done
             if j > i:
-                self.dirty.setdefault(bridge.name, []).append(eids[i:j].copy())
+                # A view: the kernel writes each position of eids once per batch.  Appended now, not
+                # at the end: a generation change in the slow path below syncs (credits) the bridge.
+                dirty.setdefault(name, []).append(eids[i:j])
             if j >= n:
                 break
-            o, ln = int(offsets[j]), int(lengths[j])
-            t_j = int(now[j]) if isinstance(now, np.ndarray) else now
-            slow_out[j] = self.dp.receive(bridge, int(in_ports[j]), bytes(buf[o:o + ln]), t_j)
-            t = self._table(bridge.name, bridge.generation)  # the slow path may have changed the bridge's generation
-            i = j + 1
+            # The miss at j, then the frames behind it that cannot be hits whatever the slow path does.
+            for k in range(j, j + 1 + sure):
+                o = int(offsets[k])
+                slow_out[k] = receive(bridge, int(in_ports[k]), buf[o:o + int(lengths[k])].tobytes(),
+                                      int(now[k]) if per_frame else now)
+            t = self._table(name, bridge.generation)  # the slow path may have changed the bridge's generation
+            i = j + 1 + sure
         return out_ports, slow_out
 
 

@@ -446,6 +446,34 @@ def test_run_in_order_equals_one_at_a_time():
             assert (int(outp[i]), bytes(buf[o:o + n])) == e
 
 
+def test_kernel_reports_sure_misses_behind_a_stop():
+    """At a stop the kernel counts the frames right behind the miss that no table could hit."""
+    from ctswitch.datapath import fastpath
+
+    rng = random.Random(4)
+    (key, port, new), (other, _p, _n) = make_conns(rng, 2)[2:]  # connection 1: TCP
+    t = FastTable(8)
+    t.insert(key, port, **new)
+    hit = frame_for(rng, key)
+    frames = [hit, frame_for(rng, other),  # a hit, then a miss (eligible, not in the table)
+              frame_for(rng, key, flags=0x02), frame_for(rng, key, flags=0x11), hit[:12] + b"\x08\x06" + hit[14:],
+              frame_for(rng, other), hit]  # SYN, FIN, not IPv4: sure misses; then an eligible miss again
+    buf, offs, lens, inp = batch_arrays(frames, [key[0], other[0], key[0], key[0], key[0], other[0], key[0]])
+    outp = np.full(len(frames), 7, dtype=np.int32)
+    eids = np.full(len(frames), 7, dtype=np.int64)
+    nows = np.zeros(1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        r = fastpath._classify(buf, buf, offs, lens, inp, nows, 0, 0, len(frames), t.ent, t.index, t.mask,
+                               outp, eids, False, True)
+        assert tuple(int(x) for x in r) == (1, 1, 3)
+        assert outp.tolist() == [port, -1, -1, -1, -1, 7, 7] and eids.tolist()[1:] == [-1, -1, -1, -1, 7, 7]
+        r = fastpath._classify(buf, buf, offs, lens, inp, nows, 0, 5, len(frames), t.ent, t.index, t.mask,
+                               outp, eids, False, True)
+        assert tuple(int(x) for x in r) == (0, 0, 0)  # the eligible miss at 5: nothing sure behind it
+        assert tuple(int(x) for x in fastpath._classify(buf, buf, offs, lens, inp, nows, 0, 6, len(frames), t.ent,
+                                                        t.index, t.mask, outp, eids, False, True)) == (1, 1, 0)
+
+
 SCRIPT = r"""
 import hashlib, random, sys
 sys.path.insert(0, {testdir!r})
