@@ -84,6 +84,9 @@ _DECLS: list[Param] = [
     Param("sysctl", NF + "nf_conntrack_icmp_timeout", 30, doc="seconds"),
     Param("sysctl", NF + "nf_conntrack_icmpv6_timeout", 30, doc="seconds"),
     Param("sysctl", NF + "nf_conntrack_generic_timeout", 600, doc="seconds, protocols without a tracker"),
+    # --- IPv4 reassembly before conntrack (ip_defrag; Documentation/networking/ip-sysctl.rst)
+    Param("sysctl", "net.ipv4.ipfrag_time", 30, lo=1, doc="seconds an incomplete datagram's fragments are kept"),
+    Param("sysctl", "net.ipv4.ipfrag_high_thresh", 4194304, lo=1, doc="bytes of fragments held at most"),
     # --- nf_flowtable: the offload aging ("CT offload has its own aging ... 30 seconds")
     Param("sysctl", NF + "nf_flowtable_tcp_timeout", 30, lo=1, doc="seconds an offloaded TCP connection may idle"),
     Param("sysctl", NF + "nf_flowtable_udp_timeout", 30, lo=1, doc="seconds an offloaded UDP connection may idle"),

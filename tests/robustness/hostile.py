@@ -55,15 +55,24 @@ class Guard:
         return sum(self.dp.drops.values())
 
     def send(self, port: str, frame: bytes) -> list[tuple[str, bytes]]:
+        """Forwarded, counted as exactly one drop, or (an IPv4 fragment through ct()) kept
+        for reassembly: exactly one of the three."""
         before = self.drops()
+        queued = self.dp.stats["frag_queued"]
         out = self.lab.send(port, bytes(frame))
         self.sent += 1
         after = self.drops()
+        kept = self.dp.stats["frag_queued"] - queued
         if out:
-            assert after == before, (frame.hex(), self.dp.drops)
+            assert (after, kept) == (before, 0), (frame.hex(), self.dp.drops)
         else:
-            assert after == before + 1, (frame.hex(), self.dp.drops)
+            assert after + kept == before + 1, (frame.hex(), self.dp.drops)
         return out
+
+    def queued(self, port: str, frame: bytes) -> bool:
+        """Sends ``frame``; True when it was kept for reassembly (nothing out, no drop)."""
+        n = self.dp.stats["frag_queued"]
+        return self.send(port, frame) == [] and self.dp.stats["frag_queued"] == n + 1
 
     def drop_reason(self, port: str, frame: bytes) -> str | None:
         """Sends ``frame``; the drop counter it incremented, or None when it was forwarded."""

@@ -296,26 +296,37 @@ def test_ipv4_fragments(g: Guard) -> None:
     tcpseg = build.tcp("2.2.2.1", "1.1.1.2", 1000, 80, "S", 1, v6=False)
     before = len(g.tracker)
     inv = g.tracker.stats["invalid"]
-    # A first fragment carries the ports: tracked (as its reassembled datagram would be) and SNATed.
-    out = g.send("pf0hpf", v4_fragment(17, seg[:32], 0, True))
-    assert len(out) == 1 and codec.parse(out[0][1]).nw_src == NAT_IP
+    reasm = g.tracker.defrag.stats
+    g.sw.params.set("sysctl:net.ipv4.ipfrag_time", 5)  # shorter than the protected connection's offload aging
+    # ct() reassembles: a first fragment waits for the rest (nothing out, not a drop, not tracked)...
+    assert g.queued("pf0hpf", v4_fragment(17, seg[:32], 0, True))
+    assert len(g.tracker) == before
+    # ... and the last one completes the datagram: tracked once, SNATed, cut as it came.
+    out = g.send("pf0hpf", v4_fragment(17, seg[32:], 32, False))
+    assert [(len(f), codec.parse(f).nw_src, codec.parse(f).nw_frag) for _, f in out] == [
+        (14 + 20 + 32, NAT_IP, 1), (14 + 20 + 40, NAT_IP, 3)]
     assert len(g.tracker) == before + 1
-    # Later fragments have no L4 header: +trk+inv (counted), never a port-0 connection.
-    for off, more in ((32, True), (64, False), (8, True), (0x1FF8, False)):
-        assert g.send("pf0hpf", v4_fragment(17, seg[off % 72:off % 72 + 16], off, more)) == []
-    assert g.tracker.stats["invalid"] == inv + 4
-    assert len(g.tracker) == before + 1
+    # Later fragments without their first are kept (never a port-0 connection, never +inv).
+    for off, more in ((32, True), (64, False)):
+        assert g.queued("pf0hpf", v4_fragment(17, seg[off % 72:off % 72 + 8], off, more, ident=8))
+    assert g.tracker.stats["invalid"] == inv and len(g.tracker) == before + 1
     assert all(c.orig[2] != 0 for c in g.tracker.iter_conns())
-    # Overlapping first fragment with other ports: a second connection, nothing else.
-    seg2 = build.udp("2.2.2.1", "1.1.1.2", 1001, 53, bytes(64), v6=False)
-    assert len(g.send("pf0hpf", v4_fragment(17, seg2[:40], 0, True))) == 1
-    assert len(g.tracker) == before + 2
+    # Overlapping data discards the whole queue (Linux since 4.19): one drop.
+    assert g.drop_reason("pf0hpf", v4_fragment(17, bytes(16), 56, True, ident=8)) == \
+        "ip fragment dropped by reassembly"
+    assert reasm["ReasmOverlaps"] == 1
+    # A fragment that would end past 65535 bytes: kept until the hole is filled, which cannot be.
+    assert g.queued("pf0hpf", v4_fragment(17, bytes(16), 0x1FF8 * 8, False, ident=9))
     # A first TCP fragment too short for the TCP header (tiny-fragment attack) is malformed.
     assert g.drop_reason("pf0hpf", v4_fragment(6, tcpseg[:8], 0, True)) == "malformed: truncated tcp header"
-    # Later TCP and ICMP fragments.
-    assert g.send("pf0hpf", v4_fragment(6, tcpseg[8:], 8, False)) == []
-    assert g.send("pf0hpf", v4_fragment(1, bytes(16), 8, False)) == []
-    assert g.tracker.stats["invalid"] == inv + 6
+    # Later TCP and ICMP fragments wait for their datagrams too.
+    assert g.queued("pf0hpf", v4_fragment(6, tcpseg[8:], 8, False))
+    assert g.queued("pf0hpf", v4_fragment(1, bytes(16), 8, False))
+    assert len(g.tracker.defrag) == 3
+    # ipfrag_time later every incomplete datagram is gone.
+    g.lab.at(g.lab.t + 5_000)
+    g.sw.datapath.tick(g.lab.t)
+    assert len(g.tracker.defrag) == 0 and reasm["ReasmTimeout"] == 3
     g.alive()
 
 

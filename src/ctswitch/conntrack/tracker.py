@@ -92,6 +92,7 @@ from .conn import (
     Conn,
     TcpConn,
 )
+from .defrag import Defrag
 from .limits import ZoneLimits
 from .protocols import DEFAULT, PORTED, REGISTRY
 from .timeouts import Timeouts
@@ -172,6 +173,8 @@ class Tracker:
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
+        # IPv4 reassembly in front of conntrack (ct() on a fragment; see defrag.py).
+        self.defrag = Defrag(params)
 
     # ------------------------------------------------------------------ helpers
     def _timeouts(self) -> Timeouts:
@@ -714,7 +717,7 @@ class Tracker:
         return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id, "created": self.created,
                 "stats": dict(self.stats), "limits": self.limits.to_state(),
                 "log": list(self.log), "events_enabled": self.events_enabled,
-                "events": [list(e) for e in self.events]}
+                "events": [list(e) for e in self.events], "ip_mib": dict(self.defrag.stats)}
 
     @classmethod
     def from_state(cls, params, state: dict) -> Tracker:
@@ -731,6 +734,7 @@ class Tracker:
         tr._next_id = state.get("next_id", 1)
         tr.created = state.get("created", 0)
         tr.stats.update(state.get("stats", {}))
+        tr.defrag.stats.update(state.get("ip_mib", {}))  # the queues themselves are not kept
         tr.limits = ZoneLimits.from_state(state.get("limits", {}))
         tr.log = list(state.get("log", []))
         tr.events_enabled = state.get("events_enabled", False)

@@ -105,7 +105,9 @@ TOOLS: dict[str, Tool] = {
         "num_of_groups takes effect at once only when the FDB is empty; else it is pending.\n"),
     "cat": Tool(
         "ctswitch.control.modparam:cat", "read an emulated /proc or /sys file",
-        "usage: cat FILE...\nFILE: /proc/net/nf_conntrack, /proc/sys/net/netfilter/NAME,\n"
+        "usage: cat FILE...\nFILE: /proc/net/nf_conntrack, /proc/net/snmp (its Ip: lines; only the\n"
+        "      IPv4 reassembly/fragmentation counters of ct() are modelled), /proc/sys/net/netfilter/NAME,\n"
+        "      /proc/sys/net/ipv4/ipfrag_time, /proc/sys/net/ipv4/ipfrag_high_thresh,\n"
         "      /sys/module/mlx5_core/parameters/num_of_groups\n"),
     "echo": Tool(
         "ctswitch.control.modparam:echo", "write an emulated /proc or /sys file (echo N '>' FILE)",

@@ -17,6 +17,7 @@ a note says so on stderr.  The value shown is the one written, as sysfs shows.
     /sys/module/mlx5_core/parameters/num_of_groups   read/write (modparam)
     /proc/sys/net/netfilter/NAME                     read/write (sysctl)
     /proc/net/nf_conntrack                           read (conntrack_tool.proc_nf_conntrack)
+    /proc/net/snmp                                   read (the Ip: reassembly/fragment counters)
 
 ``echo VALUE > FILE`` (argv ``VALUE > FILE`` or ``VALUE >FILE``) writes;
 ``cat FILE...`` reads; other paths are refused with one line.
@@ -33,6 +34,19 @@ from .result import Result
 SYS_MODULE = "/sys/module/"
 PROC_SYS = "/proc/sys/"
 PROC_CONNTRACK = "/proc/net/nf_conntrack"
+PROC_SNMP = "/proc/net/snmp"
+# /proc/net/snmp's "Ip:" columns (Linux 5.15, the BlueField kernels).  Only the reassembly and
+# fragmentation ones are modelled (ct() defrag); the emulated host sends and receives nothing
+# itself, and does not forward IP (Forwarding 2, ip_forward=0).
+_SNMP_IP = ("Forwarding", "DefaultTTL", "InReceives", "InHdrErrors", "InAddrErrors", "ForwDatagrams",
+            "InUnknownProtos", "InDiscards", "InDelivers", "OutRequests", "OutDiscards", "OutNoRoutes",
+            "ReasmTimeout", "ReasmReqds", "ReasmOKs", "ReasmFails", "FragOKs", "FragFails", "FragCreates")
+
+
+def proc_snmp(switch) -> str:
+    """The "Ip:" lines of ``/proc/net/snmp``."""
+    mib = {"Forwarding": 2, "DefaultTTL": 64, **switch.tracker.defrag.stats}
+    return ("Ip: " + " ".join(_SNMP_IP) + "\nIp: " + " ".join(str(mib.get(k, 0)) for k in _SNMP_IP) + "\n")
 NUM_GROUPS = "modparam:mlx5_core.num_of_groups"
 
 
@@ -124,6 +138,8 @@ def read_file(switch, path: str) -> str | None:
     if path == PROC_CONNTRACK:
         fn = importlib.import_module("ctswitch.control.conntrack_tool").proc_nf_conntrack
         return fn(switch)
+    if path == PROC_SNMP:
+        return proc_snmp(switch)
     return None
 
 
@@ -158,7 +174,7 @@ def cat(switch, argv: list[str], ctx=None) -> Result:
     for path in argv:
         text = read_file(switch, path)
         if text is None:
-            err.append(f"ctswitch cat: {path}: not an emulated file (readable: {PROC_CONNTRACK}, "
+            err.append(f"ctswitch cat: {path}: not an emulated file (readable: {PROC_CONNTRACK}, {PROC_SNMP}, "
                        f"{PROC_SYS}net/netfilter/*, {SYS_MODULE}mlx5_core/parameters/num_of_groups)\n")
             code = 1
             continue

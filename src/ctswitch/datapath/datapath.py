@@ -44,6 +44,7 @@ from ..flow.key import (
     N_FIELDS,
     NW_DST,
     NW_ECN,
+    NW_FRAG,
     NW_PROTO,
     NW_SRC,
     NW_TOS,
@@ -57,6 +58,7 @@ from ..ofproto import xlate
 from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
 from ..packet import codec, rewrite
+from ..packet.fragment import refragment
 from ..packet.headers import TCP_FIN, TCP_RST, TCP_SYN
 
 # Fields a cached decision may depend on: exactly the fields of the cache key.
@@ -67,6 +69,8 @@ _uncacheable_of = itemgetter(*_UNCACHEABLE)
 # Header fields an output may have changed (what packet.rewrite.apply writes).
 _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
 GC_INTERVAL_MS = 1000
+# Every port's MTU (ports have no mtu_request here): what a reassembled datagram is cut for.
+PORT_MTU = 1500
 
 
 class FastEntry:
@@ -117,6 +121,7 @@ class Datapath:
         if sw.tracker is not None:
             gone = sw.tracker.sweep(now)
             self.stats["ct_expired"] += len(gone)
+            sw.tracker.defrag.expire(now)
         aging_ms = int(sw.params.get("other_config:mac-aging-time")) * 1000
         for br in sw.bridges.values():
             expired = br.expire(now)
@@ -204,7 +209,7 @@ class Datapath:
             outputs.append((ofport, okey))
         return self._emit(bridge, pkt, key, frame, outputs, e.extra)
 
-    def _emit(self, bridge, pkt, key, frame, outputs, extra):
+    def _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=None):
         result = []
         icmp_id, inner = extra if extra is not None else (None, None)
         for ofport, okey, *_ in outputs:
@@ -218,12 +223,30 @@ class Datapath:
             if icmp_id is not None and icmp_id != pkt.icmp_id:
                 data = rewrite.set_icmp_id(data, pkt, icmp_id)
             p = bridge.by_no.get(ofport)
-            if p is not None:
-                p.tx_packets += 1
-                p.tx_bytes += len(data)
-            result.append((ofport, bytes(data)))
+            pieces = [data] if defrag is None else self._refragment(data, pkt.l3, defrag)
+            for data in pieces:
+                if p is not None:
+                    p.tx_packets += 1
+                    p.tx_bytes += len(data)
+                result.append((ofport, bytes(data)))
         self.stats["tx_packets"] += len(result)
         return result
+
+    def _refragment(self, data, l3: int, r) -> list:
+        """A reassembled datagram on its way out, as the kernel datapath's ``do_output``: whole
+        when it fits in the largest fragment received (``mru``), else cut along the arrival
+        boundaries when ``mru`` fits the port MTU, else dropped."""
+        if len(data) - l3 <= r.mru:
+            return [data]
+        mib = self.switch.tracker.defrag.stats
+        if r.mru <= PORT_MTU:
+            pieces = refragment(data, l3, r.bounds)
+            mib["FragOKs"] += 1
+            mib["FragCreates"] += len(pieces)
+            return pieces
+        mib["FragFails"] += 1
+        self.drops["reassembled datagram larger than the port MTU"] += 1
+        return []
 
     def _slow(self, bridge, pkt, key, frame, now):
         sw = self.switch
@@ -235,9 +258,19 @@ class Datapath:
             r.n_packets += 1
             r.n_bytes += n
             r.last_used_ms = now
-        out = self._emit(bridge, pkt, key, frame, tr.outputs, tr.outputs[0][2] if tr.outputs else None)
+        extra = tr.outputs[0][2] if tr.outputs else None
+        d = tr.defrag
+        if d is None:
+            out = self._emit(bridge, pkt, key, frame, tr.outputs, extra)
+        else:  # a ct() completed an IPv4 datagram: outputs after it carry it, refragmented
+            r, dkey, n_pre = d
+            out = self._emit(bridge, pkt, key, frame, tr.outputs[:n_pre], extra) if n_pre else []
+            out += self._emit(bridge, r.pkt, dkey, r.frame, tr.outputs[n_pre:], extra, r)
         if not out:
-            self.drops[tr.drop or "dropped"] += 1
+            if tr.stolen:
+                self.stats["frag_queued"] += 1  # kept for reassembly: not a drop
+            else:
+                self.drops[tr.drop or "dropped"] += 1
         off = sw.offload
         if off is not None and tr.verdicts:
             seen = set()
@@ -256,6 +289,8 @@ class Datapath:
         return out
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
+        if key[NW_FRAG]:
+            return  # fragments never take the fast path
         last = tr.verdicts[-1].conn
         if last is None or not (last.status & IPS_OFFLOAD) or tr.stateful or tr.controller or not tr.outputs:
             return

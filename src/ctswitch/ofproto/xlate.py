@@ -56,11 +56,16 @@ from ..flow.key import (
     IPV6_SRC,
     N_FIELDS,
     NW_DST,
+    NW_ECN,
+    NW_FRAG,
     NW_SRC,
+    NW_TOS,
     NW_TTL,
+    TCP_FLAGS,
     TP_DST,
     TP_SRC,
     VLAN_TCI,
+    extract,
 )
 from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6
 from .bridge import OFBridge
@@ -86,10 +91,13 @@ class Translation:
             a varying TTL, NORMAL flooding, controller): the decision must not be cached.
         trace: human-readable lines (ofproto/trace) when tracing, else None.
         controller: packets sent to CONTROLLER (counted, dropped).
+        stolen: a ct() queued this IPv4 fragment for reassembly (not a drop).
+        defrag: (Reassembled, its key, index of the first output carrying it) when a ct()
+            completed a datagram with this fragment.
     """
 
     __slots__ = ("outputs", "rules", "verdicts", "wc", "drop", "stateful", "trace", "controller",
-                 "recirc", "dp_actions")
+                 "recirc", "dp_actions", "stolen", "defrag")
 
     def __init__(self, trace: list | None = None) -> None:
         # A plain slotted class, not a dataclass: one is built per slow-path packet.
@@ -103,6 +111,10 @@ class Translation:
         self.controller = 0
         self.recirc = 0
         self.dp_actions: list = []  # per pass, datapath action strings (tracing only)
+        self.stolen = False  # a ct() kept this IP fragment for reassembly: the packet stops there
+        # (Reassembled, its flow key, outputs before it) when a ct() completed a datagram:
+        # the outputs from that index on carry the reassembled packet, to be refragmented.
+        self.defrag: tuple | None = None
 
 
 class XlateContext:
@@ -502,6 +514,8 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
     if ctx.tracker is None:
         _ct_fork(ctx, key, act, zone, CS_TRK | 0x10, None)
         return
+    if ctx.pkt.nw_frag and ctx.pkt.ip_ver == 4 and _defrag(ctx, key, zone):
+        return
     verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
     tr.verdicts.append(verdict)
     if verdict.drop:
@@ -527,6 +541,30 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
     if verdict.icmp_inner is not None:
         ctx.icmp_inner = verdict.icmp_inner
     _ct_fork(ctx, key, act, zone, verdict.state, verdict)
+
+
+def _defrag(ctx: XlateContext, key: list[int], zone: int) -> bool:
+    """ct() on an IPv4 fragment: reassembly first (conntrack/defrag.py).  True when the packet
+    stops here (kept until its datagram completes, or dropped); else the datagram replaces it:
+    ``ctx.pkt`` and the key's L4 fields are the whole datagram's, as the kernel's
+    ``handle_fragments`` re-extracts them."""
+    ctx.rec_ok = False  # the packet changes under this pass: never recorded
+    tr = ctx.tr
+    r = ctx.tracker.defrag.add(zone, ctx.pkt, ctx.now)
+    if r is None or r.__class__ is str:
+        if r is None:
+            tr.stolen = True
+        else:
+            tr.drop = "ip fragment dropped by reassembly"
+        ctx.queue.clear()
+        ctx.halted = True
+        return True
+    base = extract(r.pkt, ctx.orig_in_port)
+    for i in (NW_FRAG, NW_TOS, NW_ECN, TP_SRC, TP_DST, TCP_FLAGS):
+        key[i] = base[i]
+    tr.defrag = (r, base, len(tr.outputs))
+    ctx.pkt = r.pkt
+    return False
 
 
 def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int, verdict) -> None:
