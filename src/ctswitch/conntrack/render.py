@@ -175,15 +175,18 @@ def _flags(names: tuple, bits: int) -> str:
     return "|".join(out)
 
 
-def dpctl_line(conn: Conn, verbose: bool = False, stats: bool = False, now: int = 0) -> str:
-    """One ``ovs-appctl dpctl/dump-conntrack`` line (kernel datapath)."""
+def dpctl_line(conn: Conn, verbose: bool = False, stats: bool = False, now: int = 0, acct: bool = True) -> str:
+    """One ``ovs-appctl dpctl/dump-conntrack`` line (kernel datapath).  Counters (``-s``) only
+    with ``acct`` (nf_conntrack_acct): without it the kernel sends none, and OVS prints only
+    non-zero ones."""
     p = conn.proto
     out = [DPCTL_L4_NAMES.get(p, str(p)), ",orig=(", _dp_tuple(conn, conn.orig)]
-    if stats and (conn.packets[0] or conn.bytes[0]):
+    counters = stats and acct
+    if counters and (conn.packets[0] or conn.bytes[0]):
         out.append(f",packets={conn.packets[0]},bytes={conn.bytes[0]}")
     out.append("),reply=(")
     out.append(_dp_tuple(conn, conn.reply))
-    if stats and (conn.packets[1] or conn.bytes[1]):
+    if counters and (conn.packets[1] or conn.bytes[1]):
         out.append(f",packets={conn.packets[1]},bytes={conn.bytes[1]}")
     out.append(")")
     if verbose:
