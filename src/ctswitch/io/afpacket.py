@@ -58,7 +58,13 @@ PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_AUXDATA = 8
 PACKET_QDISC_BYPASS = 20
+PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
+PACKET_COPY_THRESH = 7
+PACKET_VERSION = 10
+TPACKET_V2 = 1
+TP_STATUS_USER = 1
+TP_STATUS_COPY = 1 << 1
 PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
@@ -89,6 +95,21 @@ VNET_OFFLOADS = {"rx-checksum": True, "tx-checksum": True, "scatter-gather": Tru
 
 RCVBUF = 4 << 20
 _AUX = struct.Struct("=IIIHHHH")
+_EMPTY = []
+
+
+def _empty():
+    """An empty int64 array (shared, never written)."""
+    if not _EMPTY:
+        import numpy as np
+
+        _EMPTY.append(np.zeros(0, dtype=np.int64))
+    return _EMPTY[0]
+
+
+_T2 = struct.Struct("=IIIH")    # tpacket2_hdr: tp_status, tp_len, tp_snaplen, tp_mac
+_T2V = struct.Struct("=HH")     # tpacket2_hdr at 24: tp_vlan_tci, tp_vlan_tpid
+_U32 = struct.Struct("=I")
 _VNET = struct.Struct("<BBHHHH")
 _MAX_FRAME = 65536 + 4
 
@@ -108,12 +129,27 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
 
 
-_SLOT = _MAX_FRAME + 4      # one received frame per slot; +4: room to put a VLAN tag back
-_VH = 16                    # one virtio_net_hdr (10 bytes) per slot
+_HEAD = 16                  # a frame's offset in its slot: room for its virtio_net_hdr before it
+_SLOT = _MAX_FRAME + 4 + _HEAD  # one received frame per slot; +4: room to put a VLAN tag back
 _NAME = 24                  # sockaddr_ll is 20 bytes
 _CTL = 64                   # one cmsghdr (16) + tpacket_auxdata (20), padded
 _CMSG_HDR = 16              # cmsg_len (size_t), cmsg_level, cmsg_type (int): x86-64/aarch64 layout
 _MMSG = None                # (recvmmsg, sendmmsg) from libc, once looked up
+
+
+def _libc():
+    """libc through ctypes (mmap/munmap for the packet ring)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.mmap.restype = ctypes.c_void_p
+        _LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                               ctypes.c_long]
+        _LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    return _LIBC
+
+
+_LIBC = None
 
 
 def _mmsg_calls():
@@ -158,13 +194,15 @@ class MmsgIO:
     """Batched receive into one buffer and batched send of buffer slices for one packet socket.
 
     ``recv(limit)`` runs one ``recvmmsg``: frame ``i`` lands in slot ``i`` of
-    ``buf`` (``offsets[i] = i * SLOT``), so the frames are ready for the
+    ``buf`` (``offsets[i] = i * SLOT + HEAD``; on a vnet socket its
+    virtio_net_hdr is the 10 bytes before it), so the frames are ready for the
     batched datapath without a copy.  The arrays stay valid until the next
-    ``recv``.  ``send(addr, offsets, lengths)`` transmits the slices of the
-    memory at ``addr`` with ``sendmmsg``, in order.
+    ``recv``.  ``send(addr, offsets, lengths, hdrs)`` transmits the slices of
+    the memory at ``addr`` with ``sendmmsg``, in order.  ``rx=False``: send only
+    (no receive buffer; the port reads through its ``RingIO``).
     """
 
-    def __init__(self, fd: int, n: int, vnet: bool = False) -> None:
+    def __init__(self, fd: int, n: int, vnet: bool = False, rx: bool = True) -> None:
         import numpy as np
 
         self.fd = fd
@@ -175,39 +213,36 @@ class MmsgIO:
         self.recvmmsg, self.sendmmsg = _mmsg_calls()
         dt = _mmsg_dtype()
         self.size = dt.itemsize
-        self.buf = np.zeros(n * _SLOT, dtype=np.uint8)
-        self.addr = self.buf.ctypes.data
-        self.offsets = np.arange(n, dtype=np.int64) * _SLOT
-        self.names = np.zeros((n, _NAME), dtype=np.uint8)
-        self.ctl = np.zeros((n, _CTL), dtype=np.uint8)
-        self.ctl32 = self.ctl.view(np.uint32)
         iov_dt = np.dtype([("base", np.uint64), ("len", np.uint64)])
         k = 2 if vnet else 1  # iovecs per message: [virtio_net_hdr,] frame
-        # virtio_net_hdr of frame i (vnet only) at vh[i] (16-byte slots), its address in vh_ptrs[i]
-        self.vh = np.zeros((n, _VH), dtype=np.uint8)
-        self.vh_ptrs = self.vh.ctypes.data + np.arange(n, dtype=np.uint64) * _VH
-        self.vh16 = self.vh.view(np.uint16)  # flags|gso_type, hdr_len, gso_size, csum_start, csum_offset
-        self.zero_vh = np.zeros(_VH, dtype=np.uint8)  # header of frames sent without metadata
-        self.rx_iov = np.zeros((n, k), dtype=iov_dt)
-        self.rx_iov[:, -1]["base"] = self.addr + self.offsets
-        self.rx_iov[:, -1]["len"] = _MAX_FRAME
-        if vnet:
-            self.rx_iov[:, 0]["base"] = self.vh_ptrs
-            self.rx_iov[:, 0]["len"] = VNET_LEN
-        self.rx = np.zeros(n, dtype=dt)
-        self.rx["name"] = self.names.ctypes.data + np.arange(n, dtype=np.uint64) * _NAME
-        self.rx["iov"] = self.rx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * (k * iov_dt.itemsize)
-        self.rx["iovlen"] = k
-        self.rx["control"] = self.ctl.ctypes.data + np.arange(n, dtype=np.uint64) * _CTL
-        self.rx_addr = self.rx.ctypes.data
+        if rx:
+            self.buf = np.zeros(n * _SLOT, dtype=np.uint8)
+            self.addr = self.buf.ctypes.data
+            self.offsets = np.arange(n, dtype=np.int64) * _SLOT + _HEAD
+            self.names = np.zeros((n, _NAME), dtype=np.uint8)
+            self.ctl = np.zeros((n, _CTL), dtype=np.uint8)
+            self.ctl32 = self.ctl.view(np.uint32)
+            self.rx_iov = np.zeros((n, k), dtype=iov_dt)
+            self.rx_iov[:, -1]["base"] = self.addr + self.offsets
+            self.rx_iov[:, -1]["len"] = _MAX_FRAME
+            if vnet:
+                self.rx_iov[:, 0]["base"] = self.addr + self.offsets - VNET_LEN
+                self.rx_iov[:, 0]["len"] = VNET_LEN
+            self.rx = np.zeros(n, dtype=dt)
+            self.rx["name"] = self.names.ctypes.data + np.arange(n, dtype=np.uint64) * _NAME
+            self.rx["iov"] = self.rx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * (k * iov_dt.itemsize)
+            self.rx["iovlen"] = k
+            self.rx["control"] = self.ctl.ctypes.data + np.arange(n, dtype=np.uint64) * _CTL
+            self.rx_addr = self.rx.ctypes.data
+            self._namelen = self.rx["namelen"]
+            self._ctllen = self.rx["controllen"]
+            self._len = self.rx["len"]
+        self.zero_vh = np.zeros(16, dtype=np.uint8)  # header of frames sent without metadata
         self.tx_iov = np.zeros((n, k), dtype=iov_dt)
         self.tx = np.zeros(n, dtype=dt)
         self.tx["iov"] = self.tx_iov.ctypes.data + np.arange(n, dtype=np.uint64) * (k * iov_dt.itemsize)
         self.tx["iovlen"] = k
         self.tx_addr = self.tx.ctypes.data
-        self._namelen = self.rx["namelen"]
-        self._ctllen = self.rx["controllen"]
-        self._len = self.rx["len"]
         self._tx_base = self.tx_iov[:, -1]["base"]
         self._tx_len = self.tx_iov[:, -1]["len"]
         self._tx_hbase = self.tx_iov[:, 0]["base"]
@@ -262,6 +297,240 @@ class MmsgIO:
                 i += 1
             done += m
         return failed
+
+
+class RingIO:
+    """A ``TPACKET_V2`` receive ring mapped in front of a side area, for one packet socket.
+
+    The kernel writes each frame into the next free slot of the ring (in the
+    sender's context: no socket-buffer clone, queue and copy per frame on our
+    side); ``recv(limit)`` finds the run of slots the kernel handed over with a
+    few vectorised loads (status, length, MAC offset of each slot) and returns
+    their offsets in ``buf``: the frames are processed and sent from the ring
+    itself.  Their slots go back to the kernel at the next ``recv``, so the
+    arrays stay valid until then (as ``MmsgIO``).  On a vnet socket the kernel
+    puts the virtio_net_hdr right before the frame, as ``MmsgIO`` does.
+
+    The ring's slots hold frames of up to ``frame_size - 44`` bytes.  A longer
+    frame (a GRO/GSO super-frame) is truncated in its slot, marked
+    ``TP_STATUS_COPY`` and queued whole on the socket (``PACKET_COPY_THRESH``):
+    it is read with ``recvmsg`` into the *side area*, mapped right after the
+    ring (one ``buf``: the batched datapath takes one buffer), where frames that
+    need a VLAN tag back (or, without vnet, a checksum completed) are rebuilt
+    too.  Returns ``(offsets, lengths, dropped)``: frames truncated without a
+    copy are dropped and counted.
+    """
+
+    def __init__(self, sock: socket.socket, vnet: bool, mtu: int, frames: int = 4096, side: int = 64) -> None:
+        self.sock = sock
+        self.vnet = vnet
+        fs = 2048
+        while fs < mtu + 18 + 64:
+            fs *= 2
+        frames = max(64, min(frames, (16 << 20) // fs))
+        block = max(fs, 1 << 16)
+        self.fs, self.nr = fs, frames
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        sock.setsockopt(SOL_PACKET, PACKET_COPY_THRESH, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack("IIII", block, fs * frames // block, fs, frames))
+        ring = fs * frames
+        self.side, self.side_base = side, ring
+        total = ring + side * _SLOT
+        total = (total + 0xFFFF) & ~0xFFFF
+        libc = _libc()
+        addr = libc.mmap(None, total, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS: the range
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap")
+        r = libc.mmap(addr, ring, 3, 0x11, sock.fileno(), 0)  # MAP_SHARED|MAP_FIXED: the ring at its start
+        if r != addr:
+            err = ctypes.get_errno()
+            libc.munmap(addr, total)
+            raise OSError(err, "mmap of the packet ring")
+        self.addr, self.total = addr, total
+        self.mv = memoryview((ctypes.c_uint8 * total).from_address(addr)).cast("B")
+        self.buf = None  # numpy views: made at the first recv() (an idle daemon never imports numpy)
+        self.head = 0
+        self.pending = None  # status word indexes of the slots to give back
+        self.fixups = _FIXUPS if not vnet else TP_STATUS_VLAN_VALID
+
+    def _arrays(self) -> None:
+        import numpy as np
+
+        ring = self.fs * self.nr
+        self.buf = np.frombuffer(self.mv, dtype=np.uint8)
+        self.u32 = self.buf[:ring].view(np.uint32)
+        self.u16 = self.buf[:ring].view(np.uint16)
+        self.slots = (np.arange(2 * self.nr, dtype=np.int64) % self.nr) * self.fs  # slot offsets from any head
+
+    def close(self) -> None:
+        if self.addr:
+            self.buf = self.u32 = self.u16 = None
+            self.mv.release()
+            _libc().munmap(self.addr, self.total)
+            self.addr = 0
+
+    def release(self) -> None:
+        """Gives the slots of the last batch back to the kernel."""
+        if self.pending is not None:
+            self.u32[self.pending] = 0  # TP_STATUS_KERNEL
+            self.pending = None
+
+    def recv_list(self, limit: int, port: AfPacketPort) -> tuple[list, list]:
+        """The per-frame path's read: up to ``limit`` frames as bytes (and their vnet headers or None).
+
+        Slots go back to the kernel at once.
+        """
+        if self.pending is not None:
+            self.release()
+        mv, fs, nr, vnet = self.mv, self.fs, self.nr, self.vnet
+        frames: list = []
+        hdrs: list = []
+        for _ in range(limit):
+            s = self.head * fs
+            status, tp_len, snap, mac = _T2.unpack_from(mv, s)
+            if not status & TP_STATUS_USER:
+                break
+            hdr = None
+            if mv[s + 42] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
+                port.rx_outgoing += 1
+                if status & TP_STATUS_COPY:
+                    self._read_copy(None)
+                data = None
+            elif status & TP_STATUS_COPY:
+                got = self._read_copy(None, keep=True)
+                data, aux, hdr = got if got is not None else (None, None, None)
+                if data is not None and aux is not None and aux[0] & _FIXUPS:
+                    data, hdr = port._fix(data, aux[0], aux[5], aux[6], hdr)
+            elif tp_len != snap:
+                data = None
+            else:
+                data = bytes(mv[s + mac:s + mac + snap])
+                if vnet:
+                    hdr = bytes(mv[s + mac - VNET_LEN:s + mac])
+                if status & self.fixups:
+                    tci, tpid = _T2V.unpack_from(mv, s + 24)
+                    data, hdr = port._fix(data, status, tci, tpid, hdr)
+            if data is None and mv[s + 42] != PACKET_OUTGOING:
+                port.rx_truncated += 1
+            _U32.pack_into(mv, s, 0)
+            self.head = (self.head + 1) % nr
+            if data is not None:
+                frames.append(data)
+                hdrs.append(None if hdr == ZERO_HDR else hdr)
+        return frames, hdrs
+
+    def recv(self, limit: int, port: AfPacketPort):
+        """The batched read: (offsets, lengths) int64 arrays of up to ``limit`` frames in ``buf``."""
+        import numpy as np
+
+        if self.buf is None:
+            self._arrays()
+        self.release()
+        so = self.slots[self.head:self.head + min(limit, self.nr)]
+        w = so >> 2
+        st = self.u32[w]
+        user = (st & TP_STATUS_USER) != 0
+        if not user[0]:
+            return None, None
+        if not user.all():
+            k = int(np.argmin(user))
+            so, w, st = so[:k], w[:k], st[:k]
+        k = len(so)
+        self.pending = w
+        self.head = (self.head + k) % self.nr
+        u32 = self.u32
+        snap = u32[w + 2]
+        offsets = so + self.u16[(so >> 1) + 6]
+        lengths = snap.astype(np.int64)
+        special = ((st & (TP_STATUS_COPY | self.fixups)) != 0) | (u32[w + 1] != snap) \
+            | (self.buf[so + 42] == PACKET_OUTGOING)
+        if special.any():
+            offsets, lengths = self._special(port, np.flatnonzero(special), so, st, offsets, lengths)
+        return offsets, lengths
+
+    def _special(self, port, idx, so, st, offsets, lengths):
+        """Frames that need more than the ring gives: whole copy read, VLAN tag back, drops."""
+        import numpy as np
+
+        buf = self.buf
+        drop = []
+        j = 0  # next side slot
+        vnet = self.vnet
+        for i in idx.tolist():
+            if j >= self.side:  # side area full: this frame and the rest wait for the next round
+                drop.extend(range(i, len(offsets)))
+                self.pending = self.pending[:i]
+                self.head = (self.head - (len(offsets) - i)) % self.nr
+                return self._keep(offsets, lengths, drop)
+            s, o, n = int(so[i]), int(offsets[i]), int(lengths[i])
+            status = int(st[i])
+            if buf[s + 42] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
+                port.rx_outgoing += 1
+                if status & TP_STATUS_COPY:
+                    self._read_copy(None)
+                drop.append(i)
+                continue
+            side = self.side_base + j * _SLOT + _HEAD
+            if status & TP_STATUS_COPY:  # the whole frame waits on the socket queue, in ring order
+                got = self._read_copy(side)
+                if got is None:
+                    port.rx_truncated += 1
+                    drop.append(i)
+                    continue
+                data, aux = got
+                hdr = bytes(buf[side - VNET_LEN:side]) if vnet else None
+                if aux is not None and aux[0] & _FIXUPS:
+                    data, hdr = port._fix(data, aux[0], aux[5], aux[6], hdr)
+            elif int(self.u32[(s >> 2) + 1]) != n:  # truncated and no copy (socket queue full)
+                port.rx_truncated += 1
+                drop.append(i)
+                continue
+            else:
+                data = bytes(buf[o:o + n])
+                hdr = bytes(buf[o - VNET_LEN:o]) if vnet else None
+                tci, tpid = int(self.u16[(s >> 1) + 12]), int(self.u16[(s >> 1) + 13])
+                data, hdr = port._fix(data, status, tci, tpid, hdr)
+            buf[side:side + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            if hdr is not None:
+                buf[side - VNET_LEN:side] = np.frombuffer(hdr, dtype=np.uint8)
+            offsets[i], lengths[i] = side, len(data)
+            j += 1
+        return self._keep(offsets, lengths, drop)
+
+    @staticmethod
+    def _keep(offsets, lengths, drop):
+        if not drop:
+            return offsets, lengths
+        import numpy as np
+
+        keep = np.ones(len(offsets), dtype=bool)
+        keep[drop] = False
+        return offsets[keep], lengths[keep]
+
+    def _read_copy(self, side: int | None, keep: bool = False):
+        """Reads the next whole frame queued on the socket (the copy of a ``TP_STATUS_COPY`` slot).
+
+        With ``side``: into the side slot at ``side`` (its vnet header before
+        it); returns (bytes, aux) or None.  With ``keep``: returns (bytes, aux,
+        vnet header).  Neither: the frame is discarded.
+        """
+        vnet = VNET_LEN if self.vnet else 0
+        try:
+            data, anc, _flags, _addr = self.sock.recvmsg(_MAX_FRAME + vnet, 64)
+        except OSError:
+            return None
+        if side is None and not keep:
+            return None
+        aux = None
+        for level, typ, a in anc:
+            if level == SOL_PACKET and typ == PACKET_AUXDATA and len(a) >= _AUX.size:
+                aux = _AUX.unpack_from(a)
+        hdr = None
+        if vnet:
+            hdr, data = data[:VNET_LEN], data[VNET_LEN:]
+            if side is not None:
+                self.buf[side - VNET_LEN:side] = memoryview(hdr)
+        return (data, aux, hdr) if keep else (data, aux)
 
 
 def interface_exists(name: str) -> bool:
@@ -379,16 +648,21 @@ class AfPacketPort:
     """
 
     def __init__(self, ifname: str, *, disable_offloads: bool = True, rcvbuf: int = RCVBUF,
-                 batch: int = 64, vnet: bool = False) -> None:
+                 batch: int = 64, vnet: bool = False, ring: bool = False) -> None:
         self.name = ifname
         self.batch = batch
         self._mmsg: MmsgIO | None | bool = None
         self.ifindex = socket.if_nametoindex(ifname)
         self.mtu = get_mtu(ifname)
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.rx = self.tx = self.rx_vlan = self.rx_csum_fixed = self.tx_errors = self.rx_outgoing = 0
+        self.rx_errors = self.rx_gso = self.rx_dropped = self.rx_truncated = 0
+        self.ring: RingIO | None = None
+        self.ring_error = ""
+        # Protocol 0: the socket receives nothing until bind(), so the ring is in place before the first frame.
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             self.vnet = False
-            if vnet:
+            if vnet:  # before the ring (the kernel refuses it after)
                 try:
                     s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
                     self.vnet = True
@@ -416,16 +690,21 @@ class AfPacketPort:
                 except OSError:
                     with contextlib.suppress(OSError):
                         s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
+            if ring:
+                try:
+                    self.ring = RingIO(s, self.vnet, self.mtu)
+                except OSError as e:  # e.g. no memory for the ring: recvmmsg/recvmsg instead
+                    self.ring_error = e.strerror or str(e)
             s.bind((ifname, ETH_P_ALL))
             mreq = struct.pack("iHH8s", self.ifindex, PACKET_MR_PROMISC, 0, b"")
             s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
             s.setblocking(False)
         except OSError:
+            if self.ring is not None:
+                self.ring.close()
             s.close()
             raise
         self.sock = s
-        self.rx = self.tx = self.rx_vlan = self.rx_csum_fixed = self.tx_errors = self.rx_outgoing = 0
-        self.rx_errors = self.rx_gso = self.rx_dropped = 0
         self.rx_hdrs: list = []  # vnet: the virtio_net_hdr of each frame of the last recv_batch
         self._recvmsg = s.recvmsg
         self._send = s.send
@@ -442,6 +721,10 @@ class AfPacketPort:
 
     def recv_batch(self, limit: int = 64) -> list[bytes]:
         """Up to ``limit`` frames waiting on the socket (never blocks)."""
+        if self.ring is not None:
+            frames, self.rx_hdrs = self.ring.recv_list(limit, self)
+            self.rx += len(frames)
+            return frames
         frames = []
         recvmsg = self._recvmsg
         vnet = self.vnet
@@ -498,19 +781,57 @@ class AfPacketPort:
     def mmsg(self) -> MmsgIO | None:
         """The port's batched I/O (made at first use); None when recvmmsg/sendmmsg are unusable."""
         if self._mmsg is None:
-            self._mmsg = MmsgIO(self.sock.fileno(), self.batch, self.vnet) if _mmsg_calls() else False
+            self._mmsg = MmsgIO(self.sock.fileno(), self.batch, self.vnet, rx=self.ring is None) \
+                if _mmsg_calls() else False
         return self._mmsg or None
 
     def recv_frames(self, limit: int = 64):
-        """Up to ``limit`` frames with one ``recvmmsg``, never blocks: (buf, offsets, lengths, hdrs).
+        """Up to ``limit`` frames in one go, never blocks: (buf, addr, offsets, lengths, hdrs).
 
-        ``buf`` is the port's receive buffer (valid until the next call;
-        rewriting frames in place is fine), ``offsets``/``lengths`` int64
-        arrays.  Frames are fixed up exactly as ``recv_batch`` does.  ``hdrs``
-        (vnet ports, else None): uint64 addresses of each frame's
-        virtio_net_hdr (in ``mmsg().vh``), to send the frame with.  Needs
-        ``mmsg()`` to be available.
+        From the ``RingIO`` when the port has one, else with one ``recvmmsg``
+        (``MmsgIO``).  ``buf`` is a uint8 array at address ``addr`` (valid until
+        the next call; rewriting frames in place is fine), ``offsets``/``lengths``
+        int64 arrays.  Frames are fixed up exactly as ``recv_batch`` does.
+        ``hdrs`` (vnet ports, else None): uint64 addresses of each frame's
+        virtio_net_hdr (the 10 bytes before the frame), to send the frame with.
+        A GRO super-frame (``DATA_VALID``, whole checksums) is marked
+        ``NEEDS_CSUM`` here: it must leave with a partial checksum, which
+        ``vnet.fix_hits`` / ``fix_out`` compute.  Needs ``mmsg()`` to be available.
         """
+        import numpy as np
+
+        ring = self.ring
+        if ring is not None:
+            offsets, lengths = ring.recv(limit, self)
+            buf, addr = ring.buf, ring.addr
+            if offsets is None:
+                e = _empty()
+                return buf, addr, e, e, None
+        else:
+            offsets, lengths = self._recv_mmsg(limit)
+            io = self._mmsg
+            buf, addr = io.buf, io.addr
+        k = len(offsets)
+        hdrs = None
+        if self.vnet and k:
+            hdrs = (addr - VNET_LEN) + offsets.astype(np.uint64)
+            h = offsets - VNET_LEN
+            gso = buf[h + 1] != 0
+            if gso.any():
+                self.rx_gso += int(np.count_nonzero(gso))
+                # A super-frame made by GRO on our port comes with DATA_VALID and the first
+                # segment's checksum: it goes out partial (vnet.fix_hits / fix_out compute it).
+                conv = h[gso & ((buf[h] & NEEDS_CSUM) == 0)]
+                if len(conv):
+                    buf[conv] = NEEDS_CSUM
+                    buf[conv + 6] = 34  # csum_start: right for the fast path's frames (untagged IPv4, IHL 5)
+                    buf[conv + 7] = 0
+                    buf[conv + 8] = np.where((buf[conv + 1] & 0x7F) == 5, 6, 16)  # csum_offset: UDP / TCP
+                    buf[conv + 9] = 0
+        self.rx += k
+        return buf, addr, offsets, lengths, hdrs
+
+    def _recv_mmsg(self, limit: int):
         import numpy as np
 
         io = self._mmsg
@@ -520,49 +841,41 @@ class AfPacketPort:
             io.errors = 0
         offsets = io.offsets[:k]
         lengths = io._len[:k].astype(np.int64)
+        if not k:
+            return offsets, lengths
         vnet = io.vnet
-        hdrs = io.vh_ptrs[:k] if vnet else None
-        if k:
-            if vnet:
-                lengths -= VNET_LEN
-                gso = io.vh[:k, 1] != 0
-                if gso.any():
-                    self.rx_gso += int(np.count_nonzero(gso))
-                    # A super-frame made by GRO on our port comes with DATA_VALID and the first
-                    # segment's checksum: it goes out partial (vnet.fix_hits / fix_out compute it).
-                    conv = np.flatnonzero(gso & ((io.vh[:k, 0] & NEEDS_CSUM) == 0))
-                    if len(conv):
-                        io.vh[conv, 0] = NEEDS_CSUM
-                        io.vh16[conv, 3] = 34  # csum_start: right for the fast path's frames (untagged
-                        io.vh16[conv, 4] = np.where((io.vh[conv, 1] & 0x7F) == 5, 6, 16)  # IPv4, IHL 5)
-            c = io.ctl32[:k]
-            aux = (io._ctllen[:k] >= _CMSG_HDR + _AUX.size) & (c[:, 2] == SOL_PACKET) & (c[:, 3] == PACKET_AUXDATA)
-            special = ((c[:, 4] & _FIXUPS) != 0) & aux
-            if vnet:  # a partial checksum stays partial: only a VLAN tag to put back
-                special &= ((c[:, 4] & TP_STATUS_VLAN_VALID) != 0) | ((io.vh[:k, 0] & NEEDS_CSUM) == 0)
-            outgoing = io.names[:k, 10] == PACKET_OUTGOING
-            if special.any() or outgoing.any():
-                keep = []
-                buf = io.buf
-                for i in range(k):
-                    if outgoing[i]:  # kernels without PACKET_IGNORE_OUTGOING
-                        self.rx_outgoing += 1
-                        continue
-                    if special[i]:
-                        o = int(offsets[i])
-                        status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(io.ctl[i], _CMSG_HDR)
-                        hdr = bytes(io.vh[i, :VNET_LEN]) if vnet else None
-                        data, hdr = self._fix(bytes(buf[o:o + int(lengths[i])]), status, tci, tpid, hdr)
-                        buf[o:o + len(data)] = np.frombuffer(data, dtype=np.uint8)
-                        lengths[i] = len(data)
-                        if hdr is not None:
-                            io.vh[i, :VNET_LEN] = np.frombuffer(hdr, dtype=np.uint8)
-                    keep.append(i)
-                offsets, lengths = offsets[keep], lengths[keep]
-                if vnet:
-                    hdrs = hdrs[keep]
-        self.rx += len(offsets)
-        return io.buf, offsets, lengths, hdrs
+        if vnet:
+            lengths -= VNET_LEN
+        c = io.ctl32[:k]
+        aux = (io._ctllen[:k] >= _CMSG_HDR + _AUX.size) & (c[:, 2] == SOL_PACKET) & (c[:, 3] == PACKET_AUXDATA)
+        special = ((c[:, 4] & (TP_STATUS_VLAN_VALID if vnet else _FIXUPS)) != 0) & aux
+        outgoing = io.names[:k, 10] == PACKET_OUTGOING
+        if special.any() or outgoing.any():
+            keep = []
+            buf = io.buf
+            for i in range(k):
+                if outgoing[i]:  # kernels without PACKET_IGNORE_OUTGOING
+                    self.rx_outgoing += 1
+                    continue
+                if special[i]:
+                    o = int(offsets[i])
+                    status, _len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(io.ctl[i], _CMSG_HDR)
+                    hdr = bytes(buf[o - VNET_LEN:o]) if vnet else None
+                    data, hdr = self._fix(bytes(buf[o:o + int(lengths[i])]), status, tci, tpid, hdr)
+                    buf[o:o + len(data)] = np.frombuffer(data, dtype=np.uint8)
+                    lengths[i] = len(data)
+                    if hdr is not None:
+                        buf[o - VNET_LEN:o] = np.frombuffer(hdr, dtype=np.uint8)
+                keep.append(i)
+            offsets, lengths = offsets[keep], lengths[keep]
+        return offsets, lengths
+
+    def vnet_hdr(self, buf, offset: int) -> bytes | None:
+        """The virtio_net_hdr of the frame at ``offset`` of ``buf`` (None: no metadata or no vnet)."""
+        if not self.vnet:
+            return None
+        h = buf[offset - VNET_LEN:offset].tobytes()
+        return None if h == ZERO_HDR else h
 
     def send_frames(self, addr: int, offsets, lengths, hdrs=None) -> int:
         """Sends the slices ``[addr + offsets[i], + lengths[i])`` in order with ``sendmmsg``.
@@ -594,6 +907,8 @@ class AfPacketPort:
         return True
 
     def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
         self.sock.close()
 
 

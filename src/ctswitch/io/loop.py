@@ -57,13 +57,14 @@ import logging
 import selectors
 from collections import Counter
 
-from .afpacket import _SLOT, AfPacketPort, interface_exists, mmsg_available
-from .vnet import NEEDS_CSUM, VNET_LEN, ZERO_HDR, fix_hits, fix_out
+from .afpacket import AfPacketPort, interface_exists, mmsg_available
+from .vnet import NEEDS_CSUM, VNET_LEN, fix_hits, fix_out
 
 log = logging.getLogger("ctswitch.daemon")
 
 TICK_MS = 100
 BATCH = 256  # frames per port and round (one recvmmsg; 64 measured ~10 % fewer 64 B pps)
+RING = True  # TPACKET_V2 receive ring (io.afpacket.RingIO) instead of recvmmsg
 VNET = True  # PACKET_VNET_HDR on the ports (see docs/live.md "GSO super-frames")
 BATCH_MIN = 2  # a round of 1 frame takes the per-frame path (faster for one; see docs/live.md)
 OFPP_LOCAL = 0xFFFE
@@ -74,8 +75,9 @@ class LiveLoop:
     """See module docstring."""
 
     def __init__(self, switch, clock, *, disable_offloads: bool = True, batch: bool = True,
-                 batch_min: int = BATCH_MIN, mmsg: bool = True, vnet: bool = VNET) -> None:
+                 batch_min: int = BATCH_MIN, mmsg: bool = True, vnet: bool = VNET, ring: bool = RING) -> None:
         self.switch = switch
+        self.ring = ring and mmsg  # TPACKET_V2 receive ring on the ports (needs the batched I/O)
         self.vnet = vnet  # PACKET_VNET_HDR on the ports: GSO super-frames and partial checksums pass
         self.batch = batch
         self.batch_min = max(1, batch_min)
@@ -117,7 +119,8 @@ class LiveLoop:
             if name in self.ports:
                 continue
             try:
-                port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH, vnet=self.vnet)
+                port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH, vnet=self.vnet,
+                                    ring=self.ring and mmsg_available())
             except OSError as e:
                 if self.errors.get(name) != str(e):
                     log.append(f"port {name}: cannot bind: {e.strerror or e}")
@@ -127,7 +130,9 @@ class LiveLoop:
             self.ports[name] = port
             self.sel.register(port.sock, selectors.EVENT_READ, lambda m: None)
             extra = f" (offloads left on: {', '.join(sorted(port.offload_errors))})" if port.offload_errors else ""
-            vn = ", vnet hdr" if port.vnet else ""
+            vn = (", vnet hdr" if port.vnet else "") + (", rx ring" if port.ring is not None else "")
+            if port.ring_error:
+                vn += f", no rx ring: {port.ring_error}"
             log.append(f"port {name}: bound (ifindex {port.ifindex}, mtu {port.mtu}{vn}){extra}")
         self.binding = {n: want[n] for n in self.ports}
         return log
@@ -181,8 +186,9 @@ class LiveLoop:
         sw = self.switch
         total = 0
         for name, port in self.ports.items():
-            io = port._mmsg or port.mmsg()
-            buf, offsets, lengths, hdrs = port.recv_frames(BATCH)
+            if port._mmsg is None:
+                port.mmsg()
+            buf, addr, offsets, lengths, hdrs = port.recv_frames(BATCH)
             n = len(offsets)
             if not n:
                 continue
@@ -192,23 +198,18 @@ class LiveLoop:
             sw.now = now
             if n < self.batch_min:
                 frames = [bytes(buf[o:o + ln]) for o, ln in zip(offsets.tolist(), lengths.tolist())]
-                vh = None if hdrs is None else [self._vh(io, o) for o in offsets.tolist()]
+                vh = None if hdrs is None else [port.vnet_hdr(buf, o) for o in offsets.tolist()]
                 self._receive_frames(dp, name, br, ofport, frames, now, vh)
                 continue
             try:
-                self._port_batch(dp, name, br, ofport, io, buf, offsets, lengths, hdrs, now)
+                self._port_batch(dp, name, br, ofport, port, buf, addr, offsets, lengths, hdrs, now)
             except Exception as e:  # a bug must cost one batch, never the daemon
                 self._internal_error(dp, name, n, int(lengths.sum()), e)
         return total
 
-    @staticmethod
-    def _vh(io, offset: int) -> bytes | None:
-        """The virtio_net_hdr of the frame at ``offset`` of ``io.buf`` (None: no metadata)."""
-        h = io.vh[offset // _SLOT, :VNET_LEN].tobytes()
-        return None if h == ZERO_HDR else h
-
-    def _port_batch(self, dp, name: str, br, ofport: int, io, buf, offsets, lengths, hdrs, now: int) -> None:
-        """One port's round (``io.buf``) through the batched datapath, outputs sent in order.
+    def _port_batch(self, dp, name: str, br, ofport: int, port, buf, addr: int, offsets, lengths, hdrs,
+                    now: int) -> None:
+        """One port's round (``buf`` at ``addr``) through the batched datapath, outputs sent in order.
 
         ``hdrs`` (vnet ports): addresses of the frames' virtio_net_hdr, sent
         with the hits; partial checksums of hits are recomputed after the
@@ -225,9 +226,8 @@ class LiveLoop:
         out_ports, slow = dp.batch.receive_batch(br, buf, offsets, lengths, in_ports[:n], now)
         self.stats["batches"] += 1
         self.stats["batch_frames"] += n
-        addr = io.addr
         if hdrs is not None:
-            partial = (io.vh[offsets // _SLOT, 0] & NEEDS_CSUM) != 0
+            partial = (buf[offsets - VNET_LEN] & NEEDS_CSUM) != 0
             if partial.any():
                 sel = np.flatnonzero(partial & (out_ports >= 0))
                 if len(sel):
@@ -242,7 +242,7 @@ class LiveLoop:
                 self._send_hits(br, out_ports[lo:j], offsets[lo:j], lengths[lo:j], addr, outs_of,
                                 None if hdrs is None else hdrs[lo:j])
             lo = j + 1
-            self._send_outs(br, slow[j], outs_of, None if hdrs is None else self._vh(io, int(offsets[j])))
+            self._send_outs(br, slow[j], outs_of, None if hdrs is None else port.vnet_hdr(buf, int(offsets[j])))
         if lo < n:
             self._send_hits(br, out_ports[lo:], offsets[lo:], lengths[lo:], addr, outs_of,
                             None if hdrs is None else hdrs[lo:])
@@ -390,5 +390,6 @@ class LiveLoop:
 
     def port_stats(self) -> dict[str, dict[str, int]]:
         return {n: {"rx": p.rx, "tx": p.tx, "tx_errors": p.tx_errors, "rx_errors": p.rx_errors, "rx_vlan": p.rx_vlan,
-                    "rx_csum_fixed": p.rx_csum_fixed, "rx_gso": p.rx_gso, "rx_dropped": p.kernel_drops()}
+                    "rx_csum_fixed": p.rx_csum_fixed, "rx_gso": p.rx_gso, "rx_dropped": p.kernel_drops(),
+                    "rx_truncated": p.rx_truncated}
                 for n, p in self.ports.items()}
