@@ -136,6 +136,12 @@ def peer_offloads(st: dict, on: bool) -> None:
                check=True)
 
 
+def switch_offloads(st: dict, on: bool) -> None:
+    """The NIC offloads of the switch-side ends (``p0``, ``pf0hpf``) on or off."""
+    _nsrun(st["netns"]["sw"], sys.executable, "-m", "ctswitch.io.afpacket", "offloads-on" if on else "offloads-off",
+           "p0", "pf0hpf", check=True)
+
+
 def tcp_both(st: dict, secs: float) -> tuple[float, float, str, str]:
     """TCP with the peers' offloads off (1500-byte frames), then on (TSO super-frames); peers left off.
 
@@ -333,6 +339,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         ovs_version = ovs_note = tso_note = ""
         load = os.getloadavg()[0]
         if no_ovs is None:
+            # OVS without userspace TSO cannot take super-frames (it drops frames longer than the MTU):
+            # its ports get the offloads off, as the daemon set them before it used PACKET_VNET_HDR.
+            switch_offloads(st, False)
             ovs = OvsUserspace(sw)
             ovs.start(labmod.EXAMPLES[2])
             ovs_version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True,
@@ -349,6 +358,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             sent2, got2 = pps(st, a.seconds)
             ovs.stop()
             # the peers' offloads on: OVS with its own answer to super-frames (userspace-tso-enable)
+            switch_offloads(st, True)  # the ports as the ctswitch daemon sets them (GRO, TSO, checksums)
             ovs = OvsUserspace(sw)
             ovs.start(labmod.EXAMPLES[2], tso=True)
             tso_note = ovs.tso_note()
@@ -357,10 +367,13 @@ def main(argv: list[str] | None = None) -> list[str]:
                 g2_on, _, r2_on = tcp_gbps(st, a.seconds)
             finally:
                 peer_offloads(st, False)
+            if "dst=1.1.1.16" not in ovs.conntrack():
+                raise RuntimeError("OVS userspace (userspace-tso-enable) did not SNAT the iperf3 connection")
             res["ovs"] = (g2, g2_on, got2, sent2, f"{r2}/{r2_on}")
             ovs.stop()
             ovs = None
-        # 3. Linux bridge
+        # 3. Linux bridge, its ports as the ctswitch daemon sets them (GRO, TSO, checksums on)
+        switch_offloads(st, True)
         for cmd in (["ip", "link", "add", "br0", "type", "bridge"], ["ip", "link", "set", "p0", "master", "br0"],
                     ["ip", "link", "set", "pf0hpf", "master", "br0"], ["ip", "link", "set", "br0", "up"]):
             _nsrun(sw, *cmd, check=True)
@@ -393,6 +406,8 @@ def main(argv: list[str] | None = None) -> list[str]:
                      "namespace (one established UDP 5-tuple), delivered = remote eth0 rx counter; "
                      "the lab's peers (host/remote eth0) have their offloads off except in the 'on' TCP "
                      "column (TSO/GSO/checksum offload on: 64 KB super-frames with partial checksums); "
+                     "switch-side ends p0/pf0hpf: GRO/TSO/checksum offloads on (as the ctswitch daemon sets "
+                     "them) for ctswitch, the Linux bridge and OVS with userspace TSO, off for OVS without it; "
                      "2 vCPUs shared by sender, switch and receiver. "
                      "OVS: ovs-vswitchd inside the switch namespace, ports p0/pf0hpf as netdev-linux "
                      "(AF_PACKET) ports, flows of vendor example 2; for the 'on' column it is restarted with "

@@ -199,10 +199,11 @@ class MmsgIO:
     batched datapath without a copy.  The arrays stay valid until the next
     ``recv``.  ``send(addr, offsets, lengths, hdrs)`` transmits the slices of
     the memory at ``addr`` with ``sendmmsg``, in order.  ``rx=False``: send only
-    (no receive buffer; the port reads through its ``RingIO``).
+    (no receive buffer; the port reads through its ``RingIO``).  ``buf``: receive
+    into that memory (``n`` slots) instead of a buffer of its own.
     """
 
-    def __init__(self, fd: int, n: int, vnet: bool = False, rx: bool = True) -> None:
+    def __init__(self, fd: int, n: int, vnet: bool = False, rx: bool = True, buf=None) -> None:
         import numpy as np
 
         self.fd = fd
@@ -216,7 +217,7 @@ class MmsgIO:
         iov_dt = np.dtype([("base", np.uint64), ("len", np.uint64)])
         k = 2 if vnet else 1  # iovecs per message: [virtio_net_hdr,] frame
         if rx:
-            self.buf = np.zeros(n * _SLOT, dtype=np.uint8)
+            self.buf = np.zeros(n * _SLOT, dtype=np.uint8) if buf is None else buf  # buf: n slots of the caller's
             self.addr = self.buf.ctypes.data
             self.offsets = np.arange(n, dtype=np.int64) * _SLOT + _HEAD
             self.names = np.zeros((n, _NAME), dtype=np.uint8)
@@ -361,6 +362,9 @@ class RingIO:
         self.u32 = self.buf[:ring].view(np.uint32)
         self.u16 = self.buf[:ring].view(np.uint16)
         self.slots = (np.arange(2 * self.nr, dtype=np.int64) % self.nr) * self.fs  # slot offsets from any head
+        half = self.side // 2
+        self.copy_io = MmsgIO(self.sock.fileno(), half, self.vnet,
+                              buf=self.buf[self.side_base:self.side_base + half * _SLOT])
 
     def close(self) -> None:
         if self.addr:
@@ -449,52 +453,86 @@ class RingIO:
         return offsets, lengths
 
     def _special(self, port, idx, so, st, offsets, lengths):
-        """Frames that need more than the ring gives: whole copy read, VLAN tag back, drops."""
+        """Frames that need more than the ring gives: whole copies read, VLAN tag back, drops.
+
+        Whole copies (``TP_STATUS_COPY``) are read with one ``recvmmsg`` into the
+        first half of the side area (they wait on the socket queue in ring
+        order); frames rebuilt with a VLAN tag (or a completed checksum) go to
+        the second half.  When a half is full, the batch stops before the frame
+        that needs it (its slot stays with us for the next round).
+        """
         import numpy as np
 
         buf = self.buf
+        half = self.side // 2
+        sts = st[idx]
+        copy = (sts & TP_STATUS_COPY) != 0
+        rebuild = ~copy & ((sts & self.fixups) != 0)
+        cut = None
+        if int(np.count_nonzero(copy)) > half:
+            cut = int(idx[np.flatnonzero(copy)[half]])
+        if int(np.count_nonzero(rebuild)) > half:
+            c2 = int(idx[np.flatnonzero(rebuild)[half]])
+            cut = c2 if cut is None else min(cut, c2)
+        if cut is not None:  # give the frames from ``cut`` on back for the next round
+            self.pending = self.pending[:cut]
+            self.head = (self.head - (len(offsets) - cut)) % self.nr
+            offsets, lengths = offsets[:cut], lengths[:cut]
+            keep_idx = idx < cut
+            idx, copy = idx[keep_idx], copy[keep_idx]
+        cio = self.copy_io
+        got = cio.recv(int(np.count_nonzero(copy))) if copy.any() else 0
+        if cio.errors:
+            port.rx_errors += cio.errors
+            cio.errors = 0
+        vnet = VNET_LEN if self.vnet else 0
         drop = []
-        j = 0  # next side slot
-        vnet = self.vnet
+        q = 0  # next whole copy
+        j = half  # next rebuild slot
         for i in idx.tolist():
-            if j >= self.side:  # side area full: this frame and the rest wait for the next round
-                drop.extend(range(i, len(offsets)))
-                self.pending = self.pending[:i]
-                self.head = (self.head - (len(offsets) - i)) % self.nr
-                return self._keep(offsets, lengths, drop)
             s, o, n = int(so[i]), int(offsets[i]), int(lengths[i])
             status = int(st[i])
-            if buf[s + 42] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
-                port.rx_outgoing += 1
-                if status & TP_STATUS_COPY:
-                    self._read_copy(None)
-                drop.append(i)
-                continue
-            side = self.side_base + j * _SLOT + _HEAD
-            if status & TP_STATUS_COPY:  # the whole frame waits on the socket queue, in ring order
-                got = self._read_copy(side)
-                if got is None:
+            if status & TP_STATUS_COPY:
+                if q >= got:  # the copy is missing (socket error): drop
                     port.rx_truncated += 1
                     drop.append(i)
                     continue
-                data, aux = got
-                hdr = bytes(buf[side - VNET_LEN:side]) if vnet else None
-                if aux is not None and aux[0] & _FIXUPS:
-                    data, hdr = port._fix(data, aux[0], aux[5], aux[6], hdr)
-            elif int(self.u32[(s >> 2) + 1]) != n:  # truncated and no copy (socket queue full)
+                o2, n2 = int(cio.offsets[q]), int(cio._len[q]) - vnet
+                c = cio.ctl32[q]
+                aux_ok = cio._ctllen[q] >= _CMSG_HDR + _AUX.size and c[2] == SOL_PACKET and c[3] == PACKET_AUXDATA
+                q += 1
+                if buf[s + 42] == PACKET_OUTGOING:
+                    port.rx_outgoing += 1
+                    drop.append(i)
+                    continue
+                o2 += self.side_base
+                if aux_ok and c[4] & (TP_STATUS_VLAN_VALID if vnet else _FIXUPS):
+                    st2, _l, _sn, _m, _ne, tci, tpid = _AUX.unpack_from(cio.ctl[q - 1], _CMSG_HDR)
+                    hdr = bytes(buf[o2 - VNET_LEN:o2]) if vnet else None
+                    data, hdr = port._fix(bytes(buf[o2:o2 + n2]), st2, tci, tpid, hdr)
+                    buf[o2:o2 + len(data)] = np.frombuffer(data, dtype=np.uint8)
+                    if hdr is not None:
+                        buf[o2 - VNET_LEN:o2] = np.frombuffer(hdr, dtype=np.uint8)
+                    n2 = len(data)
+                offsets[i], lengths[i] = o2, n2
+                continue
+            if buf[s + 42] == PACKET_OUTGOING:  # kernels without PACKET_IGNORE_OUTGOING
+                port.rx_outgoing += 1
+                drop.append(i)
+                continue
+            if int(self.u32[(s >> 2) + 1]) != n:  # truncated and no copy (socket queue full)
                 port.rx_truncated += 1
                 drop.append(i)
                 continue
-            else:
-                data = bytes(buf[o:o + n])
-                hdr = bytes(buf[o - VNET_LEN:o]) if vnet else None
-                tci, tpid = int(self.u16[(s >> 1) + 12]), int(self.u16[(s >> 1) + 13])
-                data, hdr = port._fix(data, status, tci, tpid, hdr)
+            side = self.side_base + j * _SLOT + _HEAD
+            j += 1
+            hdr = bytes(buf[o - VNET_LEN:o]) if vnet else None
+            tci, tpid = int(self.u16[(s >> 1) + 12]), int(self.u16[(s >> 1) + 13])
+            data, hdr = port._fix(bytes(buf[o:o + n]), status, tci, tpid, hdr)
             buf[side:side + len(data)] = np.frombuffer(data, dtype=np.uint8)
             if hdr is not None:
                 buf[side - VNET_LEN:side] = np.frombuffer(hdr, dtype=np.uint8)
             offsets[i], lengths[i] = side, len(data)
-            j += 1
         return self._keep(offsets, lengths, drop)
 
     @staticmethod
