@@ -69,7 +69,7 @@ from ..flow.key import (
     TP_DST,
     TP_SRC,
 )
-from ..packet.headers import FRAG_LATER
+from ..packet.headers import FRAG_LATER, TCP_SYN
 from . import nat as natmod
 from . import render, tcp
 from .conn import (
@@ -173,6 +173,9 @@ class Tracker:
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
+        # The offload flow table act_ct consults before conntrack for offloaded connections:
+        # flow_hit(conn, now, nbytes, reply, tcp_flags) -> bool (offload/manager.py); None: none.
+        self.flowtable = None
         # IPv4 reassembly in front of conntrack (ct() on a fragment; see defrag.py).
         self.defrag = Defrag(params)
 
@@ -356,6 +359,17 @@ class Tracker:
                 base = CS_TRK | CS_EST
             else:
                 base = CS_TRK | CS_NEW
+            if status & IPS_OFFLOAD and self.flowtable is not None \
+                    and (proto == 17 or (proto == 6 and not pkt.tcp_flags & TCP_SYN)) \
+                    and not pkt.nw_frag and not pkt.ip_options and pkt.nw_ttl > 1:
+                # act_ct looks in the flow table before conntrack: a hit forwards with the
+                # stored NAT and leaves the conntrack state alone; FIN/RST tear the entry
+                # down first (fix-ups included), then conntrack follows the close below.
+                # SYN segments go to conntrack, as they miss the modelled HW rule (datapath.py).
+                if self.flowtable.flow_hit(conn, now, len(pkt.frame), d == DIR_REPLY,
+                                           pkt.tcp_flags if proto == 6 else 0):
+                    return conn, d, base
+                status = conn.status
             if proto == 6:
                 if not tcp.VALID_OF[pkt.tcp_flags & 0x3F]:
                     self.stats["invalid"] += 1

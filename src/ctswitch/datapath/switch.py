@@ -65,6 +65,8 @@ class Switch:
         """Connects the engines' callbacks (after building or reloading them)."""
         if self.offload is not None:
             self.offload.tracker = self.tracker
+            if self.tracker is not None:
+                self.tracker.flowtable = self.offload
             if self.datapath is not None:
                 self.offload.teardown_hook = self.datapath.forget_conn
         if self.tracker is not None and hasattr(self.tracker, "destroy_hook"):

@@ -374,6 +374,18 @@ class OffloadManager:
             self._try_hw(conn, rec, now)
         return True
 
+    def flow_hit(self, conn, now: int, nbytes: int, reply: bool, tcp_flags: int) -> bool:
+        """act_ct's flow-table lookup for a packet of an offloaded connection that reached
+        ct() (the tracker asks before running conntrack): True when the flow table handled
+        it (counted as a hardware or software hit); False when it must go to conntrack:
+        FIN/RST, which tear the offload down first."""
+        rec = conn.offload
+        if rec is None:
+            return False
+        if rec.state is OffloadState.HW_OFFLOAD and not tcp_flags & (TCP_FIN | TCP_RST):
+            return self.hw_hit(conn, now, nbytes, reply)
+        return self.sw_hit(conn, now, nbytes, reply, tcp_flags)
+
     def gc(self, now: int) -> list[tuple[object, str]]:
         """The 1 s flow-table GC up to ``now``: ages out idle connections.
 
