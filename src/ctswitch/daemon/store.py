@@ -27,7 +27,8 @@ serialising the whole switch (``to_state`` plus ``json.dumps``), O(flows +
 connections) of CPU per command, while disk writes are O(changes); a read-only
 command writes nothing.
 
-The file is created 0600 in a 0700 directory, journal mode WAL.  It is marked
+The file is created 0600 in a 0700 directory, whole (built under a private name and
+hard-linked into place, so nobody opens it half made), then switched to journal mode WAL.  It is marked
 with ``PRAGMA application_id = APPLICATION_ID``; ``PRAGMA user_version`` is the
 schema version, upgraded by ``MIGRATIONS``.  A file that is not SQLite, or an
 SQLite database of another application, is refused ("not a ctswitch
@@ -110,6 +111,46 @@ def _make_dirs(path: str) -> None:
             os.chmod(d, 0o700)
 
 
+def _create(path: str) -> None:
+    """Creates the database whole, then publishes it: built under a private name (schema,
+    application_id, user_version) and hard-linked to ``path``, which fails harmlessly when
+    another command published one first.  So no command ever opens a half-made database
+    (24 commands creating the same new file at once met one between its creation and its
+    schema and refused it as "not a ctswitch database")."""
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create: {e.strerror}") from None
+    try:
+        c = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            c.execute("BEGIN")
+            for steps in MIGRATIONS:
+                for sql in steps:
+                    c.execute(sql)
+            c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute("COMMIT")
+        finally:
+            c.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another command published one first
+        except OSError:  # a file system without hard links: publish by renaming instead
+            if not os.path.exists(path):
+                os.rename(tmp, path)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot create: {e}") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create: {e.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 class Store:
     """One ctswitch database file (see module docstring)."""
 
@@ -138,13 +179,7 @@ class Store:
             raise StoreError(f"{path}: is a directory")
         if not os.path.exists(path):
             _make_dirs(path)
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-                os.close(fd)
-            except FileExistsError:
-                pass  # another command created it just now
-            except OSError as e:
-                raise StoreError(f"{path}: cannot create: {e.strerror}") from None
+            _create(path)
         try:
             with open(path, "rb") as f:
                 head = f.read(100)
