@@ -2,41 +2,51 @@
 
 Theory of operation
 -------------------
-``AfPacketPort(ifname)`` opens a ``SOCK_RAW`` packet socket bound to the
-interface for every protocol, joins it in promiscuous mode
+``AfPacketPort(ifname, vnet=, ring=)`` opens a ``SOCK_RAW`` packet socket
+(protocol 0: it receives nothing until everything is set up), then binds it to
+the interface for every protocol, joins it in promiscuous mode
 (``PACKET_ADD_MEMBERSHIP``, released when the socket closes), and sets:
 
 * ``PACKET_IGNORE_OUTGOING``: our own transmissions are not read back;
 * ``PACKET_QDISC_BYPASS``: ``send`` goes straight to the driver (a switch
-  port has no use for the qdisc);
+  port has no use for the qdisc) -- except on a vnet port whose device has no
+  TSO: the bypass drops a GSO frame the device cannot take whole, the qdisc
+  path segments it;
 * ``PACKET_AUXDATA``: every frame comes with the kernel's metadata.  The
   kernel always strips an 802.1Q/802.1ad tag before packet taps see the frame
   (the tag travels beside the data); the port puts it back in the frame, so the
   datapath sees what was on the wire.  Metadata also says when the L4 checksum
   is only partial (``TP_STATUS_CSUMNOTREADY``: the sender left it to an
-  offload); the port completes it in software and counts it.
+  offload); without vnet the port completes it in software and counts it;
+* ``PACKET_VNET_HDR`` (``vnet=True``): every frame comes with, and is sent
+  with, a ``virtio_net_hdr`` (``io.vnet``): GSO/GRO super-frames of up to
+  64 KB pass whole and partial checksums stay partial.  The port then turns
+  rx/tx checksum, scatter-gather, TSO, GSO and GRO *on* (``VNET_OFFLOADS``);
+  without vnet it turns them off (frames at most MTU-sized, fully checksummed);
+* a ``TPACKET_V2`` receive ring (``ring=True``, ``RingIO``): the kernel copies
+  each frame into the next slot of a ring mapped in our memory.
 
 Reading is a non-blocking drain: ``recv_batch(n)`` returns up to ``n`` frames
-(one ``recvmsg`` each) and stops at EAGAIN; the event loop polls only when
-every port is empty.  Batched I/O (``MmsgIO``, used once the loop runs the
-batched datapath) calls libc through ctypes: ``recv_frames(n)`` is one
-``recvmmsg`` into a preallocated NumPy buffer, frame ``i`` in slot ``i``
-(64 KiB + 8 bytes), the sockaddr and auxdata of every frame in two more
-arrays, checked with a few vectorised compares (frames that need a VLAN tag
-back or a checksum completed, rare, are fixed one by one in place);
-``send_frames(addr, offsets, lengths)`` sends slices of any buffer with
-``sendmmsg``, in order, a refused frame counted and skipped.  A pending
-socket error (``ENETDOWN`` when the link goes down) is counted in
-``rx_errors``, never raised.  The TPACKET_V3 ring is not used (see
-``docs/live.md``): its block timeout adds latency at low rates (performance
-notes section 8b) and ``recvmmsg`` already removes the per-frame Python call.
+as bytes (from the ring, or one ``recvmsg`` each) and stops when none is
+waiting; the event loop polls only when every port is empty.  Batched I/O
+(used once the loop runs the batched datapath): ``recv_frames(n)`` returns
+one NumPy buffer and the offsets/lengths of the frames in it, without a
+Python object per frame -- straight from the ring, or one ``recvmmsg`` into a
+preallocated buffer (``MmsgIO``, libc through ctypes; frame ``i`` in slot
+``i``, its sockaddr and auxdata in two more arrays).  Either way the few
+frames that need a VLAN tag back (or a checksum completed) are found with
+vectorised compares and fixed one by one; on a vnet port each frame's
+virtio_net_hdr is the 10 bytes before it.  ``send_frames(addr, offsets,
+lengths, hdrs)`` sends slices of any buffer with ``sendmmsg``, in order, a
+refused frame counted and skipped.  A pending socket error (``ENETDOWN`` when
+the link goes down) is counted in ``rx_errors``, never raised; frames the
+kernel dropped because we were too slow are in ``kernel_drops()``.
 
-``set_offloads(ifname, False)`` turns off the NIC offloads (rx/tx checksum,
-scatter-gather, TSO, GSO, GRO) with the legacy ``SIOCETHTOOL`` ioctls — the
-same calls ``ethtool -K`` makes, without needing the ethtool binary — so that
-frames are at most MTU-sized and fully checksummed.  ``python -m
-ctswitch.io.afpacket offloads-off IFNAME...`` does it from a shell (the lab
-runs it inside its namespaces for the peers' ends).
+``set_offloads(ifname, on)`` / ``set_offload_profile`` set the NIC offloads
+with the legacy ``SIOCETHTOOL`` ioctls -- the same calls ``ethtool -K`` makes,
+without needing the ethtool binary.  ``python -m ctswitch.io.afpacket
+offloads-off|offloads-on|show IFNAME...`` does it from a shell (the lab runs it
+inside its namespaces for the peers' ends).
 """
 
 from __future__ import annotations
@@ -419,6 +429,8 @@ class RingIO:
             _U32.pack_into(mv, s, 0)
             self.head = (self.head + 1) % nr
             if data is not None:
+                if hdr is not None and hdr[1]:
+                    port.rx_gso += 1
                 frames.append(data)
                 hdrs.append(None if hdr == ZERO_HDR else hdr)
         return frames, hdrs

@@ -25,20 +25,28 @@ How a round is handled (``docs/live.md`` has the measurements):
 ======================  ==================================================
 state                   one port's round
 ======================  ==================================================
-batch path off          ``recvmsg`` per frame, ``Datapath.receive`` per
-(or < ``batch_min``)    frame, outputs sent at once with ``send``
-batch path on           one ``recvmmsg`` into the port's buffer (frame
-(``mmsg``)              ``i`` in slot ``i``); a round of >= ``batch_min``
-                        frames goes through ``dp.batch.receive_batch``:
-                        offloaded connections are rewritten in place by
-                        the Numba kernel, misses go to ``Datapath.receive``
-                        in their turn; then, in arrival order, each run of
-                        hits between two misses is sent with one
-                        ``sendmmsg`` per output port straight from the
-                        buffer, each miss's outputs with ``send``
+batch path off          frames as bytes (from the port's receive ring,
+(or < ``batch_min``)    else ``recvmsg`` per frame), ``Datapath.receive``
+                        per frame, outputs sent at once with ``send``
+batch path on           the port's receive ring (or one ``recvmmsg`` into
+(``mmsg``)              its buffer) gives offsets/lengths into one buffer;
+                        a round of >= ``batch_min`` frames goes through
+                        ``dp.batch.receive_batch``: offloaded connections
+                        are rewritten in place by the Numba kernel, misses
+                        go to ``Datapath.receive`` in their turn; then, in
+                        arrival order, each run of hits between two misses
+                        is sent with one ``sendmmsg`` per output port
+                        straight from the buffer, each miss's outputs with
+                        ``send``
 batch path on, no       frames joined into one buffer, same batch call,
 recvmmsg in libc        sends one by one
 ======================  ==================================================
+
+With ``PACKET_VNET_HDR`` ports (``vnet``, the default) every frame keeps its
+virtio_net_hdr from receive to send: super-frames cross whole and partial
+checksums stay partial.  Rewriting addresses changes the pseudo-header a
+partial checksum covers: after the kernel, ``vnet.fix_hits`` recomputes it
+for the hits; each slow-path output goes through ``vnet.fix_out``.
 
 The batch path is turned on (``Datapath.enable_batch``) at the first round
 of at least ``batch_min`` frames, so an idle daemon never loads numba; it
@@ -120,7 +128,7 @@ class LiveLoop:
                 continue
             try:
                 port = AfPacketPort(name, disable_offloads=self.disable_offloads, batch=BATCH, vnet=self.vnet,
-                                    ring=self.ring and mmsg_available())
+                                    ring=self.ring)
             except OSError as e:
                 if self.errors.get(name) != str(e):
                     log.append(f"port {name}: cannot bind: {e.strerror or e}")
@@ -174,8 +182,14 @@ class LiveLoop:
             jit = False
         if jit and dp.enable_batch():
             self.mmsg = self.mmsg and mmsg_available()
+            rx = "rx ring" if any(p.ring is not None for p in self.ports.values()) else "recvmmsg"
             log.info("batched fast path on (numba kernel, batches of >= %d frames, %s)", self.batch_min,
-                     "recvmmsg/sendmmsg" if self.mmsg else "recvmsg/send")
+                     f"{rx}/sendmmsg" if self.mmsg else "recvmsg/send")
+            if any(p.vnet for p in self.ports.values()):
+                import numpy as np
+
+                # compiled (or loaded from numba's cache) now, not at the first partial checksum
+                fix_hits(np.zeros(64, dtype=np.uint8), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
             return True
         self.stats["batch_unavailable"] = 1
         log.info("batched fast path unavailable (numpy/numba missing): per-frame path only")
