@@ -257,7 +257,7 @@ def _apply(buf, out, o, n, proto, now, ent, e, copy):
     ent[e, W_USED] = np.uint64(now)
 
 
-CHUNK = 32
+CHUNK = 24
 
 
 def _prefetch(a, i, j):
