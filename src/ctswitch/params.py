@@ -87,6 +87,8 @@ _DECLS: list[Param] = [
     # --- IPv4 reassembly before conntrack (ip_defrag; Documentation/networking/ip-sysctl.rst)
     Param("sysctl", "net.ipv4.ipfrag_time", 30, lo=1, doc="seconds an incomplete datagram's fragments are kept"),
     Param("sysctl", "net.ipv4.ipfrag_high_thresh", 4194304, lo=1, doc="bytes of fragments held at most"),
+    Param("sysctl", NF + "nf_conntrack_frag6_timeout", 60, lo=1, doc="seconds an incomplete IPv6 datagram's fragments are kept"),
+    Param("sysctl", NF + "nf_conntrack_frag6_high_thresh", 4194304, lo=1, doc="bytes of IPv6 fragments held at most"),
     # --- nf_flowtable: the offload aging ("CT offload has its own aging ... 30 seconds")
     Param("sysctl", NF + "nf_flowtable_tcp_timeout", 30, lo=1, doc="seconds an offloaded TCP connection may idle"),
     Param("sysctl", NF + "nf_flowtable_udp_timeout", 30, lo=1, doc="seconds an offloaded UDP connection may idle"),

@@ -130,3 +130,29 @@ def test_zones_keep_separate_queues_and_a_too_large_datagram_is_dropped_on_outpu
     big = host_frags(ident=9, size=4000, payload=bytes(6000))
     assert [lab.send("pf0hpf", f) for f in big] == [[], []]
     assert lab.sw.datapath.drops["reassembled datagram larger than the port MTU"] == 1
+
+
+def test_ipv6_fragments_are_reassembled_and_cut_again():
+    from scapy.all import IPv6, IPv6ExtHdrFragment, defragment6, fragment6  # type: ignore
+    flows = ["table=0,arp,action=normal",
+             "table=0,ipv6,ct_state=-trk,action=ct(table=1)",
+             "table=1,ipv6,ct_state=+trk+new,action=ct(commit),normal",
+             "table=1,ipv6,ct_state=+trk+est,action=normal"]
+    lab = Lab(flows)
+    pkt = IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(id=0x1234) / \
+        UDP(sport=5000, dport=53) / Raw(PAYLOAD)
+    fs = [bytes(Ether(src=HOST_MAC, dst=REMOTE_MAC) / f) for f in fragment6(pkt, 1280)]
+    assert len(fs) == 3
+    assert lab.send("pf0hpf", fs[1]) == [] and lab.send("pf0hpf", fs[2]) == []
+    out = lab.send("pf0hpf", fs[0])
+    assert out == [("p0", f) for f in fs]  # no NAT: the very frames that came in, in offset order
+    frags_out = [IPv6(bytes(Ether(f)[IPv6])) for _, f in out]
+    assert [(x[IPv6ExtHdrFragment].offset, x[IPv6ExtHdrFragment].m, x[IPv6ExtHdrFragment].id) for x in frags_out] \
+        == [(Ether(f)[IPv6ExtHdrFragment].offset, Ether(f)[IPv6ExtHdrFragment].m, 0x1234) for f in fs]
+    dg = defragment6(frags_out)
+    assert bytes(dg[UDP].payload) == PAYLOAD
+    c = dg.copy()
+    del c[UDP].chksum
+    assert IPv6(bytes(c))[UDP].chksum == dg[UDP].chksum
+    assert len(lab.sw.tracker) == 1
+    assert lab.sw.tracker.defrag.stats6["ReasmOKs"] == 1 and lab.sw.tracker.defrag.stats["ReasmOKs"] == 0

@@ -331,18 +331,28 @@ def test_ipv4_fragments(g: Guard) -> None:
 
 
 def test_ipv6_fragments_and_extension_chains(g: Guard) -> None:
-    tcpseg = build.tcp(H6, R6, 2000, 80, "S", 1)
+    tcpseg = build.tcp(H6, R6, 2000, 80, "S", 1, payload=b"x" * 36)  # 56 bytes: 40 + 16
     before = len(g.tracker)
     inv = g.tracker.stats["invalid"]
-    # hop-by-hop -> routing -> destination options -> first fragment -> TCP: tracked.
-    chain = v6_ext(43) + v6_ext(60, 1) + v6_ext(44) + v6_frag_header(6, 0, True) + tcpseg
-    p = codec.parse(v6_frame(0, chain))
+    # hop-by-hop -> routing -> destination options -> first fragment -> TCP: parsed to the end,
+    # and kept by ct() until the datagram is whole.
+    exts = v6_ext(43) + v6_ext(60, 1) + v6_ext(44)
+    first = v6_frame(0, exts + v6_frag_header(6, 0, True) + tcpseg[:40])
+    p = codec.parse(first)
     assert (p.drop, p.nw_proto, p.tp_src, p.nw_frag) == (None, 6, 2000, 1)
-    assert len(g.send("pf0hpf", v6_frame(0, chain))) == 1
+    assert g.queued("pf0hpf", first)
+    # The last fragment completes it: tracked once, forwarded cut as it came (whole, it would
+    # not fit in the largest fragment received).
+    out = g.send("pf0hpf", v6_frame(0, exts + v6_frag_header(6, 40, False) + tcpseg[40:]))
+    assert [len(f) for _, f in out] == [len(first), len(first) - 24]
+    assert [codec.parse(f).nw_frag for _, f in out] == [1, 3]
     assert len(g.tracker) == before + 1
-    # Later fragment: invalid.
-    assert g.send("pf0hpf", v6_frame(44, v6_frag_header(6, 16, False) + bytes(16))) == []
-    assert g.tracker.stats["invalid"] == inv + 1
+    # A non-last IPv6 fragment whose length is not a multiple of 8 is dropped (RFC 8200),
+    # and a later fragment without its first waits for it.
+    assert g.drop_reason("pf0hpf", v6_frame(44, v6_frag_header(6, 0, True, ident=8) + tcpseg[:20])) == \
+        "ip fragment dropped by reassembly"
+    assert g.queued("pf0hpf", v6_frame(44, v6_frag_header(6, 16, False, ident=9) + bytes(16)))
+    assert g.tracker.stats["invalid"] == inv
     # 200 hop-by-hop headers in a row, then TCP: parsed to the end, tracked.
     long_chain = b"".join(v6_ext(0) for _ in range(199)) + v6_ext(6) + build.tcp(H6, R6, 2001, 80, "S", 1)
     assert len(g.send("pf0hpf", v6_frame(0, long_chain))) == 1

@@ -238,9 +238,10 @@ class Datapath:
         boundaries when ``mru`` fits the port MTU, else dropped."""
         if len(data) - l3 <= r.mru:
             return [data]
-        mib = self.switch.tracker.defrag.stats
+        d = self.switch.tracker.defrag
+        mib = d.stats6 if r.v6 else d.stats
         if r.mru <= PORT_MTU:
-            pieces = refragment(data, l3, r.bounds)
+            pieces = refragment(data, l3, r.bounds, r.v6)
             mib["FragOKs"] += 1
             mib["FragCreates"] += len(pieces)
             return pieces

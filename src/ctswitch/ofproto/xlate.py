@@ -514,7 +514,7 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
     if ctx.tracker is None:
         _ct_fork(ctx, key, act, zone, CS_TRK | 0x10, None)
         return
-    if ctx.pkt.nw_frag and ctx.pkt.ip_ver == 4 and _defrag(ctx, key, zone):
+    if ctx.pkt.nw_frag and _defrag(ctx, key, zone):
         return
     verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
     tr.verdicts.append(verdict)
@@ -544,7 +544,7 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
 
 
 def _defrag(ctx: XlateContext, key: list[int], zone: int) -> bool:
-    """ct() on an IPv4 fragment: reassembly first (conntrack/defrag.py).  True when the packet
+    """ct() on an IP fragment: reassembly first (conntrack/defrag.py).  True when the packet
     stops here (kept until its datagram completes, or dropped); else the datagram replaces it:
     ``ctx.pkt`` and the key's L4 fields are the whole datagram's, as the kernel's
     ``handle_fragments`` re-extracts them."""

@@ -1,4 +1,4 @@
-"""IPv4 fragments: where a fragment sits, the reassembled datagram, and its refragmentation.
+"""IP fragments: where a fragment sits, the reassembled datagram, and its refragmentation.
 
 Theory of operation
 -------------------
@@ -15,6 +15,11 @@ datagram on output (kernel datapath: ``handle_fragments`` -> ``ip_defrag``, outp
   frag_list: every piece gets the datagram's L2 and IP header (later pieces with the
   options that are not "copied" replaced by NOPs, ``ip_options_fragment``), its offset,
   MF on all but the last, no DF, and a fresh header checksum.
+
+IPv6 (``frag6_fields``, ``reassembled6``, ``refragment6``): the unfragmentable part (the
+IPv6 header and the extension headers before the Fragment header) of the offset-0 fragment
+leads the datagram, the Fragment header's next header moves into the header before it, and
+each output piece gets that part back with a Fragment header (same identification).
 
 Pure functions over bytes; the queueing, limits and timeouts are ``conntrack.defrag``'s.
 """
@@ -76,9 +81,12 @@ def _options_fragment(hdr: bytes) -> bytes:
     return bytes(out)
 
 
-def refragment(frame: bytes | bytearray, l3: int, bounds: list[tuple[int, int]]) -> list[bytes]:
-    """The datagram ``frame`` (IPv4 header at ``l3``) cut into fragments whose payloads are
-    (offset, length) ``bounds`` (sorted, contiguous, covering the whole payload)."""
+def refragment(frame: bytes | bytearray, l3: int, bounds: list[tuple[int, int]], v6: tuple | None = None) -> list[bytes]:
+    """The datagram ``frame`` (IP header at ``l3``) cut into fragments whose payloads are
+    (offset, length) ``bounds`` (sorted, contiguous, covering the whole payload); ``v6`` is
+    ``reassembled6``'s layout for an IPv6 datagram."""
+    if v6 is not None:
+        return refragment6(frame, l3, bounds, *v6)
     ihl = (frame[l3] & 0x0F) << 2
     total = (frame[l3 + 2] << 8) | frame[l3 + 3]
     l2 = bytes(frame[:l3])
@@ -91,4 +99,60 @@ def refragment(frame: bytes | bytearray, l3: int, bounds: list[tuple[int, int]])
         hdr = bytearray(head if k == 0 else later)
         ff = (off >> 3) | (IP_MF if k < last else 0)
         out.append(l2 + _finish(hdr, ihl + n, ff) + data[off:off + n])
+    return out
+
+
+_V6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options: before a Fragment header
+
+
+def frag6_fields(frame: bytes | bytearray, l3: int) -> tuple[int, int, int, int, bool, int] | None:
+    """(Fragment header offset, offset of the next-header byte naming it, its next header,
+    payload byte offset, M flag, identification) of the IPv6 packet at ``l3``, or None."""
+    nh_at = l3 + 6
+    p = l3 + 40
+    nh = frame[nh_at]
+    while nh in _V6_EXT:
+        nh_at = p
+        nh = frame[p]
+        p += (frame[p + 1] + 1) << 3
+    if nh != 44 or p + 8 > len(frame):
+        return None
+    fo = (frame[p + 2] << 8) | frame[p + 3]
+    ident = int.from_bytes(frame[p + 4:p + 8], "big")
+    return p, nh_at, frame[p], fo & 0xFFF8, bool(fo & 1), ident
+
+
+def reassembled6(head: bytes | bytearray, l3: int, fh: int, nh_at: int, nexthdr: int, payload: bytes,
+                 ce: bool) -> tuple[bytes, tuple[int, int, int]]:
+    """The IPv6 datagram of fragments whose offset-0 fragment is ``head`` (Fragment header at
+    ``fh``, named by the byte at ``nh_at``), and its layout for ``refragment6``."""
+    unfrag = bytearray(head[l3:fh])
+    unfrag[nh_at - l3] = nexthdr
+    plen = len(unfrag) - 40 + len(payload)
+    unfrag[4] = plen >> 8
+    unfrag[5] = plen & 0xFF
+    if ce:
+        unfrag[1] |= 0x30  # ECN CE in the traffic class
+    ident = int.from_bytes(head[fh + 4:fh + 8], "big")
+    return bytes(head[:l3]) + bytes(unfrag) + payload, (fh - l3, nh_at - l3, ident)
+
+
+def refragment6(frame: bytes | bytearray, l3: int, bounds: list[tuple[int, int]], unfrag: int, nh_rel: int,
+                ident: int) -> list[bytes]:
+    """``refragment`` for IPv6: each piece is the unfragmentable part + a Fragment header."""
+    l2 = bytes(frame[:l3])
+    head = bytearray(frame[l3:l3 + unfrag])
+    nexthdr = head[nh_rel]
+    head[nh_rel] = 44
+    total = 40 + ((frame[l3 + 4] << 8) | frame[l3 + 5])
+    data = bytes(frame[l3 + unfrag:l3 + total])
+    out = []
+    last = len(bounds) - 1
+    for k, (off, n) in enumerate(bounds):
+        plen = unfrag - 40 + 8 + n
+        head[4] = plen >> 8
+        head[5] = plen & 0xFF
+        fo = off | (1 if k < last else 0)
+        fhdr = bytes((nexthdr, 0, fo >> 8, fo & 0xFF)) + ident.to_bytes(4, "big")
+        out.append(l2 + bytes(head) + fhdr + data[off:off + n])
     return out

@@ -35,7 +35,7 @@ def test_out_of_order_and_a_non_last_length_cut_to_a_multiple_of_8():
     c = ip.copy()
     del c.chksum
     assert IP(bytes(c)).chksum == ip.chksum
-    assert q.stats["ReasmOKs"] == 1 and len(q) == 0 and q.mem == 0
+    assert q.stats["ReasmOKs"] == 1 and len(q) == 0 and q.mem == {4: 0, 6: 0}
 
 
 def test_contradicting_last_fragment_and_empty_fragment_discard_the_queue():
@@ -69,7 +69,7 @@ def test_memory_limit_and_oversized_datagram():
     assert q.add(0, frag(0, b"A" * 8, True), 0) is None
     assert q.add(0, frag(8, b"B" * 32760, True), 0) is None
     assert q.add(0, frag(32768, b"C" * 32768, False), 0) == DROPPED  # 20 + 65536 > 65535
-    assert (q.stats["ReasmFails"], len(q), q.mem) == (1, 0, 0)
+    assert (q.stats["ReasmFails"], len(q), q.mem) == (1, 0, {4: 0, 6: 0})
 
 
 def test_queues_are_per_zone_and_expire():
@@ -79,7 +79,7 @@ def test_queues_are_per_zone_and_expire():
     assert len(q) == 2
     assert q.expire(4999) == 0
     assert q.expire(5000) == 1 and q.expire(6000) == 1
-    assert (q.stats["ReasmTimeout"], q.stats["ReasmFails"], q.mem) == (2, 2, 0)
+    assert (q.stats["ReasmTimeout"], q.stats["ReasmFails"], q.mem) == (2, 2, {4: 0, 6: 0})
     # A fragment for an expired queue starts a new one.
     q.add(3, frag(0, b"A" * 8, True), 0)
     assert q.add(3, frag(8, b"B" * 8, False), 5000) is None
@@ -98,3 +98,13 @@ def test_refragment_keeps_copied_options_only_in_later_fragments():
     assert (first.frag, first.flags, first.len) == (0, 1, 32 + 16)
     assert (later.frag, later.flags, later.len) == (2, 0, 32 + 8)
     assert bytes(later.payload) == b"X" * 8
+
+
+def test_ipv6_queues_use_the_frag6_knobs_and_their_own_counters():
+    from scapy.all import IPv6, IPv6ExtHdrFragment  # type: ignore
+    p = codec.parse(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") /
+                          IPv6ExtHdrFragment(nh=17, offset=0, m=1, id=5) / Raw(b"A" * 16)))
+    q = d()
+    assert q.add(0, p, 0) is None
+    assert q.expire(59_999) == 0 and q.expire(60_000) == 1  # nf_conntrack_frag6_timeout: 60 s
+    assert (q.stats6["ReasmTimeout"], q.stats["ReasmTimeout"], q.mem) == (1, 0, {4: 0, 6: 0})
