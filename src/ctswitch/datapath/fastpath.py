@@ -12,7 +12,8 @@ goes to the slow path, which is always correct: a miss never changes state.
 Table (``FastTable``): one entry per *direction* of a connection.
 
 * ``ent`` is one ``uint64`` array of shape (capacity, 11), one 88-byte row per
-  entry (array of structs, so a hit touches two adjacent cache lines):
+  entry (array of structs, so a hit touches two adjacent cache lines, or three
+  for the rows that start at byte 48 or 56 of a line):
 
   ====  =====================================================================
   word  content
@@ -45,7 +46,14 @@ Table (``FastTable``): one entry per *direction* of a connection.
 Kernel: ``_classify(...)`` walks frames given as (offset, length) into one
 ``uint8`` buffer, rewrites hits into ``out`` (in place when ``out is buf``),
 sets ``out_ports[i]`` and ``eids[i]`` (-1 on a miss) and updates the entry's
-counters.  With numba it is ``@njit(cache=True)``; without numba the same
+counters.  It goes in chunks of CHUNK frames, in passes: parse + hash +
+software prefetch of the home index slot; walk of the index tags + prefetch of
+every line of the candidate row; key check, rewrite and count in order.  A
+prefetch does not wait for its data, so a chunk's misses overlap (an ordinary
+load that misses blocks retirement, and the reorder window holds only one or two
+frames' worth of parsing).  At a stop it also counts the frames right behind
+the miss that no table could hit, so ``receive_batch`` sends them to the slow
+path without re-entering the kernel.  With numba it is ``@njit(cache=True)``; without numba the same
 functions run as plain Python (slow, identical results; ``NUMBA_DISABLE_JIT=1``
 runs that path with numba installed).
 
@@ -324,8 +332,11 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
             cand[j] = v
             slots[j] = s
             if v != EMPTY:
+                # An 88-byte row starts at a multiple of 8 within its line and covers 2 lines,
+                # or 3 when it starts at byte 48 or 56: words 0, 5 and 10 are in each of them.
                 e = v & 0xFFFFFFFF
                 _prefetch(ent, e, 0)
+                _prefetch(ent, e, 5)
                 _prefetch(ent, e, ROW_WORDS - 1)
         for j in range(m):
             i = base + j
