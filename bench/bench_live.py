@@ -9,11 +9,18 @@ is built in a temporary database.  Three switches take turns on the same
 
 * **TCP**: iperf3 (server in the remote namespace, client in the host one,
   ``-t SECONDS``, one stream; falls back to a Python sender when iperf3 is
-  missing) -- Gbit/s received;
+  missing) -- Gbit/s received and iperf3's retransmission count, twice: with
+  the peers' (host/remote ``eth0``) offloads off as the lab leaves them (1500-byte
+  frames, full checksums), then on (TSO: 64 KB super-frames with partial
+  checksums; ``peer_offloads``);
 * **64 B pps**: a UDP request/reply first (so the connection is established
   and offloaded), then an AF_PACKET blaster in the host namespace sends 60-byte
   frames of that same 5-tuple as fast as it can for SECONDS; the figure is the
   remote ``eth0`` rx counter delta divided by the time (what was delivered).
+
+The switch-side ends ``p0``/``pf0hpf`` get the offloads the ctswitch daemon
+sets (GRO/TSO/checksums on) for ctswitch, the Linux bridge and OVS with
+userspace TSO; off for OVS without it (``switch_offloads``).
 
 1. **ctswitch**: the lab's daemon (example 2, SNAT, modelled HW fast path).
 2. **OVS userspace** (``OvsUserspace``): the daemon is stopped; a private
@@ -23,8 +30,11 @@ is built in a temporary database.  Three switches take turns on the same
    ``datapath_type=netdev`` (dpif-netdev: userspace datapath and userspace
    conntrack/NAT), ``fail_mode=secure``, ports ``p0``/``pf0hpf`` (netdev-linux
    AF_PACKET sockets) and the same vendor example 2 flows, so it does SNAT too.
-   The SNAT is checked (``dpctl/dump-conntrack`` must show 1.1.1.16).  It is
-   stopped with ``exit --cleanup``, then only its own pids are signalled.
+   The SNAT is checked (``dpctl/dump-conntrack`` must show 1.1.1.16).  For the
+   TCP run with the peers' offloads on it is restarted with
+   ``other_config:userspace-tso-enable=true`` (without it OVS drops every frame
+   longer than the MTU).  It is stopped with ``exit --cleanup``, then only its
+   own pids are signalled.
 3. **Linux bridge**: ``p0`` and ``pf0hpf`` enslaved to ``br0`` (plain L2, no
    NAT: the remote reaches 2.2.2.1 on-link).
 
