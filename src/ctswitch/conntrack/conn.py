@@ -53,6 +53,9 @@ IPS_UNTRACKED = 1 << 12
 IPS_HELPER = 1 << 13
 IPS_OFFLOAD = 1 << 14
 IPS_HW_OFFLOAD = 1 << 15
+# Conntrack extensions attached at creation (``Conn.ext``): counters, start timestamp.
+EXT_ACCT = 1
+EXT_TSTAMP = 2
 IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT
 
 # Status names as OVS's ct-dpif prints them (bit order = kernel bit order).
@@ -139,7 +142,7 @@ class Conn:
 
     __slots__ = ("id", "zone", "ip_ver", "proto", "orig", "reply", "status", "state", "expires",
                  "timeout", "mark", "label", "pk0", "pk1", "by0", "by1", "created", "helper",
-                 "related", "offload", "why", "confirmed")
+                 "related", "offload", "why", "confirmed", "ext")
 
     # Not a slot: ``offload.policy.tcp_state_name`` looks for a ``tcp_state`` first (other
     # connection objects store names there); None sends it to ``state`` without a miss.
@@ -165,6 +168,7 @@ class Conn:
         self.offload = None
         self.why: str | None = None
         self.confirmed = False
+        self.ext = 0  # EXT_* bits, set by the tracker when it creates the connection
 
     # -- list-like counters (the contract's ``packets=[orig, reply]``)
     @property
@@ -218,7 +222,7 @@ class Conn:
                 "mark": self.mark, "label": str(self.label), "packets": [self.pk0, self.pk1],
                 "bytes": [self.by0, self.by1], "created": self.created, "helper": self.helper,
                 "related": self.related, "why": self.why, "stream_ts": self.stream_ts,
-                "tcp": self._tcp_state()}
+                "ext": self.ext, "tcp": self._tcp_state()}
 
     @classmethod
     def from_state(cls, s: dict) -> Conn:
@@ -237,6 +241,7 @@ class Conn:
         c.helper = s["helper"]
         c.related = s["related"]
         c.why = s["why"]
+        c.ext = s.get("ext", 0)
         if tcp is not None:
             c._load_tcp(tcp)
         c.confirmed = True

@@ -33,7 +33,16 @@ from __future__ import annotations
 import ipaddress
 
 from . import tcp
-from .conn import IPS_ASSURED, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, STATUS_NAMES, Conn
+from .conn import (
+    EXT_ACCT,
+    EXT_TSTAMP,
+    IPS_ASSURED,
+    IPS_HW_OFFLOAD,
+    IPS_OFFLOAD,
+    IPS_SEEN_REPLY,
+    STATUS_NAMES,
+    Conn,
+)
 
 L4_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 47: "gre",
             136: "udplite", 33: "dccp"}
@@ -94,8 +103,10 @@ def _tag(status: int) -> str:
     return ""
 
 
-def _body(conn: Conn, now: int, acct: bool, fmt_addr, l4_pad: bool = True) -> str:
-    """Protocol, timeout, state, tuples, counters, UNREPLIED and the tag."""
+def _body(conn: Conn, now: int, fmt_addr, l4_pad: bool = True) -> str:
+    """Protocol, timeout, state, tuples, counters (connections created with accounting on),
+    UNREPLIED and the tag."""
+    acct = conn.ext & EXT_ACCT
     name = L4_NAMES.get(conn.proto, "unknown")
     out = [f"{name:<8} {conn.proto} "]
     if not conn.status & IPS_OFFLOAD:
@@ -118,29 +129,35 @@ def _l3(conn: Conn) -> str:
     return "ipv4     2 " if conn.ip_ver == 4 else "ipv6     10 "
 
 
-def conntrack_line(conn: Conn, now: int, fmt: str | set = "", acct: bool = False) -> str:
+def _delta_time(conn: Conn, now: int) -> str:
+    """``delta-time=`` (seconds since creation) of connections created with timestamps on."""
+    return f"delta-time={max(now - conn.created, 0) // 1000} " if conn.ext & EXT_TSTAMP else ""
+
+
+def conntrack_line(conn: Conn, now: int, fmt: str | set = "") -> str:
     """One ``conntrack -L`` line; ``fmt`` holds -o values (extended, id)."""
     opts = set(fmt.split(",")) if isinstance(fmt, str) else set(fmt)
-    s = (_l3(conn) if "extended" in opts else "") + _body(conn, now, acct, addr)
+    s = (_l3(conn) if "extended" in opts else "") + _body(conn, now, addr)
     s += f"mark={conn.mark} "
     if conn.zone:
         s += f"zone={conn.zone} "
+    s += _delta_time(conn, now)
     s += f"use={1 + (1 if conn.status & IPS_OFFLOAD else 0)} "
     if "id" in opts:
         s += f"id={conn.id} "
     return s.rstrip(" ")
 
 
-def proc_line(conn: Conn, now: int, acct: bool = False) -> str:
+def proc_line(conn: Conn, now: int) -> str:
     """One ``/proc/net/nf_conntrack`` line (without the newline)."""
-    s = _l3(conn) + _body(conn, now, acct, addr_proc)
+    s = _l3(conn) + _body(conn, now, addr_proc)
     use = 2 + (1 if conn.status & IPS_OFFLOAD else 0)
-    return s + f"mark={conn.mark} zone={conn.zone} use={use}"
+    return s + f"mark={conn.mark} zone={conn.zone} {_delta_time(conn, now)}use={use}"
 
 
-def event_line(conn: Conn, now: int, kind: str, acct: bool = False) -> str:
+def event_line(conn: Conn, now: int, kind: str) -> str:
     """One ``conntrack -E`` line for event ``kind`` (NEW, UPDATE, DESTROY)."""
-    s = f"{'[' + kind + ']':>9} " + _body(conn, now, acct, addr)
+    s = f"{'[' + kind + ']':>9} " + _body(conn, now, addr)
     if conn.mark:
         s += f"mark={conn.mark} "
     if conn.zone:
@@ -175,13 +192,13 @@ def _flags(names: tuple, bits: int) -> str:
     return "|".join(out)
 
 
-def dpctl_line(conn: Conn, verbose: bool = False, stats: bool = False, now: int = 0, acct: bool = True) -> str:
+def dpctl_line(conn: Conn, verbose: bool = False, stats: bool = False, now: int = 0) -> str:
     """One ``ovs-appctl dpctl/dump-conntrack`` line (kernel datapath).  Counters (``-s``) only
-    with ``acct`` (nf_conntrack_acct): without it the kernel sends none, and OVS prints only
-    non-zero ones."""
+    for connections created with accounting on (nf_conntrack_acct): the kernel sends none
+    for the others, and OVS prints only non-zero ones."""
     p = conn.proto
     out = [DPCTL_L4_NAMES.get(p, str(p)), ",orig=(", _dp_tuple(conn, conn.orig)]
-    counters = stats and acct
+    counters = stats and conn.ext & EXT_ACCT
     if counters and (conn.packets[0] or conn.bytes[0]):
         out.append(f",packets={conn.packets[0]},bytes={conn.bytes[0]}")
     out.append("),reply=(")
@@ -227,8 +244,12 @@ def ct_stats_show(conns, verbose: bool = False) -> str:
                 33: "DCCP", 2: "IGMP"}.get(c.proto, "Other")
         counts[name] = counts.get(name, 0) + 1
         if c.proto == 6:
-            st = KERNEL_TO_DPIF[c.state]
-            per_state[DPIF_COALESCE.get(st, st)] += 1
+            if c.status & IPS_OFFLOAD:
+                # No protoinfo for offloaded entries: OVS's zeroed entry counts as state 0.
+                per_state[0] += 1
+            else:
+                st = KERNEL_TO_DPIF[c.state]
+                per_state[DPIF_COALESCE.get(st, st)] += 1
     lines = ["Connections Stats:", f"    Total: {total}"]
     for name in ("TCP", "UDP", "UDPLITE", "SCTP", "ICMP", "DCCP", "IGMP", "Other"):
         if counts.get(name):

@@ -20,7 +20,7 @@ TCP_STATE_SYSCTL = (None, "syn_sent", "syn_recv", "established", "fin_wait", "cl
 class Timeouts:
     """Timeouts in ms, plus the boolean/int knobs the tracker reads per packet."""
 
-    __slots__ = ("version", "tcp", "tcp_retrans", "tcp_unack", "udp", "udp_stream", "icmp",
+    __slots__ = ("version", "ext", "tcp", "tcp_retrans", "tcp_unack", "udp", "udp_stream", "icmp",
                  "icmpv6", "generic", "be_liberal", "loose", "ignore_invalid_rst",
                  "max_retrans", "conntrack_max", "acct", "flow_tcp", "flow_udp")
 
@@ -43,5 +43,8 @@ class Timeouts:
         self.max_retrans = g("nf_conntrack_tcp_max_retrans")
         self.conntrack_max = g("nf_conntrack_max")
         self.acct = bool(g("nf_conntrack_acct"))
+        # The extensions a new connection gets (conn.EXT_*): fixed at its creation, as the
+        # kernel's init_conntrack attaches acct/tstamp only when the sysctl is on then.
+        self.ext = (1 if self.acct else 0) | (2 if g("nf_conntrack_timestamp") else 0)
         self.flow_tcp = g("nf_flowtable_tcp_timeout") * 1000
         self.flow_udp = g("nf_flowtable_udp_timeout") * 1000

@@ -420,6 +420,7 @@ class Tracker:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
             conn = TcpConn(zone, ipv, proto, tup, rtup, now)
+            conn.ext = t.ext
             if not tcp.init(conn, pkt, t.loose):
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
@@ -429,6 +430,7 @@ class Tracker:
                 return None, 0, CS_TRK | CS_INV
         else:
             conn = Conn(zone, ipv, proto, tup, rtup, now)
+            conn.ext = t.ext
             h = REGISTRY.get(proto, DEFAULT)
             if not h.new(pkt, t):
                 self.stats["invalid"] += 1

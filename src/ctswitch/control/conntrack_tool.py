@@ -27,7 +27,6 @@ import ipaddress
 from ..conntrack import render
 from ..conntrack.conn import IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY
 from ..conntrack.tcp import STATE_BY_NAME
-from ..params import NF
 from .result import Result
 
 VERSION = "conntrack v1.4.7 (conntrack-tools): "
@@ -166,7 +165,7 @@ def _filter(opts: dict):
         v, _, m = text.partition("/")
         val = _int(v, "")
         mask = _int(m, "") if m else 0xFFFFFFFF
-        checks.append(lambda c, v=val, m=mask: (c.mark & m) == (v & m))
+        checks.append(lambda c, v=val, m=mask: (c.mark & m) == v)  # the value is not masked
     if "status" in opts:
         bits = 0
         for word in opts["status"].split(","):
@@ -217,10 +216,6 @@ def _fmt(opts: dict) -> set:
     return out
 
 
-def _acct(switch) -> bool:
-    return bool(switch.params.get("sysctl:" + NF + "nf_conntrack_acct"))
-
-
 def run(switch, argv: list[str], ctx=None) -> Result:
     """Runs ``conntrack ARGV`` against ``switch``."""
     try:
@@ -249,7 +244,6 @@ def _run(switch, argv: list[str]) -> Result:
         return Result(err=VERSION + "connection tracking table has been emptied.\n", changed=True)
     fmt = _fmt(opts)
     pred = _filter(opts)
-    acct = _acct(switch)
     if cmd == "E":
         lines = []
         n = 0
@@ -276,7 +270,7 @@ def _run(switch, argv: list[str]) -> Result:
     if cmd in ("L", "D"):
         tr.sweep(now)
         hits = [c for c in tr.iter_conns() if pred(c)]
-        out = "".join(render.conntrack_line(c, now, fmt, acct) + "\n" for c in hits)
+        out = "".join(render.conntrack_line(c, now, fmt) + "\n" for c in hits)
         if cmd == "L":
             if "zero" in opts:
                 for c in hits:
@@ -296,7 +290,7 @@ def _run(switch, argv: list[str]) -> Result:
         hits = [c for c in tr.iter_conns() if pred(c)]
         if not hits:
             raise _Error("Operation failed: such conntrack doesn't exist", 1)
-        return Result(out=render.conntrack_line(hits[0], now, fmt, acct) + "\n",
+        return Result(out=render.conntrack_line(hits[0], now, fmt) + "\n",
                       err=VERSION + "1 flow entries have been shown.\n")
     raise _Error("no command specified")
 
@@ -305,8 +299,7 @@ def proc_nf_conntrack(switch) -> str:
     """The text of ``/proc/net/nf_conntrack``."""
     tr = switch.tracker
     tr.sweep(switch.now)
-    acct = _acct(switch)
-    return "".join(render.proc_line(c, switch.now, acct) + "\n" for c in tr.iter_conns())
+    return "".join(render.proc_line(c, switch.now) + "\n" for c in tr.iter_conns())
 
 
 USAGE = """Command line interface for the connection tracking system. Version 1.4.7

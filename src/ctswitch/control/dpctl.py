@@ -51,8 +51,7 @@ def dump_conntrack(switch, argv, ctx=None) -> Result:
     for a in rest:
         if a not in ("-m", "--more", "-s", "--statistics") and not a.startswith("system@") and a != "netdev@ovs-netdev":
             return _err(f"invalid argument: {a}")
-    acct = bool(switch.params.get("sysctl:net.netfilter.nf_conntrack_acct"))
-    lines = [render.dpctl_line(c, verbose=verbose, stats=stats, now=switch.now, acct=acct)
+    lines = [render.dpctl_line(c, verbose=verbose, stats=stats, now=switch.now)
              for c in _sorted_conns(switch, zone)]
     return Result(out="".join(line + "\n" for line in lines))
 
