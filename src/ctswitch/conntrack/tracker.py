@@ -300,6 +300,12 @@ class Tracker:
             sub = self._tables[zp] = {}
         return sub
 
+    def find(self, zone: int, ip_ver: int, proto: int, tup: tuple) -> Conn | None:
+        """The confirmed connection with ``tup`` (src, dst, sport, dport; ICMP: id,
+        type << 8 | code) as its original or reply tuple in ``zone``, or None."""
+        sub = self._tables.get((zone << 12) | (ip_ver << 8) | proto)
+        return sub.get(tup) if sub is not None else None
+
     def _find(self, conn: Conn, tup: tuple) -> Conn | None:
         """The entry under ``tup`` in ``conn``'s zone and protocol."""
         sub = self._tables.get((conn.zone << 12) | (conn.ip_ver << 8) | conn.proto)

@@ -58,6 +58,15 @@ OPTIONS = {
     "--state": ("state", 1), "-t": ("timeout", 1), "--timeout": ("timeout", 1),
     "-i": ("id", 1), "--id": ("id", 1),
 }
+# Options of conntrack-tools' protocol extensions, known once -p names the protocol.
+PROTO_OPTIONS = {
+    1: {"--icmp-type": "icmp-type", "--icmp-code": "icmp-code", "--icmp-id": "icmp-id"},
+    58: {"--icmpv6-type": "icmp-type", "--icmpv6-code": "icmp-code", "--icmpv6-id": "icmp-id"},
+}
+# Options that filter (-z may not be combined with them).
+FILTERS = ("src", "dst", "reply-src", "reply-dst", "proto", "sport", "dport", "reply-sport", "reply-dport",
+           "src-nat", "dst-nat", "any-nat", "zone", "mark", "status", "family", "state", "id",
+           "icmp-type", "icmp-code", "icmp-id")
 PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "gre": 47, "udplite": 136,
           "dccp": 33}
 STATUS = {"ASSURED": IPS_ASSURED, "SEEN_REPLY": IPS_SEEN_REPLY, "UNSET": 0,
@@ -106,9 +115,10 @@ def _parse(argv: list[str]) -> tuple[str | None, dict]:
                 i += 1
             i += 1
             continue
-        if a not in OPTIONS:
+        ext = PROTO_OPTIONS.get(PROTOS.get(str(opts.get("proto", "")).lower(), -1), {})
+        if a not in OPTIONS and a not in ext:
             raise _Error(f"unknown option `{argv[i]}'")
-        name, takes = OPTIONS[a]
+        name, takes = OPTIONS[a] if a in OPTIONS else (ext[a], 1)
         if takes == 1 and val is None:
             if i + 1 >= len(argv):
                 raise _Error(f"option `{a}' requires an argument")
@@ -155,6 +165,11 @@ def _filter(opts: dict):
                 raise _Error(f"missing protocol for `--{name}', use -p")
             port = _int(opts[name], "")
             checks.append(lambda c, t=tup, i=idx, p=port: c.proto not in (1, 58) and getattr(c, t)[i] == p)
+    for name, get in (("icmp-type", lambda t: t[3] >> 8), ("icmp-code", lambda t: t[3] & 0xFF),
+                      ("icmp-id", lambda t: t[2])):
+        if name in opts:
+            v = _int(opts[name], "")
+            checks.append(lambda c, v=v, g=get: c.proto in (1, 58) and g(c.orig) == v)
     if fam is not None:
         checks.append(lambda c, f=fam: c.ip_ver == f)
     if "zone" in opts:
@@ -268,9 +283,11 @@ def _run(switch, argv: list[str]) -> Result:
             n += 1
         return Result(out="".join(lines), err=VERSION + f"{n} flow events have been shown.\n")
     if cmd in ("L", "D"):
+        if cmd == "L" and "zero" in opts and any(k in opts for k in FILTERS):
+            raise _Error("Can't use -z with filtering parameters")
         tr.sweep(now)
         hits = [c for c in tr.iter_conns() if pred(c)]
-        out = "".join(render.conntrack_line(c, now, fmt) + "\n" for c in hits)
+        out = _lines(hits, now, fmt)
         if cmd == "L":
             if "zero" in opts:
                 for c in hits:
@@ -287,12 +304,36 @@ def _run(switch, argv: list[str]) -> Result:
         if not all(k in opts for k in need):
             raise _Error("You need to supply the `--src', `--dst' and `--protonum' options")
         tr.sweep(now)
-        hits = [c for c in tr.iter_conns() if pred(c)]
-        if not hits:
+        conn = _get(tr, opts)
+        if conn is None:
             raise _Error("Operation failed: such conntrack doesn't exist", 1)
-        return Result(out=render.conntrack_line(hits[0], now, fmt) + "\n",
-                      err=VERSION + "1 flow entries have been shown.\n")
+        return Result(out=_lines([conn], now, fmt), err=VERSION + "1 flow entries have been shown.\n")
     raise _Error("no command specified")
+
+
+def _lines(conns, now: int, fmt: set) -> str:
+    if "xml" in fmt:
+        if not conns:
+            return ""
+        return render.XML_HEAD + "".join(render.xml_flow(c, now) + "\n" for c in conns) + render.XML_TAIL
+    return "".join(render.conntrack_line(c, now, fmt) + "\n" for c in conns)
+
+
+def _get(tr, opts: dict):
+    """``-G``: the kernel's exact lookup of one tuple (either direction) in the zone of ``-w``
+    (0 by default); ports (or ICMP id/type/code) left out are 0."""
+    ver, src = _addr(opts["src"])
+    ver2, dst = _addr(opts["dst"])
+    if ver != ver2:
+        raise _Error("mismatched address family")
+    p = str(opts["proto"]).lower()
+    proto = PROTOS.get(p, int(p) if p.isdigit() else -1)
+    if proto in (1, 58):
+        tup = (src, dst, _int(opts.get("icmp-id", "0"), ""),
+               (_int(opts.get("icmp-type", "0"), "") << 8) | _int(opts.get("icmp-code", "0"), ""))
+    else:
+        tup = (src, dst, _int(opts.get("sport", "0"), ""), _int(opts.get("dport", "0"), ""))
+    return tr.find(_int(opts.get("zone", "0"), ""), ver, proto, tup)
 
 
 def proc_nf_conntrack(switch) -> str:

@@ -135,3 +135,24 @@ def test_dpctl_dump_matches_ovs_plain_format_and_stats_show():
     assert render.ct_stats_show(conns, verbose=True) == (
         "Connections Stats:\n    Total: 3\n  TCP: 1\n    Conn per TCP states:\n"
         "\t  [ESTABLISHED]=1\n  UDP: 2\n")
+
+
+def test_get_is_an_exact_lookup_and_zero_refuses_filters():
+    sw = sample_switch()
+    ok = run(sw, ["-G", "-s", A, "-d", B, "-p", "udp", "--sport", "50001", "--dport", "5353", "-w", "7"])
+    assert ok.code == 0 and ok.out.startswith("udp      17 ")
+    # The same tuple in zone 0 (no -w), and a tuple without its ports: no such entry.
+    for argv in (["-G", "-s", A, "-d", B, "-p", "udp", "--sport", "50001", "--dport", "5353"],
+                 ["-G", "-s", A, "-d", B, "-p", "udp"]):
+        r = run(sw, argv)
+        assert (r.code, r.out, r.err) == (
+            1, "", "conntrack v1.4.7 (conntrack-tools): Operation failed: such conntrack doesn't exist\n")
+    # The reply tuple finds the entry too (the kernel hashes both directions).
+    assert run(sw, ["-G", "-s", B, "-d", N, "-p", "udp", "--sport", "53", "--dport", "50000"]).code == 0
+    r = run(sw, ["-L", "-p", "tcp", "-z"])
+    assert (r.code, r.err) == (2, "conntrack v1.4.7 (conntrack-tools): Can't use -z with filtering parameters\n"
+                                  "Try `conntrack -h' or 'conntrack --help' for more information.\n")
+    # ICMP options exist only once -p icmp named the protocol.
+    r = run(sw, ["-L", "--icmp-id", "1"])
+    assert (r.code, r.err.splitlines()[0]) == (2, "conntrack v1.4.7 (conntrack-tools): unknown option `--icmp-id'")
+    assert run(sw, ["-L", "-p", "icmp", "--icmp-id", "1"]).code == 0
