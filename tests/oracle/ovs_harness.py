@@ -80,6 +80,20 @@ STABLE_FILES = ("trace.tsv", "conntrack.txt", "conntrack-m.txt", "dump-flows.nor
 VOLATILE_FILES = ("conntrack-s.txt", "dump-flows.txt", "summary.json")
 
 
+def _accepts(path: str) -> bool:
+    """True when a unix socket at ``path`` exists and accepts a connection."""
+    if not os.path.exists(path):
+        return False
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class OracleError(RuntimeError):
     """OVS could not be started, configured or driven."""
 
@@ -319,7 +333,9 @@ class OvsOracle:
         proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs[prog] = proc
-        while not os.path.exists(wait_for):
+        # Ready means accepting: the socket file appears a moment before the daemon listens
+        # on it, so under load a first connect could be refused.
+        while not _accepts(wait_for):
             if proc.poll() is not None:
                 raise OracleError(f"{prog} exited with status {proc.returncode}: {self.log_tail(prog)}")
             self.deadline.left()
