@@ -104,17 +104,6 @@ KERNEL_DIFFERENCES_HW: dict[str, dict[str, str]] = {
 # ctswitch bugs the scenarios found: (case, mode or None for both) -> reason.  Strict xfails:
 # fixing the bug makes the test XPASS, which fails until the entry is removed.
 KNOWN_BUGS: dict[tuple[str, str | None], str] = {
-    ("icmp_error_nat", None): "BUG: an ICMP error whose outer destination differs from the quoted "
-                              "source (idx 2: to 2.2.2.1 quoting 1.1.1.16) is +rel; the kernel "
-                              "(nf_conntrack_inet_error 'outer daddr != inner') and OVS say +inv",
-    ("ipv6_snat", None): "BUG: ICMPv6 error related to an SNATed connection (idx 16) leaves with the "
-                         "quoted header un-NATed but the outer destination still fd00:1::16; kernel "
-                         "and OVS rewrite it to fd00:2::1",
-    ("mark_label", "sw"): "BUG: dpctl/dump-conntrack prints labels zero-padded to 32 hex digits "
-                          "(labels=0x0abc...def); OVS prints minimal hex (labels=0xabc...def)",
-    ("ipv4_frag", None): "BUG: after ct() reassembly the recirculated flow counts the completing "
-                         "fragment's bytes (n_bytes=2024), not the reassembled frame's (4984) as "
-                         "the kernel datapath does",
 }
 
 

@@ -257,7 +257,7 @@ def dpctl_line(conn: Conn, verbose: bool = False, stats: bool = False, now: int 
     if conn.mark:
         out.append(f",mark={conn.mark}")
     if conn.label:
-        out.append(f",labels=0x{conn.label:032x}")
+        out.append(f",labels=0x{conn.label:x}")
     if p == 6 and not conn.status & IPS_OFFLOAD:
         st = KERNEL_TO_DPIF[conn.state]
         if verbose:

@@ -464,7 +464,9 @@ class Tracker:
         rt = invert(p, itup)
         sub = self._tables.get((zone << 12) | (ipv << 8) | p) if rt is not None else None
         conn = sub.get(rt) if sub is not None else None
-        if conn is None:
+        if conn is None or pkt.nw_dst != rt[1]:
+            # No connection, or (nf_conntrack_inet_error) "outer daddr != inner": the error must
+            # go to the source of the packet it quotes.
             self.stats["error"] += 1
             return None, 0, CS_TRK | CS_INV
         d = DIR_ORIG if rt == conn.orig else DIR_REPLY

@@ -215,8 +215,9 @@ class Datapath:
         for ofport, okey, *_ in outputs:
             if inner is not None:
                 # An ICMP error about a NATed connection: outer and quoted headers both change.
-                src = okey[NW_SRC] if okey[NW_SRC] != key[NW_SRC] else None
-                dst = okey[NW_DST] if okey[NW_DST] != key[NW_DST] else None
+                si, di = (IPV6_SRC, IPV6_DST) if pkt.ip_ver == 6 else (NW_SRC, NW_DST)
+                src = okey[si] if okey[si] != key[si] else None
+                dst = okey[di] if okey[di] != key[di] else None
                 data = rewrite.nat_icmp_error(frame, pkt, src, dst, *inner)
             else:
                 data = rewrite.apply(frame, pkt, key, okey) if okey != key else frame
@@ -255,16 +256,17 @@ class Datapath:
         tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker,
                              mac_aging_ms=self._mac_aging_ms(), cache=self.megaflows)
         n = len(frame)
-        for r in tr.rules:
+        d = tr.defrag
+        k = len(tr.rules) if d is None else d[3]
+        for i, r in enumerate(tr.rules):
             r.n_packets += 1
-            r.n_bytes += n
+            r.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
             r.last_used_ms = now
         extra = tr.outputs[0][2] if tr.outputs else None
-        d = tr.defrag
         if d is None:
             out = self._emit(bridge, pkt, key, frame, tr.outputs, extra)
         else:  # a ct() completed an IPv4 datagram: outputs after it carry it, refragmented
-            r, dkey, n_pre = d
+            r, dkey, n_pre, _ = d
             out = self._emit(bridge, pkt, key, frame, tr.outputs[:n_pre], extra) if n_pre else []
             out += self._emit(bridge, r.pkt, dkey, r.frame, tr.outputs[n_pre:], extra, r)
         if not out:

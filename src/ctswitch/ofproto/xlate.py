@@ -92,8 +92,8 @@ class Translation:
         trace: human-readable lines (ofproto/trace) when tracing, else None.
         controller: packets sent to CONTROLLER (counted, dropped).
         stolen: a ct() queued this IPv4 fragment for reassembly (not a drop).
-        defrag: (Reassembled, its key, index of the first output carrying it) when a ct()
-            completed a datagram with this fragment.
+        defrag: (Reassembled, its key, index of the first output carrying it, index of the first
+            rule that saw it) when a ct() completed a datagram with this fragment.
     """
 
     __slots__ = ("outputs", "rules", "verdicts", "wc", "drop", "stateful", "trace", "controller",
@@ -112,8 +112,9 @@ class Translation:
         self.recirc = 0
         self.dp_actions: list = []  # per pass, datapath action strings (tracing only)
         self.stolen = False  # a ct() kept this IP fragment for reassembly: the packet stops there
-        # (Reassembled, its flow key, outputs before it) when a ct() completed a datagram:
-        # the outputs from that index on carry the reassembled packet, to be refragmented.
+        # (Reassembled, its flow key, outputs before it, rules before it) when a ct() completed
+        # a datagram: later outputs carry the reassembled packet (refragmented) and later rules
+        # count its length.
         self.defrag: tuple | None = None
 
 
@@ -562,7 +563,7 @@ def _defrag(ctx: XlateContext, key: list[int], zone: int) -> bool:
     base = extract(r.pkt, ctx.orig_in_port)
     for i in (NW_FRAG, NW_TOS, NW_ECN, TP_SRC, TP_DST, TCP_FLAGS):
         key[i] = base[i]
-    tr.defrag = (r, base, len(tr.outputs))
+    tr.defrag = (r, base, len(tr.outputs), len(tr.rules))
     ctx.pkt = r.pkt
     return False
 
