@@ -69,7 +69,7 @@ from ..flow.key import (
     TP_DST,
     TP_SRC,
 )
-from ..packet.headers import FRAG_LATER, TCP_SYN
+from ..packet.headers import FRAG_LATER
 from . import nat as natmod
 from . import render, tcp
 from .conn import (
@@ -365,13 +365,12 @@ class Tracker:
                 base = CS_TRK | CS_EST
             else:
                 base = CS_TRK | CS_NEW
-            if status & IPS_OFFLOAD and self.flowtable is not None \
-                    and (proto == 17 or (proto == 6 and not pkt.tcp_flags & TCP_SYN)) \
+            if status & IPS_OFFLOAD and self.flowtable is not None and (proto == 6 or proto == 17) \
                     and not pkt.nw_frag and not pkt.ip_options and pkt.nw_ttl > 1:
                 # act_ct looks in the flow table before conntrack: a hit forwards with the
-                # stored NAT and leaves the conntrack state alone; FIN/RST tear the entry
-                # down first (fix-ups included), then conntrack follows the close below.
-                # SYN segments go to conntrack, as they miss the modelled HW rule (datapath.py).
+                # stored NAT and leaves the conntrack state alone (a SYN too: only FIN/RST are
+                # checked); FIN/RST tear the entry down first (fix-ups included), then
+                # conntrack follows the close below.
                 if self.flowtable.flow_hit(conn, now, len(pkt.frame), d == DIR_REPLY,
                                            pkt.tcp_flags if proto == 6 else 0):
                     return conn, d, base

@@ -12,8 +12,8 @@ the emulated host (OVS's ``dp_netdev_input`` reads the same way):
    ``[HW_OFFLOAD]``: the modelled eSwitch FDB), apply it: NAT rewrite and
    output, counters credited to the connection and to the OpenFlow rules the
    decision stands for, no OpenFlow lookup and no conntrack state machine.
-   TCP packets with SYN, FIN or RST, fragments, IPv4 options and TTL <= 1
-   never take it (the hardware rule does not match them);
+   TCP packets with FIN or RST, fragments, IPv4 options and TTL <= 1 never
+   take it (the hardware rule matches tcp_flags under the mask FIN|RST);
 3. **slow path** (the upcall): flow key, ``ofproto.xlate.translate`` (which
    runs conntrack), rule counters, then the offload decision for every
    committed connection the packet touched; a decision that depended only on
@@ -59,7 +59,7 @@ from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
 from ..packet import codec, rewrite
 from ..packet.fragment import refragment
-from ..packet.headers import TCP_FIN, TCP_RST, TCP_SYN
+from ..packet.headers import TCP_FIN, TCP_RST
 
 # Fields a cached decision may depend on: exactly the fields of the cache key.
 _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
@@ -181,8 +181,8 @@ class Datapath:
             self.switch.offload.sw_hit(conn, now, 0, e.reply, flags)
             self._uncache(ck)
             return None
-        if flags & TCP_SYN or pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
-            return None
+        if pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
+            return None  # not looked up in the flow table (act_ct); a SYN is (tcp_flags mask FIN|RST)
         n = len(frame)
         e.packets += 1
         e.bytes += n

@@ -5,7 +5,7 @@ Theory of operation
 This is the hardware-class counterpart of ``Datapath._fast`` (one packet at a
 time over a dict of ``FastEntry``).  It handles exactly the packets the
 eSwitch rule of an offloaded connection would: untagged IPv4 (ethertype
-0x0800, IHL 5), not a fragment, TTL > 1, TCP without SYN/FIN/RST or UDP, with
+0x0800, IHL 5), not a fragment, TTL > 1, TCP without FIN/RST or UDP, with
 a consistent IPv4 total length.  Everything else is a **miss** (``-1``) and
 goes to the slow path, which is always correct: a miss never changes state.
 
@@ -223,7 +223,7 @@ def _parse(buf, o, n):
     if tl + 14 > n:
         return -1
     if proto == PROTO_TCP:
-        if n < 54 or (buf[o + 47] & 0x07) != 0:
+        if n < 54 or (buf[o + 47] & 0x05) != 0:  # FIN or RST: the HW rule's tcp_flags mask
             return -1
         doff = np.int64(buf[o + 46] >> 4)
         if doff < 5 or 20 + doff * 4 > tl:
@@ -278,7 +278,7 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
 
     The third value, after a stop at miss ``i``, counts the frames ``i+1..``
     right behind it that the fast path cannot take whatever the table holds
-    (SYN/FIN/RST, not IPv4...; ``_parse`` rejects them): the caller may send
+    (FIN/RST, not IPv4...; ``_parse`` rejects them): the caller may send
     them to the slow path without calling the kernel again.  Their ``eids`` and
     ``out_ports`` are set to -1.
 

@@ -87,7 +87,7 @@ class Model:
         tl, fragw, ttl, proto = struct.unpack_from("!H2xHBB", f, 16)
         if fragw & 0x3FFF or ttl <= 1 or tl + 14 > len(f) or proto not in (6, 17):
             return None
-        if proto == 6 and (len(f) < 54 or f[47] & 0x07 or f[46] >> 4 < 5 or 20 + 4 * (f[46] >> 4) > tl):
+        if proto == 6 and (len(f) < 54 or f[47] & 0x05 or f[46] >> 4 < 5 or 20 + 4 * (f[46] >> 4) > tl):
             return None
         if proto == 17 and tl < 28:
             return None
@@ -456,8 +456,8 @@ def test_kernel_reports_sure_misses_behind_a_stop():
     t.insert(key, port, **new)
     hit = frame_for(rng, key)
     frames = [hit, frame_for(rng, other),  # a hit, then a miss (eligible, not in the table)
-              frame_for(rng, key, flags=0x02), frame_for(rng, key, flags=0x11), hit[:12] + b"\x08\x06" + hit[14:],
-              frame_for(rng, other), hit]  # SYN, FIN, not IPv4: sure misses; then an eligible miss again
+              frame_for(rng, key, flags=0x04), frame_for(rng, key, flags=0x11), hit[:12] + b"\x08\x06" + hit[14:],
+              frame_for(rng, other), hit]  # RST, FIN, not IPv4: sure misses; then an eligible miss again
     buf, offs, lens, inp = batch_arrays(frames, [key[0], other[0], key[0], key[0], key[0], other[0], key[0]])
     outp = np.full(len(frames), 7, dtype=np.int32)
     eids = np.full(len(frames), 7, dtype=np.int64)
