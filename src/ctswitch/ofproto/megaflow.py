@@ -25,23 +25,22 @@ limits) is never recorded.
 
 Rule 2: entries are found by tuple-space search over the distinct masks, like
 the classifier; any entry whose masked values equal the key's is correct for
-it, so the first found is used.
+it, so the first found is used, and a subtable that hits moves one place up
+(OVS's dpcls ranks its subtables by hits the same way).
 """
 
 from __future__ import annotations
 
-from operator import and_, itemgetter
-
-from ..flow.key import N_FIELDS
+from ..flow.key import EXACT, N_FIELDS
 
 
 def _masker(idx: tuple[int, ...], msk: tuple[int, ...]):
-    """A function key -> tuple of the masked values at ``idx`` (C-level map, no Python loop)."""
-    if len(idx) == 1:
-        i, m = idx[0], msk[0]
-        return lambda key: (key[i] & m,)
-    get = itemgetter(*idx)
-    return lambda key: tuple(map(and_, get(key), msk))
+    """A function key -> tuple of the masked values at ``idx``, compiled for this mask: one
+    tuple display of subscripts, ``& m`` only where the mask is not the field's full width
+    (about three times faster than mapping ``and_`` over an itemgetter; it runs twice per
+    slow-path packet)."""
+    parts = [f"k[{i}]" if m == EXACT[i] else f"k[{i}] & {m}" for i, m in zip(idx, msk)]
+    return eval(f"lambda k: ({', '.join(parts)},)")  # noqa: S307 -- ints only, built here
 
 
 class Program:
@@ -78,10 +77,13 @@ class MegaflowCache:
         e = self._tables.get((bridge.name, table))
         if e is not None:
             if e[0] == bridge.generation:
-                for st in e[1]:
+                subtables = e[1]
+                for j, st in enumerate(subtables):
                     p = st[2].get(st[3](key))
                     if p is not None:
                         self.hits += 1
+                        if j:  # move the hit subtable one step up (dpcls's ranking by hits)
+                            subtables[j - 1], subtables[j] = st, subtables[j - 1]
                         return p
             else:
                 self._drop_bridge(bridge.name)
