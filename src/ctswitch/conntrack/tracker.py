@@ -83,6 +83,7 @@ from .conn import (
     IPS_CONFIRMED,
     IPS_DST_NAT,
     IPS_DST_NAT_DONE,
+    IPS_EXPECTED,
     IPS_HW_OFFLOAD,
     IPS_NAT_MASK,
     IPS_OFFLOAD,
@@ -93,6 +94,7 @@ from .conn import (
     TcpConn,
 )
 from .defrag import Defrag
+from .helpers import ALG_FTP, ALG_TFTP, EXPECT_TIMEOUT_MS, Expectation, ftp_announce, tftp_request
 from .limits import ZoneLimits
 from .protocols import DEFAULT, PORTED, REGISTRY
 from .timeouts import Timeouts
@@ -170,12 +172,17 @@ class Tracker:
         self._c_conn: Conn | None = None
         self._c_dir = 0
         self._c_state = 0
+        self._c_helped: tuple = (None, None)  # (packet, connection) of the last ct() lookup
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
         # The offload flow table act_ct consults before conntrack for offloaded connections:
         # flow_hit(conn, now, nbytes, reply, tcp_flags) -> bool (offload/manager.py); None: none.
         self.flowtable = None
+        # Expectations of the FTP/TFTP helpers (helpers.py): key -> Expectation, and the key of
+        # each master's one expectation (max_expected 1).
+        self._expects: dict[tuple, Expectation] = {}
+        self._expect_of: dict[int, tuple] = {}
         # IPv4 reassembly in front of conntrack (ct() on a fragment; see defrag.py).
         self.defrag = Defrag(params)
 
@@ -253,8 +260,11 @@ class Tracker:
             return v
         if conn is None or base & CS_INV:
             return CtVerdict(CS_TRK | CS_INV, zone)
-        if base & CS_REL:
+        if base & CS_REL and pkt.inner is not None:  # an ICMP error about ``conn``
             return self._related_verdict(conn, d, base, key, zone, ct)
+        helped = self._c_helped
+        cached = helped[0] is pkt and helped[1] is conn  # this ct() is a cached lookup (OVS)
+        self._c_helped = (pkt, conn)
         if ct.commit:
             if ct.force and d == DIR_REPLY and conn.confirmed:
                 self._destroy(conn, now)
@@ -268,6 +278,8 @@ class Tracker:
                     return CtVerdict(CS_TRK | CS_INV, zone)
             if ct.exec:
                 self._exec(conn, ct.exec, now)
+            if ct.alg and not conn.helper and not conn.confirmed:
+                conn.helper = ct.alg  # ovs_ct_add_helper: attached when the connection is committed
             if not conn.confirmed:
                 err = self._confirm(conn, ct, now)
                 if err is not None:
@@ -275,6 +287,9 @@ class Tracker:
                     v = CtVerdict(0, zone)
                     v.drop = err
                     return v
+                cached = False  # committing: the helper sees this packet (OVS __ovs_ct_lookup)
+        if conn.helper and conn.confirmed and not cached:
+            self._help(conn, d, base, pkt, now)
         v = CtVerdict(base, zone)
         confirmed = conn.confirmed
         if confirmed:
@@ -363,8 +378,8 @@ class Tracker:
                 base = CS_TRK | CS_EST | CS_RPL
             elif status & IPS_SEEN_REPLY:
                 base = CS_TRK | CS_EST
-            else:
-                base = CS_TRK | CS_NEW
+            else:  # an expected connection stays related (IP_CT_RELATED) until its reply
+                base = CS_TRK | (CS_REL if status & IPS_EXPECTED else CS_NEW)
             if status & IPS_OFFLOAD and self.flowtable is not None and (proto == 6 or proto == 17) \
                     and not pkt.nw_frag and not pkt.ip_options and pkt.nw_ttl > 1:
                 # act_ct looks in the flow table before conntrack: a hit forwards with the
@@ -446,7 +461,61 @@ class Tracker:
             conn.timeout = timeout
         conn.pk0 = 1
         conn.by0 = pkt.ip_len
+        if self._expects:
+            e = self._expects.get((zone, ipv, proto, tup[0], tup[1], tup[3]))
+            if e is not None and e.expires > now and e.master.confirmed:
+                # init_conntrack: an expected connection is related, and uses its expectation up.
+                self._unexpect(e.master)
+                conn.related = True
+                conn.status |= IPS_EXPECTED
+                return conn, DIR_ORIG, CS_TRK | CS_REL
         return conn, DIR_ORIG, CS_TRK | CS_NEW
+
+    # ------------------------------------------------------------------ helpers (ALGs)
+    def _help(self, conn: Conn, d: int, base: int, pkt, now: int) -> None:
+        """Shows a packet of a connection with a helper to that helper (helpers.py)."""
+        if pkt.payload < 0 or pkt.payload_len <= 0:
+            return
+        data = bytes(pkt.frame[pkt.payload:pkt.payload + pkt.payload_len])
+        if conn.helper == ALG_FTP:
+            if conn.proto != 6 or not base & CS_EST:
+                return  # the FTP helper reads established segments only
+            ann = ftp_announce(data, d == DIR_REPLY)
+            if ann is None:
+                return
+            ver, addr, port = ann
+            sender = conn.reply[0] if d == DIR_REPLY else conn.orig[0]
+            if addr is None:
+                ver, addr = conn.ip_ver, sender
+            if ver != conn.ip_ver or addr != sender:
+                return  # loose=0: only the sender's own address
+            other = conn.orig[0] if d == DIR_REPLY else conn.reply[0]
+            self._expect(conn, 6, other, addr, port, now)
+        elif conn.helper == ALG_TFTP:
+            if conn.proto == 17 and d == DIR_ORIG and tftp_request(data):
+                r = conn.reply  # the answer: from the server, any port, to the client's port
+                self._expect(conn, 17, r[0], r[1], r[3], now)
+
+    def _expect(self, master: Conn, proto: int, src: int, dst: int, dport: int, now: int) -> None:
+        self._unexpect(master)  # max_expected 1: the newest replaces the older
+        e = Expectation(master.zone, master.ip_ver, proto, src, dst, dport, master,
+                        now + EXPECT_TIMEOUT_MS, master.helper)
+        old = self._expects.get(e.key)
+        if old is not None:
+            self._unexpect(old.master)
+        self._expects[e.key] = e
+        self._expect_of[master.id] = e.key
+
+    def _unexpect(self, master: Conn) -> None:
+        k = self._expect_of.pop(master.id, None)
+        if k is not None:
+            self._expects.pop(k, None)
+
+    def expectations(self, now: int) -> list[Expectation]:
+        """The live expectations, oldest master first (``conntrack -L expect``)."""
+        for e in [e for e in self._expects.values() if e.expires <= now]:
+            self._unexpect(e.master)
+        return sorted(self._expects.values(), key=lambda e: e.master.id)
 
     def _related(self, pkt, zone: int, ipv: int):
         inner = pkt.inner
@@ -657,6 +726,8 @@ class Tracker:
         if self._conns.pop(conn.id, None) is not None:
             self._zone_count[conn.zone] -= 1
         self._unassured.pop(conn.id, None)
+        if self._expect_of:
+            self._unexpect(conn)  # nf_ct_remove_expectations: a master takes its own along
         conn.confirmed = False
         self._event(conn, now, "DESTROY")
         if self.destroy_hook is not None:
@@ -740,7 +811,8 @@ class Tracker:
         return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id, "created": self.created,
                 "stats": dict(self.stats), "limits": self.limits.to_state(),
                 "log": list(self.log), "events_enabled": self.events_enabled,
-                "events": [list(e) for e in self.events], "ip_mib": dict(self.defrag.stats)}
+                "events": [list(e) for e in self.events], "ip_mib": dict(self.defrag.stats),
+                "expects": [[e.proto, e.src, e.dst, e.dport, e.master.id, e.expires] for e in self._expects.values()]}
 
     @classmethod
     def from_state(cls, params, state: dict) -> Tracker:
@@ -758,6 +830,10 @@ class Tracker:
         tr.created = state.get("created", 0)
         tr.stats.update(state.get("stats", {}))
         tr.defrag.stats.update(state.get("ip_mib", {}))  # the queues themselves are not kept
+        for proto, src, dst, dport, mid, expires in state.get("expects", []):
+            m = tr._conns.get(mid)
+            if m is not None:
+                tr._expect(m, proto, src, dst, dport, expires - EXPECT_TIMEOUT_MS)
         tr.limits = ZoneLimits.from_state(state.get("limits", {}))
         tr.log = list(state.get("log", []))
         tr.events_enabled = state.get("events_enabled", False)
