@@ -13,8 +13,17 @@ from __future__ import annotations
 
 import os
 
-from ..flow.actions import Ct
-from ..flow.ofctl_syntax import FF_RESET_COUNTS, FlowSyntaxError, format_flow_stats, parse_flow, wire_actions
+from ..flow import key as K
+from ..flow.actions import Ct, SetField
+from ..flow.ofctl_syntax import (
+    FF_RESET_COUNTS,
+    FlowSyntaxError,
+    format_actions,
+    format_flow_stats,
+    format_match,
+    parse_flow,
+    wire_actions,
+)
 from ..ofproto.rule import Rule
 from .result import Result
 
@@ -88,6 +97,10 @@ def run(switch, argv: list[str], ctx=None) -> Result:
         return _err(f"'{cmd}' command requires at least {lo} arguments")
     if len(rest) > hi:
         return _err(f"'{cmd}' command takes at most {hi} arguments")
+    versions = _versions(opts)
+    if isinstance(versions, str):
+        return _err(f'Unknown OpenFlow version: "{versions}"')
+    opts["versions"] = versions
     br = switch.bridges.get(rest[0])
     if br is None:
         return _err(f"{rest[0]} is not a bridge or a socket")
@@ -96,7 +109,40 @@ def run(switch, argv: list[str], ctx=None) -> Result:
     except FlowSyntaxError as e:
         return _err(str(e))
     except SwitchRefused as e:
-        return _err(f"OFPT_ERROR (xid=0x2): {e}")
+        return Result(err=e.text(br.names), code=1)
+
+
+_VERSION_NAMES = {"openflow10": 1, "openflow11": 2, "openflow12": 3, "openflow13": 4, "openflow14": 5,
+                  "openflow15": 6}
+_FORMATS = {1: "OpenFlow10,NXM", 2: "OpenFlow11", 3: "OXM-OpenFlow12", 4: "OXM-OpenFlow13",
+            5: "OXM-OpenFlow14", 6: "OXM-OpenFlow15"}
+
+
+def _versions(opts) -> set[int] | str:
+    """The OpenFlow versions ``-O``/``--protocols`` allows (ovs-ofctl's default: 1.0 only),
+    or the first name it does not know."""
+    text = opts.get("-O") or opts.get("--protocols")
+    if not text or text is True:
+        return {1}
+    out = set()
+    for name in str(text).split(","):
+        v = _VERSION_NAMES.get(name.strip().lower())
+        if v is None:
+            return name.strip()
+        out.add(v)
+    return out
+
+
+def _parse(text: str, br, opts, command: str):
+    """parse_flow, then ovs-ofctl's protocol choice: a flow needing a later OpenFlow version
+    than ``-O`` allows is refused as ovs-ofctl refuses it."""
+    spec = parse_flow(text, br.names, command=command)
+    versions = opts.get("versions") or {1}
+    if spec.usable and max(versions) < spec.min_version:
+        allowed = ",".join(_FORMATS[v] for v in sorted(versions))
+        raise FlowSyntaxError(f"none of the usable flow formats ({spec.usable}) is among the allowed "
+                              f"flow formats ({allowed})")
+    return spec
 
 
 def _names(opts) -> bool:
@@ -107,13 +153,70 @@ def _names(opts) -> bool:
     return bool(os.isatty(1)) if hasattr(os, "isatty") else False
 
 
+# Slots an OpenFlow 1.0 match can carry (exactly, except CIDR IPv4); anything else needs NXM.
+_OF10_SLOTS = {K.IN_PORT, K.DL_SRC, K.DL_DST, K.VLAN_TCI, K.DL_TYPE, K.NW_TOS, K.NW_PROTO, K.NW_SRC, K.NW_DST,
+               K.TP_SRC, K.TP_DST}
+
+
+def _nxm_actions(actions) -> bool:
+    """set_field (outside the OpenFlow 1.0 mod_* spellings) makes ovs-ofctl use NXM."""
+    for a in actions:
+        if isinstance(a, SetField) and a.spelling == "set_field":
+            return True
+        if isinstance(a, Ct) and _nxm_actions(a.exec):
+            return True
+    return False
+
+
+def _needs_nxm(match) -> bool:
+    for i, m in enumerate(match.mask):
+        if not m:
+            continue
+        if i not in _OF10_SLOTS:
+            return True
+        if i in (K.NW_SRC, K.NW_DST):
+            inv = ~m & 0xFFFFFFFF
+            if inv & (inv + 1):
+                return True
+        elif i != K.VLAN_TCI and i != K.NW_TOS and m != K.EXACT[i]:
+            return True
+    return False
+
+
 class SwitchRefused(Exception):
-    """The switch side refused a flow mod (an OpenFlow error reply)."""
+    """The switch side refused a flow mod (an OpenFlow error reply).
+
+    ovs-ofctl prints the error and the refused message without its ``ovs-ofctl:`` prefix:
+    ``OFPT_ERROR (xid=0x6): OFPBAC_BAD_ARGUMENT`` then ``OFPT_FLOW_MOD (xid=0x6): ...``
+    (``NXT_FLOW_MOD`` and xid 0x8 when the flow needed NXM or a table id; the xid follows
+    the messages ovs-ofctl sent first).  A message the switch could not decode is shown as a
+    decode error (OVS adds a hex dump, which ctswitch leaves out)."""
+
+    def __init__(self, error: str, spec=None) -> None:
+        super().__init__(error)
+        self.error, self.spec = error, spec
+
+    def text(self, ports=None) -> str:
+        spec = self.spec
+        if spec is None:
+            return f"OFPT_ERROR (xid=0x2): {self.error}\n"
+        nxm = _needs_nxm(spec.match) or _nxm_actions(spec.actions) or bool(spec.hidden)
+        xid = 8 if nxm or spec.table else 6
+        msg = "NXT_FLOW_MOD" if nxm else "OFPT_FLOW_MOD"
+        if self.error in ("OFPBRC_EPERM", "OFPBAC_BAD_OUT_GROUP"):
+            items = [x for x in format_match(spec.match, spec.priority, ports, False).split(",") if x]
+            at = 1 if items and items[0].startswith("priority=") else 0
+            match = ",".join(items[:at] + list(spec.hidden) + items[at:])
+            body = "ADD" + (f" table:{spec.table}" if spec.table else "") + (f" {match}" if match else "")
+            body += " actions=" + format_actions(wire_actions(spec.actions), ports, False)
+        else:
+            body = f"***decode error: {self.error}***"
+        return f"OFPT_ERROR (xid={xid:#x}): {self.error}\n{msg} (xid={xid:#x}): {body}\n"
 
 
 def _rule_from_spec(spec, now: int) -> Rule:
     if spec.prereq_error:
-        raise SwitchRefused(spec.prereq_error)
+        raise SwitchRefused(spec.prereq_error, spec)
     # The switch stores what it will report back: the OpenFlow 1.0 + Nicira spellings.
     return Rule(spec.table, spec.priority, spec.match, wire_actions(spec.actions), cookie=spec.cookie,
                 idle_timeout=spec.idle_timeout, hard_timeout=spec.hard_timeout,
@@ -154,7 +257,7 @@ def _notes(switch, br, rule) -> str:
 
 
 def cmd_add_flow(switch, br, args, opts, ctx) -> Result:
-    spec = parse_flow(args[0], br.names, command="add")
+    spec = _parse(args[0], br, opts, "add")
     rule = br.add_rule(_rule_from_spec(spec, switch.now), reset_counts=bool(spec.flags & FF_RESET_COUNTS))
     _flush_cache(switch)
     return Result(err=_notes(switch, br, rule), changed=True)
@@ -177,7 +280,7 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
         if not s or s.startswith("#"):
             continue
         try:
-            specs.append(parse_flow(s, br.names, command="add"))
+            specs.append(_parse(s, br, opts, "add"))
         except FlowSyntaxError as e:
             return _err(f"{src}:{lineno}: {e}")
     rules = [_rule_from_spec(spec, switch.now) for spec in specs]  # all or nothing
@@ -192,8 +295,7 @@ def cmd_add_flows(switch, br, args, opts, ctx) -> Result:
 def _select(br, args, opts, command):
     if args:
         strict = bool(opts.get("--strict"))
-        spec = parse_flow(args[0], br.names, command=f"{command}-strict" if strict and command in ("del", "mod")
-                          else command)
+        spec = _parse(args[0], br, opts, f"{command}-strict" if strict and command in ("del", "mod") else command)
         return spec, br.select(spec.match, spec.table, strict=strict,
                                priority=spec.priority if strict else None,
                                out_port=spec.out_port, cookie=spec.cookie, cookie_mask=spec.cookie_mask)
@@ -210,7 +312,7 @@ def cmd_del_flows(switch, br, args, opts, ctx) -> Result:
 def cmd_mod_flows(switch, br, args, opts, ctx) -> Result:
     spec, rules = _select(br, args, opts, "mod")
     if spec.prereq_error:
-        raise SwitchRefused(spec.prereq_error)
+        raise SwitchRefused(spec.prereq_error, spec)
     actions = wire_actions(spec.actions)
     for r in rules:
         r.actions = list(actions)

@@ -41,6 +41,7 @@ from .actions import (
     CtClear,
     DecTtl,
     GotoTable,
+    Group,
     Load,
     Move,
     Nat,
@@ -257,6 +258,8 @@ def _split_arrow(arg: str) -> tuple[str, str]:
 def _p_set_field(arg: str, ports: F.PortNames) -> list:
     vtext, name = _split_arrow(arg)
     f = F.by_name(name)
+    if f is None and name in F.UNSUPPORTED_FIELDS:
+        raise FlowSyntaxError(f"set_field to {name} is not supported by ctswitch")
     if f is None:
         raise FlowSyntaxError(f"{name} is not a valid OXM field name")
     if not f.writable:
@@ -281,8 +284,6 @@ def _p_load(arg: str, ports: F.PortNames) -> list:
         raise FlowSyntaxError(f"{arg}: cannot parse integer value") from None
     if value >> dst.n_bits:
         raise FlowSyntaxError(f"{arg}: value {F.format_value(f, value, None)} does not fit into {dst.n_bits} bits")
-    if not f.writable:
-        raise FlowSyntaxError(f"{f.name} is read-only")
     return [Load(value, dst)]
 
 
@@ -371,20 +372,29 @@ def _p_nat_outside(arg: str, ports: F.PortNames) -> list:
     raise FlowSyntaxError('Cannot have NAT action outside of "ct" action')
 
 
-def _scan_v6(s: str, pos: int) -> tuple[int, int] | None:
-    m = re.compile(r"[0-9a-fA-F:.]{1,46}").match(s, pos)
-    if m:
-        v = F.parse_ipv6(m.group(0))
-        return (v, m.end()) if v is not None else None
-    m = re.compile(r"\[([0-9a-fA-F:.]{1,46})\]").match(s, pos)
-    if m:
-        v = F.parse_ipv6(m.group(1))
-        return (v, m.end()) if v is not None else None
-    return None
+_V6_CHARS = re.compile(r"[0-9a-fA-F:.]{1,46}")
+_V6_BRACKET = re.compile(r"\[([0-9a-fA-F:.]{1,46})\]")
+
+
+def _scan_v6(s: str, pos: int) -> tuple[int | None, int] | None:
+    """``IPV6_SCAN_FMT`` or ``[IPV6_SCAN_FMT]`` at ``pos``: None when neither scans, else
+    ``(address or None when inet_pton refuses the text, end of the scanned text)``."""
+    m = _V6_CHARS.match(s, pos)
+    text = m.group(0) if m else None
+    if m is None:
+        m = _V6_BRACKET.match(s, pos)
+        text = m.group(1) if m else None
+    if m is None:
+        return None
+    return F.parse_ipv6(text or ""), m.end()
 
 
 def _nat_range(s: str) -> tuple[int, int, int, int, int]:
-    """``str_to_nat_range``: (ip_ver, addr_min, addr_max, port_min, port_max)."""
+    """``str_to_nat_range``: (ip_ver, addr_min, addr_max, port_min, port_max).
+
+    Numbers scan as ``ovs_scan`` does (octets and ports truncated to 8 and 16 bits), and a
+    scanned IPv6 text that is no address still counts as consumed (``garbage (oo) after nat
+    range "foo" (pos: 1)``)."""
     bad = FlowSyntaxError(f'invalid nat range "{s}"')
     ver, amin, amax, pmin, pmax, n = 0, 0, 0, 0, 0, 0
     r4 = F.scan_ipv4(s, 0)
@@ -397,25 +407,26 @@ def _nat_range(s: str) -> tuple[int, int, int, int, int]:
                 raise bad
             amax, n = r
     elif (r6 := _scan_v6(s, 0)) is not None:
-        ver, (amin, n) = 6, r6
-        amax = amin
-        if s[n:n + 1] == "-":
-            r = _scan_v6(s, n + 1)
-            if r is None or r[0] < amin:
-                raise bad
-            amax, n = r
+        n = r6[1]
+        if r6[0] is not None:
+            ver, amin = 6, r6[0]
+            amax = amin
+            if s[n:n + 1] == "-":
+                r = _scan_v6(s, n + 1)
+                if r is None or r[0] is None or r[0] < amin:
+                    raise bad
+                amax, n = r[0], r[1]
     if ver and s[n:n + 1] == ":":
-        m = re.compile(r"\d+").match(s, n + 1)
-        if not m or int(m.group(0)) > 0xFFFF:
+        r = F.scan_uint(s, n + 1, 16)
+        if r is None:
             raise bad
-        pmin = pmax = int(m.group(0))
-        n = m.end()
+        pmin, n = r
+        pmax = pmin
         if s[n:n + 1] == "-":
-            m = re.compile(r"\d+").match(s, n + 1)
-            if not m or int(m.group(0)) > 0xFFFF or int(m.group(0)) < pmin:
+            r = F.scan_uint(s, n + 1, 16)
+            if r is None or r[0] < pmin:
                 raise bad
-            pmax = int(m.group(0))
-            n = m.end()
+            pmax, n = r
     if n != len(s):
         raise FlowSyntaxError(f'garbage ({s[n:]}) after nat range "{s}" (pos: {n})')
     return ver, amin, amax, pmin, pmax
@@ -449,8 +460,8 @@ def parse_nat(arg: str) -> Nat:
 def _p_ct(arg: str, ports: F.PortNames) -> list:
     commit = force = False
     table: int | None = None
-    zone, zone_src, nat, alg = 0, None, None, 0
-    exec_: tuple = ()
+    zone, zone_src, alg = 0, None, 0
+    nested: list = []  # OVS keeps nat and exec(...) actions in one list, in order
     for k, v in split_kv(arg):
         if k == "commit":
             commit = True
@@ -475,17 +486,19 @@ def _p_ct(arg: str, ports: F.PortNames) -> list:
                 raise FlowSyntaxError(f'invalid conntrack helper "{v}"')
             alg = ALG_PORTS[v]
         elif k == "nat":
-            nat = parse_nat(v)
+            nested.append(parse_nat(v))
         elif k == "exec":
-            inner = parse_actions(v, ports, outer="ct")
-            if inner and isinstance(inner[0], Nat) and nat is None:
-                nat, inner = inner[0], inner[1:]
-            exec_ = exec_ + tuple(inner)
+            nested.extend(parse_actions(v, ports, outer="ct"))
         else:
             raise FlowSyntaxError(f"invalid argument to \"ct\" action: `{k}'")
     if force and not commit:
         raise FlowSyntaxError('"force" flag requires "commit" flag.')
-    return [Ct(commit, force, table, zone, zone_src, nat, exec_, alg)]
+    nat, nat_index = None, 0
+    for i, a in enumerate(nested):  # the last nat is the one the translation applies
+        if isinstance(a, Nat):
+            nat, nat_index = a, i
+    exec_ = tuple(a for a in nested if not isinstance(a, Nat))
+    return [Ct(commit, force, table, zone, zone_src, nat, exec_, alg, nat_index)]
 
 
 def _unsupported(name: str):
@@ -504,7 +517,20 @@ _PARSERS = {
     "mod_tp_dst": _p_tp("mod_tp_dst", "tcp_dst", "destination port"),
     "dec_ttl": _p_dec_ttl, "note": _p_note, "ct": _p_ct, "ct_clear": _p_ct_clear, "nat": _p_nat_outside,
 }
-for _name in ("group", "enqueue", "output_reg", "bundle", "bundle_load", "set_vlan_vid", "set_vlan_pcp",
+
+
+def _p_group(arg: str, ports: F.PortNames) -> list:
+    try:
+        g = F.c_strtoull(arg) if arg else None
+    except ValueError:
+        g = None
+    if g is None or g >> 32:
+        raise FlowSyntaxError(f"invalid numeric format {arg}")
+    return [Group(g)]
+
+
+_PARSERS["group"] = _p_group
+for _name in ("enqueue", "output_reg", "bundle", "bundle_load", "set_vlan_vid", "set_vlan_pcp",
               "strip_vlan", "push_vlan", "pop_vlan", "mod_vlan_vid", "mod_vlan_pcp", "push", "pop",
               "set_mpls_label", "set_mpls_tc", "set_mpls_ttl", "dec_mpls_ttl", "push_mpls", "pop_mpls",
               "dec_nsh_ttl", "delete_field", "encap", "decap", "set_tunnel", "set_tunnel64", "set_queue",
@@ -536,7 +562,9 @@ def parse_actions(text: str, ports: F.PortNames = F.NO_PORTS, *, outer: str | No
     drop = False
     for k, v in split_kv(text):
         lk = k.lower()
-        if lk in _PARSERS:
+        if lk == "nat" and outer == "ct":
+            out.append(parse_nat(v))
+        elif lk in _PARSERS:
             out.extend(_PARSERS[lk](v, ports))
         elif lk == "drop":
             drop = True
@@ -586,7 +614,7 @@ def check_actions(actions: list, match: K.Match, table: int | None = None) -> st
             if a.port == OFPP_NONE or (a.port >= OFPP_MAX and a.port not in RESERVED_NAMES):
                 return "OFPBAC_BAD_OUT_PORT"
         elif isinstance(a, GotoTable):
-            if (table is not None and table != 255 and a.table <= table) or a.table >= 255:
+            if table is not None and table != 255 and a.table <= table:
                 return "OFPBIC_BAD_TABLE_ID"
         elif isinstance(a, Resubmit):
             if a.with_ct_orig and not is_ct_valid(match):
@@ -617,8 +645,52 @@ def check_actions(actions: list, match: K.Match, table: int | None = None) -> st
                 f = F.by_name(sf.field)
                 if f is None or not prereqs_ok(f, match):
                     return "OFPBAC_MATCH_INCONSISTENT"
-                if is_dst and not f.writable:
+                # ovs-ofctl checks a move's destination; a load's is checked by the switch
+                # when it decodes NXAST_REG_LOAD (``switch_error``).
+                if is_dst and not f.writable and isinstance(a, Move):
                     return "OFPBAC_BAD_SET_ARGUMENT"
+    return None
+
+
+def _nat_wire(n: Nat) -> Nat | None:
+    """``nat`` after ``encode_NAT``/``decode_NXAST_RAW_NAT``: None when the switch refuses
+    the encoding (OFPBAC_BAD_ARGUMENT), e.g. a port range with address 0.0.0.0."""
+    if n.ip_ver == 0 or n.kind is None:
+        return n
+    has_min, has_max = bool(n.addr_min), bool(n.addr_max)
+    if has_max and not has_min:
+        return None
+    if not has_min:  # no address range on the wire: decoded as a bare nat(src|dst)
+        if n.port_min or n.port_max:
+            return None
+        return Nat(n.kind, 0, 0, 0, 0, 0, n.persistent, n.hash, n.random)
+    if n.port_max and not n.port_min:
+        return None
+    return n
+
+
+def switch_error(actions: list) -> str | None:
+    """The OpenFlow error the switch returns when it decodes these actions (ovs-ofctl's own
+    checks passed), or None: ``ct(zone=SUBFIELD)`` not 16 bits wide, nested ct actions
+    without ``commit`` other than a bare ``nat``, NAT ranges that do not survive the
+    encoding, ``load`` into a read-only field, a group (none exists here)."""
+    for a in actions:
+        if isinstance(a, Group):
+            return "OFPBAC_BAD_OUT_GROUP"
+        if isinstance(a, Load):
+            f = F.by_name(a.dst.field)
+            if f is not None and not f.writable:
+                return "OFPBAC_BAD_SET_ARGUMENT"
+        if isinstance(a, Ct):
+            if a.zone_src is not None and a.zone_src.n_bits != 16:
+                return "OFPBAC_BAD_SET_LEN"
+            err = switch_error(list(a.exec))
+            if err:
+                return err
+            if a.nat is not None and _nat_wire(a.nat) is None:
+                return "OFPBAC_BAD_ARGUMENT"
+            if not a.commit and (a.exec or (a.nat is not None and a.nat.kind is not None)):
+                return "OFPBAC_BAD_ARGUMENT"
     return None
 
 
@@ -664,10 +736,14 @@ def _format_ct(a: Ct, ports: F.PortNames | None, names: bool) -> str:
         parts.append("zone=" + format_subfield(a.zone_src))
     elif a.zone:
         parts.append(f"zone={a.zone}")
+    nested = list(a.exec)
     if a.nat is not None:
-        parts.append(format_nat(a.nat))
-    if a.exec:
-        parts.append("exec(" + format_actions(list(a.exec), ports, names) + ")")
+        if a.nat_index <= 0 or not nested:
+            parts.append(format_nat(a.nat))
+        else:
+            nested.insert(min(a.nat_index, len(nested)), a.nat)
+    if nested:
+        parts.append("exec(" + format_actions(nested, ports, names) + ")")
     if a.alg:
         parts.append("alg=" + ALG_NAMES.get(a.alg, str(a.alg)))
     return "ct(" + ",".join(parts) + ")"
@@ -726,6 +802,8 @@ def format_action(a, ports: F.PortNames | None = None, names: bool = True) -> st
         return "ct_clear"
     if isinstance(a, Nat):
         return format_nat(a)
+    if isinstance(a, Group):
+        return f"group:{a.group_id}"
     if isinstance(a, Note):
         return "note:" + ".".join(f"{b:02x}" for b in a.data)
     if isinstance(a, Controller):
@@ -790,13 +868,21 @@ def wire_actions(actions) -> list:
             else:
                 out.append(a)
         elif isinstance(a, GotoTable):
-            out.append(Resubmit(None, a.table))
+            out.append(Resubmit(None, None if a.table == 255 else a.table))
+        elif isinstance(a, Note):
+            # NXAST_NOTE is padded to a multiple of 8 bytes (10-byte header, at least 6 bytes
+            # of note), and the padding comes back as part of the note.
+            n = len(a.data)
+            out.append(Note(a.data + bytes((-(10 + n)) % 8 if n >= 6 else 6 - n)))
         elif isinstance(a, Load):
             out.extend(_set_field_to_loads(a.dst.field, a.value << a.dst.ofs,
                                            ((1 << a.dst.n_bits) - 1) << a.dst.ofs))
-        elif isinstance(a, Ct) and a.exec:
-            out.append(Ct(a.commit, a.force, a.table, a.zone, a.zone_src, a.nat, tuple(wire_actions(a.exec)),
-                          a.alg))
+        elif isinstance(a, Ct) and (a.exec or a.nat is not None):
+            nat = _nat_wire(a.nat) if a.nat is not None else None
+            cut = a.nat_index if nat is not None else 0
+            before, after = wire_actions(a.exec[:cut]), wire_actions(a.exec[cut:])
+            out.append(Ct(a.commit, a.force, a.table, a.zone, a.zone_src, nat, tuple(before + after), a.alg,
+                          len(before)))
         else:
             out.append(a)
     return out

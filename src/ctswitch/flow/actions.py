@@ -137,6 +137,9 @@ class Ct:
     nat: Nat | None = None
     exec: tuple = field(default=())  # SetField/Load actions writing ct_mark / ct_label
     alg: int = 0  # 0 none, 21 ftp, 69 tftp (the port numbers OVS uses)
+    # Where ``nat`` stood among the nested actions (OVS keeps one list: ``exec(a),nat``
+    # prints as ``exec(a,nat)``): 0 = first, printed before ``exec(...)``.  Printing only.
+    nat_index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +155,11 @@ class Note:
     """note:HEX... : does nothing; kept for round trips."""
 
     data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """group:N.  ctswitch has no group table, so the switch refuses it as OVS does for a
+    group that does not exist (OFPBAC_BAD_OUT_GROUP); never reaches the pipeline."""
+
+    group_id: int = 0

@@ -202,15 +202,19 @@ _CT_TUPLE = (("ct_nw_src", K.CT_NW_SRC), ("ct_nw_dst", K.CT_NW_DST), ("ct_ipv6_s
 
 
 def prereq_error(m: K.Match) -> str | None:
-    """``OFPBMC_BAD_PREREQ`` when the switch would refuse this match, else None."""
+    """The OpenFlow error the switch returns for this match, else None.
+
+    ``OFPBMC_BAD_PREREQ`` (decoding the match) when a ct tuple field lacks ip/ipv6 or a
+    valid ct_state; ``OFPBAC_MATCH_INCONSISTENT`` (the later consistency check) when the
+    address family of ct_nw_*/ct_ipv6_* is not the match's (``ipv6,...,ct_nw_src=``)."""
     dl = _dl_type(m)
-    for name, i in _CT_TUPLE:
-        if m.mask[i]:
-            if not prereqs_ok(F.by_name(name), m):  # type: ignore[arg-type]
-                return "OFPBMC_BAD_PREREQ"
-            if (name in ("ct_nw_src", "ct_nw_dst") and dl != ETH_TYPE_IP) or (
-                    name in ("ct_ipv6_src", "ct_ipv6_dst") and dl != ETH_TYPE_IPV6):
-                return "OFPBMC_BAD_PREREQ"
+    used = [name for name, i in _CT_TUPLE if m.mask[i]]
+    if any(not prereqs_ok(F.by_name(name), m) for name in used):  # type: ignore[arg-type]
+        return "OFPBMC_BAD_PREREQ"
+    for name in used:
+        if (name in ("ct_nw_src", "ct_nw_dst") and dl != ETH_TYPE_IP) or (
+                name in ("ct_ipv6_src", "ct_ipv6_dst") and dl != ETH_TYPE_IPV6):
+            return "OFPBAC_MATCH_INCONSISTENT"
     return None
 
 

@@ -44,6 +44,7 @@ from .action_syntax import (
     parse_subfield,
     parse_table,
     split_kv,
+    switch_error,
     wire_actions,
 )
 from .fields import DictPorts, FlowSyntaxError, PortNames
@@ -107,7 +108,13 @@ class FlowSpec:
     out_port: int | None = None  # None = any
     out_group: int | None = None  # None = any
     cookie_given: bool = False  # a cookie (without mask) was given: mod-flows then sets it
-    prereq_error: str | None = None  # e.g. "OFPBMC_BAD_PREREQ": the switch refuses this match
+    prereq_error: str | None = None  # e.g. "OFPBMC_BAD_PREREQ": the switch refuses this flow mod
+    # Flow formats that can carry this flow when it needs more than OpenFlow 1.0 + NXM
+    # (ovs-ofctl's wording, e.g. "OXM-OpenFlow13,OXM-OpenFlow14,OXM-OpenFlow15") and the
+    # lowest OpenFlow version (0x01 = 1.0 ... 0x06 = 1.5) that has them.
+    usable: str | None = None
+    min_version: int = 1
+    hidden: tuple[str, ...] = ()  # recirc_id/dp_hash matches as OVS prints them (the switch refuses them)
 
     def flag_names(self) -> list[str]:
         return [n for n, b in FLAG_NAMES.items() if self.flags & b]
@@ -143,6 +150,7 @@ def parse_flow(text: str, ports: PortNames = F.NO_PORTS, *, command: str = "add"
         raise ValueError(f"unknown flow command {command!r}")
     allowed = _COMMAND_KEYWORDS[cmd]
     spec = FlowSpec(table=None)
+    hidden = False
     act_text: str | None = None
     if "actions" in allowed:
         i = text.find("action")
@@ -161,6 +169,15 @@ def parse_flow(text: str, ports: PortNames = F.NO_PORTS, *, command: str = "add"
             spec.flags |= FLAG_NAMES[name]
         elif name in ("no_readonly_table", "allow_hidden_fields"):
             pass
+        elif name in ("recirc_id", "dp_hash"):
+            # Parsed like any field, then refused by the switch (hidden fields: OFPBRC_EPERM).
+            fake = F.Field(name, (), K.PKT_MARK, 32, 4, name == "dp_hash", "hex")
+            hv, hm = F.parse_value(fake, value or "0/0", ports)
+            if hm:
+                spec.hidden += (f"{name}={F.format_value(fake, hv, hm)}",)
+            hidden = True
+        elif name in F.UNSUPPORTED_FIELDS:
+            raise FlowSyntaxError(f"field {name} is not supported by ctswitch")
         elif (f := F.by_name(name)) is not None:
             v, m = F.parse_value(f, value or "0/0", ports)
             mb.set(f, v, m)
@@ -194,6 +211,7 @@ def parse_flow(text: str, ports: PortNames = F.NO_PORTS, *, command: str = "add"
                 if g is None:
                     raise FlowSyntaxError(f"{value} is not a valid OpenFlow group")
                 spec.out_group = None if g == 0xFFFFFFFF else g
+                _need(spec, "OXM,OpenFlow11", 2)
             elif "priority" in allowed and name == "priority":
                 spec.priority = _u16(value, name)
             elif "timeout" in allowed and name == "idle_timeout":
@@ -219,18 +237,37 @@ def parse_flow(text: str, ports: PortNames = F.NO_PORTS, *, command: str = "add"
                 pass
             else:
                 raise FlowSyntaxError(f"unknown keyword {name}")
+    if spec.flags & FF_RESET_COUNTS:
+        _need(spec, "OXM", 3)
+    if spec.flags & (FF_NO_PKT_COUNTS | FF_NO_BYT_COUNTS):
+        _need(spec, "OXM-OpenFlow13,OXM-OpenFlow14,OXM-OpenFlow15", 4)
     raw = mb.match()
+    act_err = None
     if act_text is not None:
         actions = parse_actions(act_text, ports)
         err = check_actions(actions, raw, spec.table)
         if err:
             raise FlowSyntaxError(f"actions are invalid with specified match ({err})")
         spec.actions = actions
+        act_err = switch_error(actions)
     if cmd in ("add", "mod", "mod-strict") and spec.table is None:
         spec.table = 0 if cmd == "add" else None
     spec.match = normalize_match(raw)
-    spec.prereq_error = prereq_error(raw)
+    # In the order the switch meets them: decoding the match, decoding the actions, the
+    # checks of the flow mod (hidden fields, the hidden table 254), the match/actions check.
+    err = prereq_error(raw)
+    spec.prereq_error = next((e for e in (
+        err if err == "OFPBMC_BAD_PREREQ" else None,
+        act_err,
+        "OFPBRC_EPERM" if hidden or (cmd == "add" and spec.table == 254) else None,
+        err) if e), None)
     return spec
+
+
+def _need(spec: FlowSpec, usable: str, version: int) -> None:
+    """Records that the flow needs OpenFlow ``version`` or later (``usable`` formats)."""
+    if version > spec.min_version:
+        spec.usable, spec.min_version = usable, version
 
 
 def format_duration(ms: int) -> str:

@@ -65,3 +65,43 @@ def test_add_flows_from_stdin_and_ct_requires_ip():
     assert dump(sw) == [" ip actions=ct(table=1)", " table=1, ct_state=+new+trk,ip actions=ct(commit),NORMAL"]
     r = ofctl.run(sw, ["add-flow", "br0", "arp,action=ct(commit)"])
     assert r.code == 1 and r.err.startswith("ovs-ofctl: actions are invalid with specified match")
+
+
+def test_switch_errors_print_like_ovs_ofctl():
+    """An error reply from the switch is printed without the ``ovs-ofctl:`` prefix, followed
+    by the refused flow mod (real ovs-ofctl 3.1 output, hex dump left out)."""
+    sw = sw_with()
+    r = ofctl.run(sw, ["add-flow", "br0", "table=254,actions=drop"])
+    assert r.code == 1
+    assert r.err == "OFPT_ERROR (xid=0x8): OFPBRC_EPERM\nOFPT_FLOW_MOD (xid=0x8): ADD table:254 actions=drop\n"
+    r = ofctl.run(sw, ["add-flow", "br0", "ct_nw_src=10.0.0.1,actions=drop"])
+    assert r.err.splitlines() == ["OFPT_ERROR (xid=0x8): OFPBMC_BAD_PREREQ",
+                                  "NXT_FLOW_MOD (xid=0x8): ***decode error: OFPBMC_BAD_PREREQ***"]
+    r = ofctl.run(sw, ["add-flow", "br0", "actions=group:1"])
+    assert r.err.splitlines() == ["OFPT_ERROR (xid=0x6): OFPBAC_BAD_OUT_GROUP",
+                                  "OFPT_FLOW_MOD (xid=0x6): ADD actions=group:1"]
+    r = ofctl.run(sw, ["add-flow", "br0", "ip,actions=ct(exec(set_field:1->ct_mark))"])
+    assert r.err.splitlines() == ["OFPT_ERROR (xid=0x8): OFPBAC_BAD_ARGUMENT",
+                                  "NXT_FLOW_MOD (xid=0x8): ***decode error: OFPBAC_BAD_ARGUMENT***"]
+    r = ofctl.run(sw, ["add-flow", "br0", "priority=5,recirc_id=1,actions=drop"])
+    assert r.err.splitlines() == ["OFPT_ERROR (xid=0x8): OFPBRC_EPERM",
+                                  "NXT_FLOW_MOD (xid=0x8): ADD priority=5,recirc_id=0x1 actions=drop"]
+    assert dump(sw) == []
+
+
+def test_protocol_choice_follows_dash_o():
+    sw = sw_with()
+    r = ofctl.run(sw, ["add-flow", "br0", "reset_counts,actions=drop"])
+    assert r.code == 1 and r.err == ("ovs-ofctl: none of the usable flow formats (OXM) is among the allowed "
+                                     "flow formats (OpenFlow10,NXM)\n")
+    r = ofctl.run(sw, ["-O", "OpenFlow11", "add-flow", "br0", "no_packet_counts,actions=drop"])
+    assert r.err == ("ovs-ofctl: none of the usable flow formats (OXM-OpenFlow13,OXM-OpenFlow14,OXM-OpenFlow15) "
+                     "is among the allowed flow formats (OpenFlow11)\n")
+    r = ofctl.run(sw, ["del-flows", "br0", "out_group=1"])
+    assert r.err == ("ovs-ofctl: none of the usable flow formats (OXM,OpenFlow11) is among the allowed "
+                     "flow formats (OpenFlow10,NXM)\n")
+    assert ofctl.run(sw, ["-O", "OpenFlow13", "add-flow", "br0", "reset_counts,no_packet_counts,actions=drop"]).code == 0
+    assert ofctl.run(sw, ["--protocols=OpenFlow10,OpenFlow13", "del-flows", "br0", "out_group=1"]).code == 0
+    assert ofctl.run(sw, ["-O", "OpenFlow99", "dump-flows", "br0"]).err == \
+        'ovs-ofctl: Unknown OpenFlow version: "OpenFlow99"\n'
+    assert ofctl.run(sw, ["-O", "openflow10, OpenFlow13", "dump-flows", "br0"]).code == 0
