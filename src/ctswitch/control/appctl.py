@@ -45,40 +45,93 @@ def run(switch, argv: list[str], ctx=None) -> Result:
 
 
 # ---------------------------------------------------------------------- ofproto/trace
-def _parse_ct_next(text: str) -> int | None:
+def _parse_ct_next(text: str) -> tuple[int | None, str]:
+    """``--ct-next FLAGS`` as OVS parses it (lib/flow.c ``parse_ct_state`` then
+    ``validate_ct_state``): flag names separated by commas or spaces, no ``+``/``-``/``|``.
+
+    Returns (bits, "") or (None, the error OVS prints).
+    """
     bits = 0
-    for tok in text.replace("+", ",").replace("|", ",").split(","):
-        tok = tok.strip()
-        if not tok:
-            continue
-        neg = tok.startswith("-")
-        name = tok.lstrip("-")
-        for n, b in CS_NAMES:
-            if n == name:
-                if not neg:
-                    bits |= b
-                break
-        else:
-            return None
-    return bits
+    names = dict(CS_NAMES)
+    for tok in text.replace(",", " ").split():
+        b = names.get(tok)
+        if b is None:
+            return None, f"{tok}: unknown connection tracking state flag"
+        bits |= b
+    state = "|".join(n for n, b in CS_NAMES if bits & b)
+    trk, inv, new, est, rpl = (names[n] for n in ("trk", "inv", "new", "est", "rpl"))
+    if bits and not bits & trk:
+        return None, f'{state}: invalid connection state: If "trk" is unset, no other flags are set'
+    if bits & inv and bits & ~(trk | inv):
+        return None, f'{state}: invalid connection state: when "inv" is set, only "trk" may also be set'
+    if bits & new and bits & est:
+        return None, f'{state}: invalid connection state: "new" and "est" are mutually exclusive'
+    if bits & new and bits & rpl:  # sic: OVS 3.1 says "rpy"
+        return None, f'{state}: invalid connection state: "new" and "rpy" are mutually exclusive'
+    return bits, ""
 
 
 class _Formatter:
+    """Rules and actions as ofproto/trace prints them: port numbers, not names (OVS formats
+    the trace with no port map)."""
+
     def __init__(self, br):
         self.br = br
 
     def rule(self, rule) -> str:
         from ..flow.ofctl_syntax import format_match
-        m = format_match(rule.match, 32768, self.br.names, names=True)
+        m = format_match(rule.match, 32768, self.br.names, names=False)
         return f"{m or ''}{', ' if m else ''}priority {rule.priority}" + (
             f", cookie {rule.cookie:#x}" if rule.cookie else "")
 
     def actions(self, acts) -> str:
         from ..flow.ofctl_syntax import format_actions
-        return format_actions(acts, self.br.names, names=True)
+        return format_actions(acts, self.br.names, names=False)
+
+
+# Protocol keywords of the exact-flow syntax and what they make true for prerequisites.
+_L3_PROTOS = {"ip": "ip", "ipv4": "ip", "ip4": "ip", "icmp": "ip", "tcp": "ip", "udp": "ip", "sctp": "ip",
+              "ipv6": "ip6", "ip6": "ip6", "icmp6": "ip6", "tcp6": "ip6", "udp6": "ip6", "sctp6": "ip6",
+              "arp": "arp", "rarp": "arp"}
+_TCP_PROTOS = ("tcp", "tcp6")
+_NEEDS_IP = ("nw_src", "nw_dst", "ip_src", "ip_dst")
+_NEEDS_IP_ANY = ("nw_proto", "nw_tos", "nw_ecn", "nw_ttl", "ip_proto", "ip_dscp", "ip_ecn", "ip_ttl")
+_NEEDS_IP6 = ("ipv6_src", "ipv6_dst", "ipv6_label")
+_NEEDS_TCP = ("tp_src", "tp_dst", "tcp_src", "tcp_dst", "tcp_flags")
+
+
+def _exact_flow_prereq(text: str) -> str | None:
+    """The field of a trace flow whose prerequisites are not met yet where it is set.
+
+    ofproto/trace parses its flow with ``parse_ofp_exact_flow`` (lib/ofp-parse.c), which
+    checks each field's prerequisites (``mf_are_prereqs_ok``) against what the text set
+    *before* it.  There ``tp_src``/``tp_dst`` are aliases of ``tcp_src``/``tcp_dst``, so
+    ``udp,tp_src=1`` is refused (``udp_src`` is the UDP field).
+    """
+    l3 = proto = ""
+    for tok in text.replace(",", " ").split():
+        name = tok.split("=", 1)[0].strip()
+        if name in _L3_PROTOS:
+            l3, proto = _L3_PROTOS[name], name
+            continue
+        if name in ("dl_type", "eth_type") and "=" in tok:
+            v = tok.split("=", 1)[1].lower()
+            l3 = {"0x0800": "ip", "0x800": "ip", "2048": "ip", "0x86dd": "ip6", "34525": "ip6",
+                  "0x0806": "arp", "0x806": "arp", "2054": "arp"}.get(v, "")
+            continue
+        if name in ("nw_proto", "ip_proto") and "=" in tok and l3 in ("ip", "ip6"):
+            n = tok.split("=", 1)[1]
+            proto = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmp6"}.get(n, proto)
+            continue
+        if ((name in _NEEDS_IP and l3 != "ip") or (name in _NEEDS_IP_ANY and l3 not in ("ip", "ip6"))
+                or (name in _NEEDS_IP6 and l3 != "ip6")
+                or (name in _NEEDS_TCP and (l3 not in ("ip", "ip6") or proto not in _TCP_PROTOS + ("tcp",)))):
+            return name
+    return None
 
 
 def trace(switch, argv: list[str], ctx=None) -> Result:
+    """``ofproto/trace BRIDGE FLOW [--ct-next FLAGS]...`` (or ``BRIDGE in_port=N PACKET_HEX``)."""
     from ..flow.ofctl_syntax import FlowSyntaxError, parse_flow
     from ..ofproto import xlate
     from ..packet import codec
@@ -86,36 +139,42 @@ def trace(switch, argv: list[str], ctx=None) -> Result:
     args = []
     i = 0
     while i < len(argv):
-        if argv[i] == "--ct-next":
+        a = argv[i]
+        if a == "--ct-next":
             if i + 1 >= len(argv):
-                return _err("missing argument to --ct-next")
-            b = _parse_ct_next(argv[i + 1])
+                return _err("Missing argument for option --ct-next")
+            b, why = _parse_ct_next(argv[i + 1])
             if b is None:
-                return _err(f"{argv[i + 1]}: unknown ct_state flag")
+                return _err(why)
             ct_next.append(b)
             i += 2
             continue
-        if argv[i].startswith("--ct-next="):
-            b = _parse_ct_next(argv[i].split("=", 1)[1])
-            if b is None:
-                return _err(f"{argv[i]}: unknown ct_state flag")
-            ct_next.append(b)
-        else:
-            args.append(argv[i])
+        if a.startswith("--"):
+            return _err(f"{a}: unknown option")
+        args.append(a)
         i += 1
     if len(args) < 2:
-        return _err('"ofproto/trace" command requires at least 2 arguments')
+        first = args[0] if args else ""
+        return _err(f"syntax error at {first} (or the bridge name was omitted)" if first
+                    else '"ofproto/trace" command requires at least 1 arguments')
     br = switch.bridges.get(args[0])
     if br is None:
-        return _err("no bridge named " + args[0])
+        return _err(f"{args[0]}: unknown bridge")
     pkt = None
     hexarg = args[2] if len(args) > 2 else None
     if hexarg is None and all(c in "0123456789abcdefABCDEF" for c in args[1]) and len(args[1]) >= 28:
         hexarg, args = args[1], [args[0], "in_port=LOCAL"]
+    if hexarg is None:
+        bad = _exact_flow_prereq(args[1])
+        if bad is not None:
+            return _err(f"Bad openflow flow syntax: {args[1]}: prerequisites not met for setting {bad}")
     try:
         spec = parse_flow(args[1], br.names, command="dump")
     except FlowSyntaxError as e:
-        return _err(str(e))
+        msg = str(e)
+        if msg.startswith("unknown keyword "):
+            msg = "unknown field " + msg[len("unknown keyword "):]
+        return _err(f"Bad openflow flow syntax: {args[1]}: {msg}")
     if hexarg is not None:
         try:
             frame = bytes.fromhex(hexarg)
@@ -150,7 +209,13 @@ def flow_summary(br, key: list[int]) -> str:
         mask[K.IPV6_SRC] = mask[K.IPV6_DST] = mask[K.IPV6_LABEL] = 0
     if key[K.DL_TYPE] != 0x0806:
         mask[K.ARP_SHA] = mask[K.ARP_THA] = 0
-    return format_match(Match(tuple(key), tuple(mask)), 32768, br.names, names=True)
+    else:  # ARP: flow_format() prints no IP tos/ttl/frag or L4 fields
+        for i in (K.NW_TOS, K.NW_ECN, K.NW_TTL, K.NW_FRAG, K.TP_SRC, K.TP_DST):
+            mask[i] = 0
+    if key[K.DL_TYPE] in (0x0800, 0x86DD) and key[K.NW_PROTO] not in (1, 6, 17, 58, 132):
+        mask[K.TP_SRC] = mask[K.TP_DST] = 0  # no L4 header that flow_format() knows
+    # flow_format() is called without a port map: in_port is a number
+    return format_match(Match(tuple(key), tuple(mask)), 32768, br.names, names=False)
 
 
 # ---------------------------------------------------------------------- time

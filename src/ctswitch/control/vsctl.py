@@ -233,10 +233,10 @@ def _add_port(t: _Txn, opts: set[str], args: list[str]) -> None:
                 raise VsctlError(f'"--may-exist add-port {brname} {name}" but {name} is actually attached '
                                  f"to bridge {obr.name}")
             return
+        if name in t.sw.bridges:  # OVS's check_conflicts() looks at bridges first
+            raise VsctlError(f"cannot create a port named {name} because a bridge named {name} already exists")
         raise VsctlError(f"cannot create a port named {name} because a port named {name} already exists "
                          f"on bridge {obr.name}")
-    if name in t.sw.bridges:
-        raise VsctlError(f"cannot create a port named {name} because a bridge named {name} already exists")
     br.add_port(name)
     t.do(lambda: br.del_port(name) if name in br.ports else None)
     for s in settings:  # add-port BR PORT [COLUMN[:KEY]=VALUE]... sets the Port row
@@ -434,14 +434,54 @@ def unset_param(params, key: str) -> None:
             fn(key, P.PARAMS[key].default)
 
 
-def _bridge_other(t: _Txn, br, column: str, key: str, value: str | None) -> None:
+def _bridge_other(t: _Txn, br, column: str, key: str | None, value: str | None) -> None:
+    """Sets (None: removes) ``column:key`` of the Bridge row, or the plain ``column`` when key is None."""
     before = list(br.other.items())
-    k = f"{column}:{key}"
+    k = column if key is None else f"{column}:{key}"
     if value is None:
         br.other.pop(k, None)
     else:
         br.other[k] = value
     t.do(_restore_dict(br.other, before))
+
+
+# Columns of the Port row (the rest of ``set port``/``add-port`` settings belong to the
+# Interface row and are refused there, as OVS does).  They are kept in ``Port.options``
+# under ``port:COLUMN`` so that they persist; the datapath does not act on them.
+PORT_COLUMNS = ("tag", "trunks", "vlan_mode")
+VLAN_MODES = ("access", "dot1q-tunnel", "native-tagged", "native-untagged", "trunk")
+# Interface columns kept under ``iface:COLUMN`` (the request, distinct from the ofport).
+OFPORT_REQUEST = "iface:ofport_request"
+
+
+def _vlan(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise VsctlError(f'"{value}" is not a valid integer') from None
+    if not 0 <= n <= 4095:
+        raise VsctlError(f"constraint violation: {n} is not in the valid range 0 to 4095 (inclusive)")
+    return n
+
+
+def _set_port_row(t: _Txn, port: Port, col: str, key: str | None, value: str) -> None:
+    if col == "tag" and key is None:
+        text = str(_vlan(value))
+    elif col == "trunks" and key is None:
+        items = [x for x in value.strip("[]").replace(",", " ").split() if x]
+        text = "[" + ", ".join(str(n) for n in sorted({_vlan(x) for x in items})) + "]"
+    elif col == "vlan_mode" and key is None:
+        if value not in VLAN_MODES:
+            raise VsctlError(f"constraint violation: {value} is not one of the allowed values "
+                             f"([{', '.join(VLAN_MODES)}])")
+        text = value
+    elif col in ("external_ids", "other_config") and key is not None:
+        col, text = f"{col}:{key}", value
+    else:
+        raise VsctlError(f'Port does not contain a column whose name matches "{col}"')
+    before = list(port.options.items())
+    port.options[f"port:{col}"] = text
+    t.do(_restore_dict(port.options, before))
 
 
 def _set_port_attr(t: _Txn, port: Port, br, col: str, key: str | None, value: str) -> None:
@@ -452,6 +492,9 @@ def _set_port_attr(t: _Txn, port: Port, br, col: str, key: str | None, value: st
             raise VsctlError(f'"{value}" is not a valid integer') from None
         if not 1 <= n < 0xFF00:
             raise VsctlError(f"constraint violation: {n} is not in the valid range 1 to 65279 (inclusive)")
+        before = list(port.options.items())
+        port.options[OFPORT_REQUEST] = str(n)
+        t.do(_restore_dict(port.options, before))
         old = port.ofport
         if n == old or n in br.by_no:
             return  # OVS keeps the current number when the requested one is taken
@@ -502,9 +545,13 @@ def _set_column(t: _Txn, table: str, rec: str, setting: str) -> None:
             set_fail_mode(t, rec, value)
         elif col in ("other_config", "external_ids") and key is not None:
             _bridge_other(t, br, col, key, value)
+        elif col == "datapath_type" and key is None:
+            _bridge_other(t, br, col, None, value)
         else:
             raise VsctlError(f'Bridge does not contain a column whose name matches "{col}"')
-    else:  # Port / Interface: one interface per port here
+    elif table == "Port":
+        _set_port_row(t, t.sw.find_port(rec)[1], col, key, value)
+    else:  # Interface: one interface per port here
         br, p = t.sw.find_port(rec)
         _set_port_attr(t, p, br, col, key, value)
 
@@ -541,6 +588,8 @@ def _get_value(t: _Txn, table: str, rec: str, col: str, key: str | None, if_exis
             return quote(br.name)
         if col == "ports" and key is None:
             return "[" + ", ".join(quote(p) for p in sorted(br.ports)) + "]"
+        if col == "datapath_type" and key is None:
+            return quote(br.other.get("datapath_type", "")) if br.other.get("datapath_type") else '""'
         if col not in ("other_config", "external_ids"):
             raise VsctlError(f'Bridge does not contain a column whose name matches "{col}"')
         m = {k.split(":", 1)[1]: v for k, v in br.other.items() if k.startswith(col + ":")}
@@ -548,21 +597,26 @@ def _get_value(t: _Txn, table: str, rec: str, col: str, key: str | None, if_exis
         br, p = t.sw.find_port(rec)
         if key is None and col == "name":
             return quote(p.name)
-        if key is None and col in ("ofport", "ofport_request"):
+        if key is None and col == "ofport":
             return str(p.ofport if p.ofport != OFPP_LOCAL else 65534)
+        if key is None and col == "ofport_request":
+            return p.options.get(OFPORT_REQUEST, "[]")
+        if table == "Port" and key is None and col in PORT_COLUMNS:
+            return p.options.get(f"port:{col}", '""' if col == "vlan_mode" else "[]")
         if key is None and col == "type":
             return quote(p.type) if p.type else '""'
         if col == "options":
             m = {k: v for k, v in p.options.items() if ":" not in k}
         elif col in ("external_ids", "other_config"):
-            m = {k.split(":", 1)[1]: v for k, v in p.options.items() if k.startswith(col + ":")}
+            pre = f"port:{col}:" if table == "Port" else col + ":"
+            m = {k[len(pre):]: v for k, v in p.options.items() if k.startswith(pre)}
         else:
             raise VsctlError(f'{table} does not contain a column whose name matches "{col}"')
     if key is None:
         return format_map(m)
     if key not in m:
         if if_exists:
-            return None
+            return ""  # ovs-vsctl prints an empty line for the missing key
         raise VsctlError(f'no key "{key}" in {table} record "{rec}" column {col}')
     return quote(m[key])
 
@@ -653,8 +707,13 @@ def show(switch) -> str:
         mode = row["fail_mode"].get(br.name)
         if mode:
             lines.append(f"        fail_mode: {mode}")
+        if br.other.get("datapath_type"):
+            lines.append(f"        datapath_type: {quote(br.other['datapath_type'])}")
         for p in br.ports.values():
             lines.append(f"        Port {quote(p.name)}")
+            for col in PORT_COLUMNS:
+                if f"port:{col}" in p.options:
+                    lines.append(f"            {col}: {p.options[f'port:{col}']}")
             lines.append(f"            Interface {quote(p.name)}")
             if p.type:
                 lines.append(f"                type: {quote(p.type)}")

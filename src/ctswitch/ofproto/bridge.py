@@ -23,6 +23,7 @@ stale.  MAC learning is per bridge, keyed by (vlan, mac), aged on the switch clo
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -99,11 +100,41 @@ class OFBridge:
         self.generation = 0
         self.n_rules = 0
         self._seq = 0
-        self.datapath_id = 0
         self.other: dict[str, str] = {}  # other_config / external_ids of the Bridge row
         self._add_port(Port(name, OFPP_LOCAL, "internal"))
         if fail_mode == "standalone":
             self._add_default_flow(now)
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def hwaddr(self) -> int:
+        """The bridge's (LOCAL port's) MAC as a 48-bit integer.
+
+        ``other_config:hwaddr`` when it is a valid unicast MAC (OVS ``bridge_pick_local_hw_addr``);
+        otherwise a locally administered MAC derived from the bridge name (OVS takes a random one
+        or a port's; a stable value keeps ``ovs-ofctl show`` the same across invocations).
+        """
+        text = self.other.get("other_config:hwaddr", "")
+        parts = text.split(":")
+        if len(parts) == 6 and all(len(x) == 2 for x in parts):
+            try:
+                mac = int("".join(parts), 16)
+            except ValueError:
+                mac = -1
+            if mac > 0 and not (mac >> 40) & 1:
+                return mac
+        return 0x0200_0000_0000 | (zlib.crc32(self.name.encode()) & 0xFFFF_FFFF)
+
+    @property
+    def datapath_id(self) -> int:
+        """``other_config:datapath-id`` (exactly 16 hex digits, nonzero), else the bridge MAC
+        (OVS ``bridge_pick_datapath_id`` / ``dpid_from_hwaddr``)."""
+        text = self.other.get("other_config:datapath-id", "")
+        if text.startswith(("0x", "0X")):
+            text = text[2:]
+        if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text) and int(text, 16):
+            return int(text, 16)
+        return self.hwaddr
 
     # ------------------------------------------------------------------ ports
     def _add_port(self, port: Port) -> Port:

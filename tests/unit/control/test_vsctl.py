@@ -162,7 +162,8 @@ def test_other_config(sw):
         '{hw-offload="true", n-handler-threads="4", tc-policy=skip_sw}\n')
     assert err(sw, "get", "Open_vSwitch", ".", "other_config:max-idle") == (
         'ovs-vsctl: no key "max-idle" in Open_vSwitch record "." column other_config\n')
-    assert ok(sw, "--if-exists", "get", "Open_vSwitch", ".", "other_config:max-idle") == ""
+    # OVS prints an empty line for a missing key with --if-exists
+    assert ok(sw, "--if-exists", "get", "Open_vSwitch", ".", "other_config:max-idle") == "\n"
     assert err(sw, "set", "Open_vSwitch", ".", "other_config:max-idle=100") == (
         "ovs-vsctl: other_config:max-idle=100: 100 is out of range [500..]\n")
     assert err(sw, "set", "Open_vSwitch", ".", "other_config:hw-offload=maybe") == (
@@ -196,3 +197,39 @@ def test_bridge_and_interface_columns(sw):
 ])
 def test_ovsdb_string_quoting(text, shown):
     assert vsctl.quote(text) == shown
+
+
+def test_port_columns_and_interface_columns(sw):
+    """add-port settings are Port columns; ofport_request belongs to the Interface (OVS 3.1)."""
+    assert err(sw, "add-port", "ctBr", "p4", "ofport_request=3") == (
+        'ovs-vsctl: Port does not contain a column whose name matches "ofport_request"\n')
+    assert sw.find_port("p4") is None  # the transaction was undone
+    ok(sw, "add-port", "ctBr", "p3", "tag=9")
+    assert ok(sw, "get", "port", "p3", "tag") == "9\n"
+    assert ok(sw, "get", "port", "p0", "tag") == "[]\n"
+    assert err(sw, "set", "port", "p3", "tag=4096") == (
+        "ovs-vsctl: constraint violation: 4096 is not in the valid range 0 to 4095 (inclusive)\n")
+    assert "        Port p3\n            tag: 9\n            Interface p3\n" in ok(sw, "show")
+    assert ok(sw, "get", "interface", "p0", "ofport_request") == "[]\n"
+    ok(sw, "set", "interface", "p0", "ofport_request=7")
+    assert ok(sw, "get", "interface", "p0", "ofport_request", "ofport") == "7\n7\n"
+
+
+def test_datapath_type_and_dpid(sw):
+    ok(sw, "add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=netdev",
+       "other_config:datapath-id=0000000000000001", "other_config:hwaddr=02:00:00:00:00:fe")
+    assert ok(sw, "get", "bridge", "br1", "datapath_type") == "netdev\n"
+    assert ok(sw, "get", "bridge", "ctBr", "datapath_type") == '""\n'
+    assert "    Bridge br1\n        datapath_type: netdev\n" in ok(sw, "show")
+    assert sw.bridges["br1"].datapath_id == 1
+    assert ofctl.run(sw, ["show", "br1"]).out.startswith("OFPT_FEATURES_REPLY (xid=0x2): dpid:0000000000000001\n")
+    ok(sw, "remove", "bridge", "br1", "other_config", "datapath-id")
+    assert sw.bridges["br1"].datapath_id == 0x0200000000FE  # the hwaddr
+    # without either, a stable value (not Python's per-process hash)
+    assert sw.bridges["ctBr"].datapath_id == Switch().add_bridge("ctBr").datapath_id
+
+
+def test_add_port_named_like_a_bridge(sw):
+    ok(sw, "add-br", "br1")
+    assert err(sw, "add-port", "br1", "ctBr") == (
+        "ovs-vsctl: cannot create a port named ctBr because a bridge named ctBr already exists\n")
