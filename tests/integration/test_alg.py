@@ -108,3 +108,19 @@ def test_tftp_read_request_expects_the_server_from_any_port():
     assert [p for p, _ in lab.send("p0", data)] == ["pf0hpf"]
     (c,) = [c for c in lab.sw.tracker.iter_conns() if c.orig[2] == 4567]
     assert c.status & IPS_EXPECTED and c.orig == (0x01010102, 0x02020201, 4567, 3000)
+
+
+def test_conntrack_lists_and_flushes_the_expectation_table():
+    from ctswitch.control import conntrack_tool
+    lab = Lab(FLOWS)
+    cs, ss = control(lab)
+    s2c(lab, "PA", 21, 40000, b"227 Entering Passive Mode (1,1,1,2,195,80).\r\n", seq=ss, ack=cs)
+    r = conntrack_tool.run(lab.sw, ["-L", "expect"])
+    assert r.out == ("300 proto=6 src=2.2.2.1 dst=1.1.1.2 sport=0 dport=50000 mask-src=255.255.255.255 "
+                     "mask-dst=255.255.255.255 sport=0 dport=65535 master-src=2.2.2.1 master-dst=1.1.1.2 "
+                     "sport=40000 dport=21 class=0 helper=ftp\n")
+    assert r.err == "conntrack v1.4.7 (conntrack-tools): 1 expectations have been shown.\n"
+    assert conntrack_tool.run(lab.sw, ["-C", "expect"]).out == "1\n"
+    assert conntrack_tool.run(lab.sw, ["-F", "expect"]).err.endswith("expectation table has been emptied.\n")
+    assert conntrack_tool.run(lab.sw, ["-L", "expect"]).out == ""
+    assert c2s(lab, "S", 40001, 50000, seq=7) == []  # no expectation: +new, no flow

@@ -506,6 +506,10 @@ class Tracker:
         self._expects[e.key] = e
         self._expect_of[master.id] = e.key
 
+    def unexpect(self, master: Conn) -> None:
+        """Drops ``master``'s expectation (``conntrack -F expect``)."""
+        self._unexpect(master)
+
     def _unexpect(self, master: Conn) -> None:
         k = self._expect_of.pop(master.id, None)
         if k is not None:

@@ -26,6 +26,7 @@ import ipaddress
 
 from ..conntrack import render
 from ..conntrack.conn import IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY
+from ..conntrack.helpers import HELPER_NAMES
 from ..conntrack.tcp import STATE_BY_NAME
 from .result import Result
 
@@ -111,7 +112,7 @@ def _parse(argv: list[str]) -> tuple[str | None, dict]:
             cmd = c
             if i + 1 < len(argv) and argv[i + 1] in ("conntrack", "expect"):
                 if argv[i + 1] == "expect":
-                    raise _Error("expectation tables are not supported", 1)
+                    opts["table"] = "expect"
                 i += 1
             i += 1
             continue
@@ -250,6 +251,8 @@ def _run(switch, argv: list[str]) -> Result:
         return Result(out="conntrack v1.4.7 (conntrack-tools)\n")
     if cmd == "h":
         return Result(out=USAGE)
+    if opts.get("table") == "expect":
+        return _expect_table(tr, cmd, now)
     if cmd == "C":
         return Result(out=f"{tr.count}\n")
     if cmd == "S":
@@ -311,6 +314,31 @@ def _run(switch, argv: list[str]) -> Result:
     raise _Error("no command specified")
 
 
+def _expect_table(tr, cmd: str, now: int) -> Result:
+    """``conntrack -L|-F|-C expect``: the helpers' expectations (libnetfilter_conntrack's
+    expect line: timeout, the expected tuple with any source port, its mask, the master's
+    original tuple, class and helper)."""
+    exps = tr.expectations(now)
+    if cmd == "C":
+        return Result(out=f"{len(exps)}\n")
+    if cmd == "F":
+        for e in exps:
+            tr.unexpect(e.master)
+        return Result(err=VERSION + "expectation table has been emptied.\n", changed=bool(exps))
+    if cmd != "L":
+        raise _Error("this command is not supported on the expectation table", 1)
+    lines = []
+    for e in exps:
+        a = render.addr
+        full = "255.255.255.255" if e.ip_ver == 4 else "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        m = e.master
+        lines.append(f"{max(e.expires - now, 0) // 1000} proto={e.proto} src={a(e.ip_ver, e.src)} "
+                     f"dst={a(e.ip_ver, e.dst)} sport=0 dport={e.dport} mask-src={full} mask-dst={full} "
+                     f"sport=0 dport=65535 master-src={a(m.ip_ver, m.orig[0])} master-dst={a(m.ip_ver, m.orig[1])} "
+                     f"sport={m.orig[2]} dport={m.orig[3]} class=0 helper={HELPER_NAMES.get(e.helper, e.helper)}\n")
+    return Result(out="".join(lines), err=VERSION + f"{len(lines)} expectations have been shown.\n")
+
+
 def _lines(conns, now: int, fmt: set) -> str:
     if "xml" in fmt:
         if not conns:
@@ -355,7 +383,7 @@ Commands:
   -C [table]\t\t\tShow counter
   -S\t\t\t\tShow statistics
 
-Tables: conntrack
+Tables: conntrack, expect (-L, -C, -F)
 
 Conntrack parameters and options:
   -n, --src-nat ip\t\t\tsource NAT ip

@@ -237,14 +237,15 @@ OVERLAP_CHECK_MAX = 1000  # tables up to this size get the equal-priority overla
 
 
 def _notes(switch, br, rule) -> str:
-    """Warnings for a new rule: an ALG ctswitch does not implement, and an equal-priority
-    overlap whose winner depends on insertion order (logged, as the CHOICE of docs says)."""
+    """Warnings for a new rule: an ALG combined with NAT (the nf_nat_ftp/tftp part is not
+    modelled), and an equal-priority overlap whose winner depends on insertion order (logged,
+    as the CHOICE of docs says)."""
     err = ""
     for a in rule.actions:
-        if isinstance(a, Ct) and a.alg:
+        if isinstance(a, Ct) and a.alg and a.nat is not None:
             name = {21: "ftp", 69: "tftp"}.get(a.alg, str(a.alg))
-            err += (f"ovs-ofctl: warning: ct(alg={name}): ctswitch does not implement the {name} ALG; "
-                    "connections are tracked without the helper (no related data connections)\n")
+            err += (f"ovs-ofctl: warning: ct(alg={name},nat): ctswitch models the {name} helper's "
+                    f"expectations but not nf_nat_{name}: announced addresses are not rewritten\n")
     t = br.tables[rule.table_id]
     if t is None or len(t) > OVERLAP_CHECK_MAX:
         return err  # a large table: the check would make bulk adds quadratic
