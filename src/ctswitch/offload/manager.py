@@ -19,6 +19,15 @@ States (``LIFECYCLE`` is the transition table)::
   ``[OFFLOAD]`` with the reason in ``conn.why`` and is retried on a software
   hit, at most once per second (``flow_offload_refresh`` only re-requests the
   add when the timeout moves by more than 1 s).
+* UDP before ASSURED with ``ctswitch.udp_unidirectional_offload`` (kernels >= 6.3,
+  act_ct ``bidirectional = false``): one HW rule, the original direction only
+  (``uni``; counted as a "CT uni-dir" connection).  Reply packets are not
+  answered by the flow table while the connection is not ASSURED ("Process this
+  flow in SW to allow promoting to ASSURED"): conntrack sees them.  The first
+  reply to reach the flow table once the connection is ASSURED makes it
+  bidirectional (``NF_FLOW_HW_BIDIRECTIONAL``, forced refresh): the reply rule
+  is added.  Without the knob UDP is offloaded after its first reply, both
+  directions at once (NV-DOC, reference §3.2 CHOICE).
 * ``hw_hit``/``sw_hit`` record fast-path packets: last-used time and the
   connection's packet/byte counters (exact, unlike the real system).  A TCP
   FIN or RST reaching the software flow table tears the offload down.
@@ -52,8 +61,8 @@ import heapq
 
 from ctswitch.offload import policy
 from ctswitch.offload.fdb import Fdb, InsertResult, Pattern, pattern_name
-from ctswitch.offload.policy import IPS_HW_OFFLOAD, IPS_OFFLOAD, PolicyConfig
-from ctswitch.packet.headers import IPPROTO_TCP, TCP_FIN, TCP_RST
+from ctswitch.offload.policy import IPS_ASSURED, IPS_HW_OFFLOAD, IPS_OFFLOAD, PolicyConfig
+from ctswitch.packet.headers import IPPROTO_TCP, IPPROTO_UDP, TCP_FIN, TCP_RST
 from ctswitch.params import NF
 
 P_HW_OFFLOAD = "other_config:hw-offload"
@@ -105,10 +114,11 @@ class OffloadRecord:
         g1, g2: FDB group ids of the two rules (None without HW rules); ``groups`` is the pair.
         hent: the record's live heap entry (others are stale).
         sw_packets, sw_bytes, hw_packets, hw_bytes: fast-path hits counted here.
+        uni: offloaded in the original direction only (UDP before ASSURED): one HW rule.
     """
 
     __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hent",
-                 "sw_packets", "sw_bytes", "hw_packets", "hw_bytes")
+                 "sw_packets", "sw_bytes", "hw_packets", "hw_bytes", "uni")
 
     def __init__(self, pattern: Pattern, now: int) -> None:
         self.state = OffloadState.OFFLOAD
@@ -121,15 +131,23 @@ class OffloadRecord:
         self.g2: int | None = None
         self.hent = -1
         self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
+        self.uni = False
 
     @property
-    def groups(self) -> tuple[int, int] | None:
-        return None if self.g1 is None else (self.g1, self.g2)
+    def groups(self) -> tuple[int, ...] | None:
+        if self.g1 is None:
+            return None
+        return (self.g1,) if self.g2 is None else (self.g1, self.g2)
+
+    @property
+    def n_rules(self) -> int:
+        """HW rules the record needs (held once in HW_OFFLOAD): 1 one-way, else 2."""
+        return 1 if self.uni else 2
 
     def to_list(self) -> list:
         return [self.state.value, list(self.pattern), self.since, self.hw_since, self.last_used,
                 self.last_try, None if self.g1 is None else [self.g1, self.g2],
-                self.sw_packets, self.sw_bytes, self.hw_packets, self.hw_bytes]
+                self.sw_packets, self.sw_bytes, self.hw_packets, self.hw_bytes, self.uni]
 
     @classmethod
     def from_list(cls, v: list) -> OffloadRecord:
@@ -140,6 +158,7 @@ class OffloadRecord:
         if v[6]:
             r.g1, r.g2 = v[6][0], v[6][1]
         r.sw_packets, r.sw_bytes, r.hw_packets, r.hw_bytes = v[7:11]
+        r.uni = bool(v[11]) if len(v) > 11 else False
         return r
 
 
@@ -185,8 +204,9 @@ class OffloadManager:
         params: the switch's Params.
         tracker: the conntrack Tracker (``on_offload``/``on_unoffload``/``iter_conns``).
         fdb: the modelled eSwitch FDB.
-        hw_rules: FDB rules held by offloaded connections (2 per HW connection).
+        hw_rules: FDB rules held by offloaded connections (2 per HW connection, 1 one-way).
         n_sw, n_hw: connections now in OFFLOAD (software only) / HW_OFFLOAD.
+        n_uni: of the n_hw, those offloaded in one direction only (UDP before ASSURED).
         stats: offloaded (entries into the SW flow table), hw_inserted (successful
             HW inserts, one per connection), retries, aged, torn_down.
         refused: HW insert refusals by reason key (one per attempt).
@@ -201,6 +221,7 @@ class OffloadManager:
         self.hw_rules = 0
         self.n_sw = 0
         self.n_hw = 0
+        self.n_uni = 0
         self.stats: dict[str, int] = dict.fromkeys(
             ("offloaded", "hw_inserted", "retries", "aged", "torn_down"), 0)
         self.refused: dict[str, int] = dict.fromkeys(REFUSAL_KEYS, 0)
@@ -282,6 +303,8 @@ class OffloadManager:
             conn.why = text
             return text
         rec = OffloadRecord(policy.pattern_of(conn), now)
+        if conn.proto == IPPROTO_UDP and self.cfg.udp_unidirectional and not conn.status & IPS_ASSURED:
+            rec.uni = True  # act_ct: bidirectional = false until ASSURED
         conn.offload = rec
         conn.status |= IPS_OFFLOAD
         cid = conn.id
@@ -309,13 +332,38 @@ class OffloadManager:
         conn.why = None
         self.n_sw -= 1
         self.n_hw += 1
+        if rec.uni:
+            self.n_uni += 1
         self.stats["hw_inserted"] += 1
         return None
 
-    def _insert_rules(self, rec: OffloadRecord) -> str | None:
+    def _make_bidirectional(self, conn, rec: OffloadRecord, now: int) -> None:
+        """A one-way UDP offload whose connection became ASSURED: both directions from now on
+        (act_ct sets NF_FLOW_HW_BIDIRECTIONAL and forces a refresh, which re-adds the flow with
+        its reply rule).  When the reply rule does not fit, the original one stays."""
+        rec.uni = False
+        if rec.state is not OffloadState.HW_OFFLOAD:
+            return
+        self.n_uni -= 1
+        why = self._insert_rules(rec, 1)
+        if why is not None:  # the original direction keeps its rule; retried like any refusal
+            rec.uni = True
+            self.n_uni += 1
+            conn.why = why
+            return
+        rec.last_try = now
+
+    def _insert_rules(self, rec: OffloadRecord, n: int | None = None) -> str | None:
+        """Inserts the record's ``n`` missing HW rules (default: all it needs), all or nothing.
+
+        ``n`` is 1 for the reply rule of a one-way offload turning bidirectional (``g1``
+        already held).  mlx5 counts rules against ``ct_max_offloaded_conns * 2``.
+        """
         if self.skip_hw:
             return WHY_SKIP_HW
-        if self.hw_rules + 2 > 2 * self.max_conns:
+        if n is None:
+            n = rec.n_rules
+        if self.hw_rules + n > 2 * self.max_conns:
             self.refused["ct_max_offloaded_conns"] += 1
             return f"ct_max_offloaded_conns reached ({self.max_conns})"
         f = self.fdb
@@ -323,6 +371,13 @@ class OffloadManager:
         r = f.insert(p)
         if r is InsertResult.OK:
             g1 = f.last_group
+            if n == 1:
+                if rec.g1 is None:
+                    rec.g1 = g1
+                else:
+                    rec.g2 = g1
+                self.hw_rules += 1
+                return None
             r = f.insert(p)
             if r is InsertResult.OK:
                 rec.g1 = g1
@@ -345,6 +400,18 @@ class OffloadManager:
         rec = conn.offload
         if rec is None or rec.state is not OffloadState.HW_OFFLOAD:
             return False
+        if reply and rec.uni:
+            # One-way offload: no reply rule in hardware.  Before ASSURED the reply belongs to
+            # conntrack (the caller takes the slow path); after, it turns the offload bidirectional.
+            if not conn.status & IPS_ASSURED:
+                return False
+            self._make_bidirectional(conn, rec, now)
+            if rec.uni:  # the reply rule did not fit: the software flow table forwarded it
+                rec.last_used = now
+                rec.sw_packets += 1
+                rec.sw_bytes += nbytes
+                _count(conn, reply, nbytes)
+                return True
         rec.last_used = now
         rec.hw_packets += 1
         rec.hw_bytes += nbytes
@@ -364,15 +431,29 @@ class OffloadManager:
         if tcp_flags & (TCP_FIN | TCP_RST) and conn.proto == IPPROTO_TCP:
             self.teardown(conn, WHY_RST if tcp_flags & TCP_RST else WHY_FIN, now)
             return False
+        if rec.uni:
+            if not conn.status & IPS_ASSURED:
+                # act_ct: "Process this flow in SW to allow promoting to ASSURED": the flow's
+                # timeout is refreshed (with the HW retry), the packet goes to conntrack.
+                rec.last_used = now
+                self._retry(conn, rec, now)
+                return False
+            if reply:
+                self._make_bidirectional(conn, rec, now)
         rec.last_used = now
         rec.sw_packets += 1
         rec.sw_bytes += nbytes
         _count(conn, reply, nbytes)
+        self._retry(conn, rec, now)
+        return True
+
+    def _retry(self, conn, rec: OffloadRecord, now: int) -> None:
+        """flow_offload_refresh: a software hit re-requests the HW add of a connection
+        still in software when its timeout moves by more than 1 s."""
         if rec.state is OffloadState.OFFLOAD and now - rec.last_try > RETRY_MS:
             self._sync()
             self.stats["retries"] += 1
             self._try_hw(conn, rec, now)
-        return True
 
     def flow_hit(self, conn, now: int, nbytes: int, reply: bool, tcp_flags: int) -> bool:
         """act_ct's flow-table lookup for a packet of an offloaded connection that reached
@@ -383,6 +464,9 @@ class OffloadManager:
         if rec is None:
             return False
         if rec.state is OffloadState.HW_OFFLOAD and not tcp_flags & (TCP_FIN | TCP_RST):
+            if reply and rec.uni and not conn.status & IPS_ASSURED:
+                rec.last_used = now  # the SW flow table refreshes; conntrack handles the packet
+                return False
             return self.hw_hit(conn, now, nbytes, reply)
         return self.sw_hit(conn, now, nbytes, reply, tcp_flags)
 
@@ -453,11 +537,12 @@ class OffloadManager:
             self.teardown_hook(conn)
         rec: OffloadRecord = conn.offload
         if rec.state is OffloadState.HW_OFFLOAD:
-            if rec.g1 is not None:
-                self.fdb.remove(rec.pattern, rec.g1)
-                self.fdb.remove(rec.pattern, rec.g2)
-            self.hw_rules -= 2
+            for gid in rec.groups or ():
+                self.fdb.remove(rec.pattern, gid)
+            self.hw_rules -= 1 if rec.g2 is None else 2
             self.n_hw -= 1
+            if rec.uni:
+                self.n_uni -= 1
         else:
             self.n_sw -= 1
         conn.status &= ~(IPS_OFFLOAD | IPS_HW_OFFLOAD)
@@ -493,6 +578,10 @@ class OffloadManager:
         aging = (f"last used at t={secs(rec.last_used)}; ages out at t={secs(dl)} "
                  f"unless used ({self.timeout_s(conn)} s idle timeout)")
         if rec.state is OffloadState.HW_OFFLOAD:
+            if rec.uni:
+                return (f"offloaded to hardware [HW_OFFLOAD] since t={secs(rec.hw_since)}, original "
+                        f"direction only: 1 FDB rule in group {pattern_name(rec.pattern)}; replies go "
+                        f"to conntrack until the connection is ASSURED; {aging}")
             return (f"offloaded to hardware [HW_OFFLOAD] since t={secs(rec.hw_since)}: "
                     f"2 FDB rules in group {pattern_name(rec.pattern)}; {aging}")
         return (f"offloaded to the software flow table [OFFLOAD] since t={secs(rec.since)}, "
@@ -506,6 +595,7 @@ class OffloadManager:
             "offloaded_hw": self.n_hw,
             "hw_rules": self.hw_rules,
             "hw_rules_max": 2 * self.max_conns,
+            "offloaded_uni": self.n_uni,
             "ct_max_offloaded_conns": self.max_conns,
         }
         out.update(self.stats)
@@ -550,7 +640,7 @@ class OffloadManager:
         self.ineligible = dict(state.get("ineligible", {}))
         self.torn = dict(state.get("torn", {}))
         self._conns = {}
-        self.hw_rules = self.n_sw = self.n_hw = 0
+        self.hw_rules = self.n_sw = self.n_hw = self.n_uni = 0
         by_id = {c.id: c for c in self.tracker.iter_conns()} if self.tracker is not None else {}
         whys = state.get("why", {})
         for c in by_id.values():
@@ -571,8 +661,9 @@ class OffloadManager:
             self._conns[cid] = conn
             if rec.state is OffloadState.HW_OFFLOAD:
                 conn.status |= IPS_HW_OFFLOAD
-                self.hw_rules += 2
+                self.hw_rules += 1 if rec.g2 is None else 2
                 self.n_hw += 1
+                self.n_uni += 1 if rec.uni else 0
             else:
                 conn.status &= ~IPS_HW_OFFLOAD
                 self.n_sw += 1

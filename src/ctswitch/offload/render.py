@@ -81,8 +81,8 @@ def offload_stats(m: OffloadManager) -> str:
     rows = [
         ("Enqueued offloads", 0),  # inserts are synchronous in the model
         ("Inserted offloads", m.hw_rules),
-        ("CT uni-dir Connections", 0),
-        ("CT bi-dir Connections", m.n_hw),
+        ("CT uni-dir Connections", m.n_uni),
+        ("CT bi-dir Connections", m.n_hw - m.n_uni),
         ("CT SW-only Connections", m.n_sw),
         ("CT HW rules limit", 2 * m.max_conns),
         ("CT offloads to HW", m.stats["hw_inserted"]),
