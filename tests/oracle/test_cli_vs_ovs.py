@@ -39,6 +39,7 @@ import shlex
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -307,10 +308,13 @@ SCENARIOS: dict[str, list[str]] = {
 def run_ovs(commands: list[str]) -> list[dict]:
     """The commands on a private real OVS: [{"cmd", "out", "err", "code"}]."""
     results = []
+    injected = 0
     with ovs_harness.OvsOracle(timeout=120) as o:
         for line in commands:
             argv = shlex.split(line)
             tool, args = argv[0], argv[1:]
+            if tool != "inject" and injected:
+                _wait_received(o, commands, injected)
             if tool == "ovs-vsctl":
                 real = ["ovs-vsctl", f"--db=unix:{o.db_sock}", "--timeout=20", *args]
             elif tool == "ovs-appctl":
@@ -323,11 +327,33 @@ def run_ovs(commands: list[str]) -> list[dict]:
             if tool == "inject":
                 if p.returncode:
                     raise ovs_harness.OracleError(f"{line}: {p.stderr}")
+                injected += 1
                 continue
             results.append({"cmd": line, "out": p.stdout, "err": p.stderr, "code": p.returncode})
         dpif = subprocess.run(["ovs-appctl", "-t", o.vswitchd_ctl, "dpif/show"], env=o.env,
                               capture_output=True, text=True, timeout=60).stdout
     return results, dpif
+
+
+_RX = re.compile(r"rx pkts=(\d+)")
+
+
+def _wait_received(o, commands: list[str], injected: int, timeout: float = 20.0) -> None:
+    """Waits until OVS has taken in every injected frame: ``netdev-dummy/receive`` only
+    queues a frame, the datapath reads it later, so a command right after it could see
+    counters or MAC tables from before (a race under load)."""
+    bridges = sorted({t[t.index("add-br") + 1] for t in map(shlex.split, commands)
+                      if t[0] == "ovs-vsctl" and "add-br" in t[:-1]})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        total = 0
+        for br in bridges:
+            p = subprocess.run(["ovs-ofctl", "dump-ports", br], env=o.env, capture_output=True, text=True,
+                               timeout=30)
+            total += sum(int(x) for x in _RX.findall(p.stdout))
+        if total >= injected:
+            return
+        time.sleep(0.02)
 
 
 _DPIF_PORT = re.compile(r"^\s+\S+ (\d+)/(\d+):", re.M)
@@ -456,50 +482,12 @@ def _norm_trace(text: str, odp: dict[int, int] | None) -> str:
     return "".join(ln + "\n" for ln in out)
 
 
-def _pending_xlate(text: str) -> str:
-    """Differences in the trace lines ctswitch's xlate.py writes, not fixed yet (PENDING):
-
-    * OVS prints ``Final flow: ...`` before each ``Datapath actions:`` and, after each
-      ``recirc(...)`` banner, ``Flow: recirc_id=...,ct_state=...`` and a blank line
-      (ofproto-dpif-trace.c ``ofproto_trace_recirc_node``/``ofproto_trace``);
-    * a ct() with no nested actions traces its empty action list as ``drop``
-      (ofproto-dpif-xlate.c ``compose_conntrack_action`` -> ``do_xlate_actions``);
-    * without ``--ct-next`` the banner says ``default ct_state=trk|new (use --ct-next to
-      customize)``;
-    * warnings are ``>>`` lines (OFT_WARN), e.g. ``>> skipping output to input port``.
-    """
-    lines = text.splitlines()
-    out = []
-    skip_blank = False
-    for i, ln in enumerate(lines):
-        if skip_blank:
-            skip_blank = False
-            if ln == "":
-                continue
-        if ln.startswith("Final flow: "):
-            continue
-        if ln.startswith("Flow: recirc_id="):
-            skip_blank = True
-            continue
-        if ln.strip() == "drop" and i and re.match(r"\s*ct\(", lines[i - 1]):
-            continue
-        ln = ln.replace("with default ct_state=trk|new (use --ct-next to customize)", "with ct_state=new|trk")
-        ln = re.sub(r"^(\s*) >> ", r"\1 -> ", ln)
-        out.append(ln)
-    # OVS: banner, blank, Flow, blank, bridge(...): with Flow gone two blanks remain; keep one
-    text = "\n".join(out)
-    text = re.sub(r"(={79}\n)\n\n", r"\1\n", text)
-    return text + ("\n" if out else "")
-
-
 _APPCTL_ERR = re.compile(r"^ovs-appctl: \S+: server returned an error$", re.M)
 
 
-def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None,
-              pending: bool = True) -> dict:
+def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None) -> dict:
     """``res`` (either side) made comparable; ``ovs`` is OVS's raw result for the same
-    command; ``odp`` maps OVS's datapath ports to OpenFlow ones (None: ctswitch's side);
-    ``pending`` also hides the known, not yet fixed trace differences (``_pending_xlate``)."""
+    command; ``odp`` maps OVS's datapath ports to OpenFlow ones (None: ctswitch's side);"""
     argv = shlex.split(cmd)
     out, err = res["out"], res["err"]
     # The unixctl target is the private instance's socket path (ctswitch: ovs-vswitchd).
@@ -513,8 +501,6 @@ def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None,
         out = _norm_dump_ports(out, ovs["out"])
     elif tool == "ovs-appctl" and sub == "ofproto/trace":
         out = _norm_trace(out, odp)
-        if pending:
-            out = _pending_xlate(out)
     return {"cmd": cmd, "out": out, "err": err, "code": res["code"]}
 
 
@@ -522,31 +508,11 @@ def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None,
 # Commands whose output still differs in ways no normalisation may hide: (scenario, command)
 # -> what differs and where it has to be fixed.  They are left out of the main comparison and
 # checked by ``test_known_differences`` (strict xfail: once fixed, delete the entry).
-_NAT = ("ofproto/xlate.py: OVS traces a ct(nat...) action's NAT as a nested action line (`nat`, "
-        "`nat(src=1.1.1.16)`) and, on resuming, prints 'Replacing src/dst IP/ports to simulate NAT:' "
-        "with Initial/Modified flow lines (ofproto-dpif-trace.c ofproto_trace_recirc_node)")
-_RESUBMIT = ("ofproto/xlate.py: a resubmit/goto_table that is the last action is not nested in the "
-             "trace (xlate_table_action: ctx->depth += !is_last_action), and the actions of a nested "
-             "table are indented 4 more than its header")
-_EXEC = ("ofproto/xlate.py: ct(...,exec(...)) traces the nested actions (`load:0x2a->NXM_NX_CT_MARK[]`) "
-         "and the datapath action carries them: ct(commit,zone=5,mark=0x2a/0xffffffff)")
 KNOWN: dict[tuple[str, str], str] = {
     ("ofctl", "ovs-ofctl dump-tables br0"):
         "control/ofctl.py cmd_dump_tables: OVS prints max_entries=1000000, the 'matching:' lines for "
         "table 0, '(same features)' for later tables up to the last used one + 1, then "
         "'  tables N...253: ditto' (lib/ofp-table.c ofputil_table_features_format)",
-    ("ofctl", "ovs-ofctl dump-ports br0 9"):
-        "control/ofctl.py cmd_dump_ports: a port that does not exist is an empty reply "
-        "('OFPST_PORT reply (xid=0x2): 0 ports', exit 0), not an error",
-    ("trace_ex2", _trace("ctBr", _TCP_OUT)): _NAT,
-    ("trace_ex2", _trace("ctBr", _TCP_IN)): _NAT,
-    ("trace_ex2", _trace("ctBr", _TCP_IN, "--ct-next", "trk,est,rpl,dnat")): _NAT,
-    ("trace_misc", _trace("br0", "in_port=p1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,udp_src=1,udp_dst=2")):
-        _RESUBMIT,
-    ("trace_misc", _trace("br0", f"in_port=p1,dl_src={H1},dl_dst={H2},tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,"
-                                 "tp_src=1,tp_dst=2")): _RESUBMIT + "; " + _EXEC,
-    ("trace_misc", _trace("br0", f"in_port=p1,dl_src={H1},dl_dst={H2},tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,"
-                                 "tp_src=1,tp_dst=2", "--ct-next", "trk,est", "--ct-next", "trk,est")): _RESUBMIT,
 }
 
 
@@ -556,8 +522,7 @@ def _recording() -> dict:
     return json.loads(RECORDING.read_text())
 
 
-def _problems(name: str, got: list[dict], rec: dict, pending: bool = True,
-              only: str | None = None) -> list[str]:
+def _problems(name: str, got: list[dict], rec: dict, only: str | None = None) -> list[str]:
     want = rec["results"]
     odp = odp_to_ofport(rec["dpif_show"])
     problems = []
@@ -566,8 +531,8 @@ def _problems(name: str, got: list[dict], rec: dict, pending: bool = True,
             continue
         if only is None and (name, w["cmd"]) in KNOWN:
             continue
-        ng = normalise(w["cmd"], g, w, None, pending)
-        nw = normalise(w["cmd"], w, w, odp, pending)
+        ng = normalise(w["cmd"], g, w, None)
+        nw = normalise(w["cmd"], w, w, odp)
         if ng != nw:
             problems.append(f"[{name} #{i}] $ {w['cmd']}\n--- ovs\n{json.dumps(nw, indent=1)}\n"
                             f"+++ ctswitch\n{json.dumps(ng, indent=1)}")
@@ -584,31 +549,6 @@ def test_ctswitch_matches_recorded_ovs(name: str, ctswitch_results) -> None:
     rec = _recording()["scenarios"][name]
     assert rec["commands"] == SCENARIOS[name], "scenario changed: re-record with --record"
     problems = _problems(name, ctswitch_results[name], rec)
-    assert not problems, "\n\n".join(problems)
-
-
-def _pending_scenarios() -> list[str]:
-    """Scenarios where ``_pending_xlate`` changes OVS's output of a command not in KNOWN."""
-    if not RECORDING.exists():
-        return []
-    out = []
-    for name, rec in json.loads(RECORDING.read_text())["scenarios"].items():
-        for w in rec["results"]:
-            if (name, w["cmd"]) in KNOWN:
-                continue
-            if normalise(w["cmd"], w, w, None, True) != normalise(w["cmd"], w, w, None, False):
-                out.append(name)
-                break
-    return out
-
-
-@pytest.mark.parametrize("name", _pending_scenarios())
-@pytest.mark.xfail(strict=True, reason="PENDING trace differences in ofproto/xlate.py (_pending_xlate)")
-def test_trace_without_pending_normalisation(name: str, ctswitch_results) -> None:
-    """Fails while xlate.py's trace lines differ as ``_pending_xlate`` describes; when they are
-    fixed this XPASSes (strict): then drop ``_pending_xlate``."""
-    rec = _recording()["scenarios"][name]
-    problems = _problems(name, ctswitch_results[name], rec, pending=False)
     assert not problems, "\n\n".join(problems)
 
 

@@ -88,6 +88,27 @@ class _Formatter:
         from ..flow.ofctl_syntax import format_actions
         return format_actions(acts, self.br.names, names=False)
 
+    def flow(self, key: list[int], recirc_id: int) -> str:
+        """A flow as the trace's ``Flow:``/``Final flow:`` lines print it (flow_format): after a
+        recirculation, recirc_id and the set ct_* fields lead, then ``eth``."""
+        from ..flow import key as K
+        if not recirc_id:
+            return flow_summary(self.br, key)
+        parts = [f"recirc_id={recirc_id:#x}"]
+        cs = key[K.CT_STATE]
+        if cs:
+            parts.append("ct_state=" + "|".join(n for n, b in K.CS_NAMES if cs & b))
+        if key[K.CT_ZONE]:
+            parts.append(f"ct_zone={key[K.CT_ZONE]}")
+        if key[K.CT_MARK]:
+            parts.append(f"ct_mark={key[K.CT_MARK]:#x}")
+        if key[K.CT_LABEL]:
+            parts.append(f"ct_label={key[K.CT_LABEL]:#x}")
+        rest = list(key)
+        for i in (K.CT_STATE, K.CT_ZONE, K.CT_MARK, K.CT_LABEL):
+            rest[i] = 0
+        return ",".join(parts) + ",eth," + flow_summary(self.br, rest)
+
 
 # Protocol keywords of the exact-flow syntax and what they make true for prerequisites.
 _L3_PROTOS = {"ip": "ip", "ipv4": "ip", "ip4": "ip", "icmp": "ip", "tcp": "ip", "udp": "ip", "sctp": "ip",

@@ -393,9 +393,9 @@ def cmd_dump_ports(switch, br, args, opts, ctx) -> Result:
     ports = sorted(br.ports.values(), key=lambda p: (p.ofport != OFPP_LOCAL, p.ofport))
     if args:
         want = br.number(args[0]) if not args[0].isdigit() else int(args[0])
-        ports = [p for p in ports if p.ofport == want]
-        if not ports:
+        if want is None:
             return _err(f"{args[0]}: unknown port")
+        ports = [p for p in ports if p.ofport == want]  # a number no port has: an empty reply, as OVS
     out = [f"OFPST_PORT reply (xid=0x2): {len(ports)} ports"]
     for p in ports:
         label = _port_label(br, p, names)

@@ -121,7 +121,7 @@ class Translation:
 class XlateContext:
     """Mutable state of one translation (one packet, all its forks)."""
 
-    __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth",
+    __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth", "tdepth",
                  "icmp_id", "icmp_inner", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter",
                  "rec", "rec_ok", "after_ct", "pwc", "prules")
 
@@ -133,8 +133,9 @@ class XlateContext:
         self.tracker = tracker
         self.mac_aging_ms = mac_aging_ms
         self.tr = Translation(trace=[] if trace else None)
-        self.queue: list[tuple[list[int], int]] = []
+        self.queue: list[tuple] = []  # (key, table, trace: default ct_state?, trace: a nat fork?)
         self.depth = 0
+        self.tdepth = 0  # trace nesting: resubmits that are not the last action of their list
         self.icmp_id: int | None = None
         self.icmp_inner: tuple | None = None  # ICMP error under NAT: the new quoted tuple
         self.ct_next = ct_next
@@ -180,30 +181,36 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     if trace:
         cache = None
         tr.dp_actions.append([])
+        start = list(k)
     _run_pass(ctx, k, 0, formatter, cache)
     if trace:
-        _end_pass(ctx)
+        _end_pass(ctx, k, start, 0)
     while ctx.queue and not ctx.halted:
         tr.recirc += 1
         if tr.recirc > MAX_RECIRCULATIONS:
             tr.drop = "too many recirculations"
             break
-        rkey, table = ctx.queue.pop(0)
+        rkey, table, default_state, nat_fork = ctx.queue.pop(0)
         if tr.trace is not None:
-            tr.trace.append("")
-            tr.trace.append("=" * 79)
-            tr.trace.append(f"recirc(0x{tr.recirc:x}) - resume conntrack with ct_state={_ct_state_text(rkey[CT_STATE])}")
-            tr.trace.append("=" * 79)
-            tr.trace.append("")
+            state = ("default ct_state=trk|new (use --ct-next to customize)" if default_state
+                     else f"ct_state={_ct_state_text(rkey[CT_STATE])}")
+            tr.trace += ["", "=" * 79, f"recirc(0x{tr.recirc:x}) - resume conntrack with {state}"]
+            if nat_fork:  # ofproto_trace_recirc_node: the trace cannot NAT, and says so
+                tr.trace += ["Replacing src/dst IP/ports to simulate NAT:", " Initial flow: ", " Modified flow: "]
+            tr.trace += ["=" * 79, ""]
+            flow = getattr(formatter, "flow", None)
+            if flow is not None:  # ofproto_trace_recirc_node: the resumed flow
+                tr.trace += [f"Flow: {flow(rkey, tr.recirc)}", ""]
             tr.trace.append(f'bridge("{ctx.bridge.name}")')
             tr.trace.append("-" * (len(ctx.bridge.name) + 10))
             tr.trace.append("    thaw")
             tr.trace.append(f"        Resuming from table {table}")
         if trace:
             tr.dp_actions.append([])
+            start = list(rkey)
         _run_pass(ctx, rkey, table, formatter, cache)
         if trace:
-            _end_pass(ctx)
+            _end_pass(ctx, rkey, start, tr.recirc)
     if ctx.icmp_id is not None or ctx.icmp_inner is not None:
         extra = (ctx.icmp_id, ctx.icmp_inner)
         tr.outputs = [(p, kk, extra) for p, kk, _ in tr.outputs]
@@ -288,11 +295,16 @@ def _rec(ctx: XlateContext, op: tuple) -> None:
         ctx.rec.append(op)
 
 
-def _end_pass(ctx: XlateContext) -> None:
+def _end_pass(ctx: XlateContext, key: list[int], start: list[int], recirc_id: int) -> None:
+    """The end of a traced pass: ``Final flow:`` (``unchanged`` when the pass changed no field
+    of the flow it started with) and ``Datapath actions:``."""
     tr = ctx.tr
     if tr.trace is not None:
         acts = tr.dp_actions[-1]
         tr.trace.append("")
+        flow = getattr(ctx.formatter, "flow", None)
+        if flow is not None:
+            tr.trace.append("Final flow: " + ("unchanged" if key == start else flow(key, recirc_id)))
         tr.trace.append("Datapath actions: " + (",".join(acts) if acts else "drop"))
 
 
@@ -311,7 +323,7 @@ def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> N
         ctx.rec_ok = False  # this lookup sees what conntrack (NAT) wrote: not replayable
     rule = t.lookup(key, ctx.pwc) if t is not None else None
     if tr.trace is not None:
-        indent = "    " * ctx.depth
+        indent = "    " * ctx.tdepth
         if rule is None:
             tr.trace.append(f"{indent}{table_id:2d}. No match.")
             tr.trace.append(f"{indent}    drop")
@@ -329,21 +341,33 @@ def _run_table(ctx: XlateContext, key: list[int], table_id: int, formatter) -> N
         tr.drop = "explicit drop"
         _rec(ctx, (OP_DROP, tr.drop))
         if tr.trace is not None:
-            tr.trace.append("    " * ctx.depth + "    drop")
+            tr.trace.append(_action_indent(ctx) + "drop")
         return
     _run_actions(ctx, key, rule.actions, table_id, formatter)
+
+
+def _action_indent(ctx: XlateContext) -> str:
+    """Indentation of the trace lines of a table's actions: 4 at the top, and under a nested
+    table (a resubmit with more actions after it) twice its header's, as OVS prints them."""
+    return "    " * (2 * ctx.tdepth + 1)
 
 
 def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, formatter) -> None:
     tr = ctx.tr
     trace = tr.trace
-    indent = "    " * ctx.depth + "    "
-    for act in actions:
+    indent = _action_indent(ctx)
+    last = len(actions) - 1
+    for n, act in enumerate(actions):
         if ctx.halted:
             return
+        cls = type(act)
         if trace is not None:
             trace.append(indent + (formatter.actions([act]) if formatter else repr(act)))
-        cls = type(act)
+            if cls is A.Ct:  # ct()'s own action list (exec, nat), or "drop" when empty, as OVS traces it
+                nested = [indent + (formatter.actions([sub]) if formatter else repr(sub)) for sub in act.exec]
+                if act.nat is not None:
+                    nested.insert(min(act.nat_index, len(nested)), indent + _nat_text(act, formatter))
+                trace.extend(nested or [indent + "drop"])
         if cls is A.Output:
             _output(ctx, key, act.port, trace, indent)
         elif cls is A.Ct:
@@ -357,9 +381,12 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             if act.port is not None:
                 key[IN_PORT] = act.port
                 _rec(ctx, (OP_IN_PORT, act.port))
+            nest = n != last  # OVS traces a resubmit that ends the list as a tail call (no nesting)
             ctx.depth += 1
+            ctx.tdepth += nest
             _run_table(ctx, key, table_id if act.table is None else act.table, formatter)
             ctx.depth -= 1
+            ctx.tdepth -= nest
             if act.port is not None:
                 key[IN_PORT] = saved
                 _rec(ctx, (OP_IN_PORT, saved))
@@ -447,7 +474,7 @@ def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) ->
     elif port == in_port:
         # OpenFlow: output to the ingress port is skipped unless IN_PORT is used.
         if trace is not None:
-            trace.append(indent + " -> skipping output to input port")
+            trace.append(indent + " >> skipping output to input port")  # a warning (OFT_WARN)
     elif port in br.by_no:
         _emit(ctx, key, port)
     else:
@@ -501,8 +528,9 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
         zone = act.zone
     if ctx.trace_on:
         # ofproto/trace never runs the tracker: the fork resumes with --ct-next flags.
+        default = not ctx.ct_next
         state = ctx.ct_next.pop(0) if ctx.ct_next else (CS_TRK | CS_NEW)
-        _ct_fork(ctx, key, act, zone, state, None)
+        _ct_fork(ctx, key, act, zone, state, None, default)
     else:
         _rec(ctx, (OP_CT, act, zone))
         _ct_apply(ctx, key, act, zone)
@@ -568,23 +596,28 @@ def _defrag(ctx: XlateContext, key: list[int], zone: int) -> bool:
     return False
 
 
-def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int, verdict) -> None:
-    """The recirculated copy (with ct_* set) is queued; this copy goes on untracked."""
+def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int, verdict,
+             default_state: bool = False) -> None:
+    """The recirculated copy (with ct_* set) is queued; this copy goes on untracked.
+    ``default_state``: a trace resumes it with the default ct_state (no --ct-next left)."""
     tr = ctx.tr
     trace = tr.trace
     formatter = ctx.formatter
-    indent = "    " * ctx.depth + "    "
+    indent = _action_indent(ctx)
     if tr.trace is not None:
         parts = []
-        if act.commit:
-            parts.append("commit")
         if act.force:
-            parts.append("force")
+            parts.append("force_commit")
+        elif act.commit:
+            parts.append("commit")
         if zone:
             parts.append(f"zone={zone}")
+        for name, width, label in (("ct_mark", 32, "mark"), ("ct_label", 128, "labels")):
+            vm = _exec_value(act.exec, name, width)
+            if vm is not None:
+                parts.append(f"{label}={vm[0]:#x}/{vm[1]:#x}")
         if act.nat is not None:
-            txt = formatter.actions([A.Ct(nat=act.nat)]) if formatter else "ct(nat)"
-            parts.append(txt[3:-1])
+            parts.append(_nat_text(act, formatter))
         tr.dp_actions[-1].append("ct(" + ",".join(parts) + ")" if parts else "ct")
         if act.table is not None:
             tr.dp_actions[-1].append(f"recirc(0x{tr.recirc + len(ctx.queue) + 1:x})")
@@ -609,7 +642,7 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
             for i in (CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
                       CT_NW_PROTO, CT_TP_SRC, CT_TP_DST):
                 rkey[i] = 0
-        ctx.queue.append((rkey, act.table))
+        ctx.queue.append((rkey, act.table, default_state, act.nat is not None))
         if trace is not None:
             trace.append(indent + f" -> A clone of the packet is forked to recirculate. "
                                   f"The forked pipeline will be resumed at table {act.table}.")
@@ -617,6 +650,25 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
         trace.append(indent + " -> Sets the packet to an untracked state, and clears all the conntrack fields.")
     for i in CT_FIELDS:
         key[i] = 0
+
+
+def _nat_text(act: A.Ct, formatter) -> str:
+    """``nat`` / ``nat(src=...)`` as printed inside ct()."""
+    return (formatter.actions([A.Ct(nat=act.nat)]) if formatter else "ct(nat)")[3:-1]
+
+
+def _exec_value(actions: tuple, field: str, width: int) -> tuple[int, int] | None:
+    """(value, mask) that ct(exec(...)) writes into ``field``, or None (for the datapath
+    action of a trace: ``ct(commit,mark=0x2a/0xffffffff)``)."""
+    value = mask = 0
+    for a in actions:
+        if isinstance(a, A.SetField) and a.field == field:
+            m = ((1 << width) - 1) if a.mask is None else a.mask
+            value, mask = (value & ~m) | (a.value & m), mask | m
+        elif isinstance(a, A.Load) and a.dst.field == field:
+            m = ((1 << a.dst.n_bits) - 1) << a.dst.ofs
+            value, mask = (value & ~m) | ((a.value << a.dst.ofs) & m), mask | m
+    return (value, mask) if mask else None
 
 
 def _default_field_index(name: str) -> tuple[int, int, int]:

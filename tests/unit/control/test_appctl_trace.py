@@ -28,14 +28,19 @@ bridge("ctBr")
 --------------
  0. ct_state=-trk,ip, priority 32768
     ct(table=1,nat)
+    nat
      -> A clone of the packet is forked to recirculate. The forked pipeline will be resumed at table 1.
      -> Sets the packet to an untracked state, and clears all the conntrack fields.
 
+Final flow: unchanged
 Datapath actions: ct(nat),recirc(0x1)
 
 ===============================================================================
-recirc(0x1) - resume conntrack with ct_state=new|trk
-===============================================================================
+recirc(0x1) - resume conntrack with default ct_state=trk|new (use --ct-next to customize)
+Replacing src/dst IP/ports to simulate NAT:
+ Initial flow: \n Modified flow: \n===============================================================================
+
+Flow: recirc_id=0x1,ct_state=new|trk,eth,tcp,in_port=2,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=2.2.2.1,nw_dst=1.1.1.2,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=0,tp_dst=5001,tcp_flags=0
 
 bridge("ctBr")
 --------------
@@ -43,9 +48,11 @@ bridge("ctBr")
         Resuming from table 1
  1. ct_state=+new+trk,ip,in_port=2, priority 32768
     ct(commit,nat(src=1.1.1.16))
+    nat(src=1.1.1.16)
      -> Sets the packet to an untracked state, and clears all the conntrack fields.
     output:1
 
+Final flow: recirc_id=0x1,eth,tcp,in_port=2,vlan_tci=0x0000,dl_src=00:00:00:00:00:00,dl_dst=00:00:00:00:00:00,nw_src=2.2.2.1,nw_dst=1.1.1.2,nw_tos=0,nw_ecn=0,nw_ttl=0,nw_frag=no,tp_src=0,tp_dst=5001,tcp_flags=0
 Datapath actions: ct(commit,nat(src=1.1.1.16)),1
 """
 
