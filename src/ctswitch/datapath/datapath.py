@@ -307,6 +307,8 @@ class Datapath:
             conn, reply = v.conn, v.reply
         if conn is None or not (conn.status & IPS_OFFLOAD):
             return
+        if reply and getattr(conn.offload, "uni", False):
+            return  # a one-way offload (UDP before ASSURED): its replies go to conntrack
         if any(_uncacheable_of(tr.wc)):
             return
         outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
