@@ -509,10 +509,6 @@ def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None)
 # -> what differs and where it has to be fixed.  They are left out of the main comparison and
 # checked by ``test_known_differences`` (strict xfail: once fixed, delete the entry).
 KNOWN: dict[tuple[str, str], str] = {
-    ("ofctl", "ovs-ofctl dump-tables br0"):
-        "control/ofctl.py cmd_dump_tables: OVS prints max_entries=1000000, the 'matching:' lines for "
-        "table 0, '(same features)' for later tables up to the last used one + 1, then "
-        "'  tables N...253: ditto' (lib/ofp-table.c ofputil_table_features_format)",
 }
 
 

@@ -405,20 +405,33 @@ def cmd_dump_ports(switch, br, args, opts, ctx) -> Result:
     return Result(out="\n".join(out) + "\n")
 
 
+_TABLE_FEATURES = ("    max_entries=1000000", "    matching:",
+                   "      exact match or wildcard: in_port eth_{src,dst,type} vlan_{vid,pcp} ip_{src,dst} "
+                   "nw_{proto,tos} tcp_{src,dst}")
+
+
 def cmd_dump_tables(switch, br, args, opts, ctx) -> Result:
+    """OpenFlow 1.0 table stats as OVS prints them (ofputil_table_features_format): every table
+    up to the one after the last used, table 0 with its features, the others "(same
+    features)", then the rest as "ditto".  lookup = matched + the packets a table missed."""
+    drops = {}
+    if switch.datapath is not None:
+        switch.datapath.sync_counters()  # fast-path hits are credited to the rules lazily
+        drops = switch.datapath.drops
+    used = [tid for tid, t in enumerate(br.tables) if t is not None and len(t)]
+    last = (used[-1] if used else 0) + 1
     out = ["OFPST_TABLE reply (xid=0x2):"]
-    for tid, t in enumerate(br.tables):
-        n = len(t) if t is not None else 0
-        if tid and not n:
-            continue
-        lookups = matched = 0
-        for r in (t or ()):
-            matched += r.n_packets
-        lookups = matched
+    for tid in range(last + 1):
+        t = br.tables[tid] if tid < len(br.tables) else None
+        rules = list(t) if t is not None else []
+        matched = sum(r.n_packets for r in rules)
+        lookups = matched + drops.get(f"no matching flow in table {tid}", 0)
         out.append(f"  table {tid}:")
-        out.append(f"    active={n}, lookup={lookups}, matched={matched}")
+        out.append(f"    active={len(rules)}, lookup={lookups}, matched={matched}")
+        out.extend(_TABLE_FEATURES if tid == 0 else ("    (same features)",))
         out.append("")
-    return Result(out="\n".join(out).rstrip("\n") + "\n")
+    out.append(f"  tables {last + 1}...253: ditto")
+    return Result(out="\n".join(out) + "\n")
 
 
 def cmd_dump_desc(switch, br, args, opts, ctx) -> Result:
