@@ -12,6 +12,7 @@ interactive console), numbers otherwise; ``--names``/``--no-names`` force it.
 from __future__ import annotations
 
 import os
+import zlib
 
 from ..flow import key as K
 from ..flow.actions import Ct, SetField
@@ -369,7 +370,7 @@ def _port_label(br, p, names: bool) -> str:
 
 def cmd_show(switch, br, args, opts, ctx) -> Result:
     from ..flow.actions import OFPP_LOCAL
-    dpid = f"{br.datapath_id or (abs(hash(br.name)) & 0xFFFFFFFFFFFF):016x}"
+    dpid = f"{br.datapath_id or (zlib.crc32(br.name.encode()) & 0xFFFFFFFFFFFF):016x}"
     out = [f"OFPT_FEATURES_REPLY (xid=0x2): dpid:{dpid}",
            "n_tables:254, n_buffers:0",
            "capabilities: FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP",
@@ -378,7 +379,7 @@ def cmd_show(switch, br, args, opts, ctx) -> Result:
     ports = sorted(br.ports.values(), key=lambda p: (p.ofport == OFPP_LOCAL, p.ofport))
     for p in ports:
         label = "LOCAL" if p.ofport == OFPP_LOCAL else str(p.ofport)
-        mac = 0x0200_0000_0000 | (hash(p.name) & 0xFFFFFFFF)
+        mac = 0x0200_0000_0000 | zlib.crc32(f"{br.name}/{p.name}".encode())  # stable across runs
         out.append(f" {label}({p.name}): addr:{':'.join(f'{(mac >> s) & 0xff:02x}' for s in range(40, -8, -8))}")
         out.append("     config:     0")
         out.append("     state:      0")
