@@ -313,8 +313,6 @@ def run_ovs(commands: list[str]) -> list[dict]:
         for line in commands:
             argv = shlex.split(line)
             tool, args = argv[0], argv[1:]
-            if tool != "inject" and injected:
-                _wait_received(o, commands, injected)
             if tool == "ovs-vsctl":
                 real = ["ovs-vsctl", f"--db=unix:{o.db_sock}", "--timeout=20", *args]
             elif tool == "ovs-appctl":
@@ -328,6 +326,9 @@ def run_ovs(commands: list[str]) -> list[dict]:
                 if p.returncode:
                     raise ovs_harness.OracleError(f"{line}: {p.stderr}")
                 injected += 1
+                # One at a time: frames queued on two ports may be read in either order, and the
+                # MAC table (flood or not) and the counters depend on that order.
+                _wait_received(o, commands, injected)
                 continue
             results.append({"cmd": line, "out": p.stdout, "err": p.stderr, "code": p.returncode})
         dpif = subprocess.run(["ovs-appctl", "-t", o.vswitchd_ctl, "dpif/show"], env=o.env,
