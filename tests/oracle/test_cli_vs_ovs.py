@@ -506,11 +506,8 @@ def normalise(cmd: str, res: dict, ovs: dict, odp: dict[int, int] | None = None)
 
 
 # --------------------------------------------------------------------------- tests
-# Commands whose output still differs in ways no normalisation may hide: (scenario, command)
-# -> what differs and where it has to be fixed.  They are left out of the main comparison and
-# checked by ``test_known_differences`` (strict xfail: once fixed, delete the entry).
-KNOWN: dict[tuple[str, str], str] = {
-}
+# Every command of every scenario must match (the trace, dump-tables and dump-ports
+# differences the first recording found are fixed).
 
 
 def _recording() -> dict:
@@ -519,15 +516,11 @@ def _recording() -> dict:
     return json.loads(RECORDING.read_text())
 
 
-def _problems(name: str, got: list[dict], rec: dict, only: str | None = None) -> list[str]:
+def _problems(name: str, got: list[dict], rec: dict) -> list[str]:
     want = rec["results"]
     odp = odp_to_ofport(rec["dpif_show"])
     problems = []
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        if only is not None and w["cmd"] != only:
-            continue
-        if only is None and (name, w["cmd"]) in KNOWN:
-            continue
         ng = normalise(w["cmd"], g, w, None)
         nw = normalise(w["cmd"], w, w, odp)
         if ng != nw:
@@ -547,15 +540,6 @@ def test_ctswitch_matches_recorded_ovs(name: str, ctswitch_results) -> None:
     assert rec["commands"] == SCENARIOS[name], "scenario changed: re-record with --record"
     problems = _problems(name, ctswitch_results[name], rec)
     assert not problems, "\n\n".join(problems)
-
-
-@pytest.mark.parametrize("key", sorted(KNOWN), ids=[f"{n}:{c[:60]}" for n, c in sorted(KNOWN)])
-@pytest.mark.xfail(strict=True, reason="known difference (KNOWN)")
-def test_known_differences(key, ctswitch_results) -> None:
-    name, cmd = key
-    rec = _recording()["scenarios"][name]
-    problems = _problems(name, ctswitch_results[name], rec, only=cmd)
-    assert not problems, KNOWN[key] + "\n" + "\n\n".join(problems)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
