@@ -44,6 +44,8 @@ from pathlib import Path
 
 import pytest
 
+from ctswitch.packet.checksum import csum16
+
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
@@ -54,15 +56,6 @@ RECORDING = HERE / "cli_vs_ovs.expected.json"
 
 
 # --------------------------------------------------------------------------- frames
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def _mac(text: str) -> bytes:
     return bytes(int(x, 16) for x in text.split(":"))
 
@@ -85,14 +78,14 @@ def frame(src_mac: str, dst_mac: str, src: str, dst: str, proto: str = "tcp", sp
         l4 = struct.pack("!BBHHH", 8, 0, 0, sport, 1) + payload
         num = 1
     if num == 1:
-        l4 = l4[:2] + struct.pack("!H", _csum(l4)) + l4[4:]
+        l4 = l4[:2] + struct.pack("!H", csum16(l4)) + l4[4:]
     else:
         pseudo = s + d + struct.pack("!BBH", 0, num, len(l4))
-        c = _csum(pseudo + l4) or 0xFFFF
+        c = csum16(pseudo + l4) or 0xFFFF
         off = 16 if num == 6 else 6
         l4 = l4[:off] + struct.pack("!H", c) + l4[off + 2:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, num, 0, s, d)
-    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", csum16(ip)) + ip[12:]
     return (_mac(dst_mac) + _mac(src_mac) + b"\x08\x00" + ip + l4).hex()
 
 

@@ -76,6 +76,18 @@ print("ok", ok, flush=True)
 """
 
 
+
+def finish_transfer(cli, srv, size: int, digest: str) -> None:
+    """Lets the paused client send its second half, then checks what the server got: every
+    byte, from the SNAT address."""
+    cli.stdin.write("go\n")
+    cli.stdin.flush()
+    assert cli.stdout.readline().strip() == "done"
+    assert cli.wait(timeout=60) == 0
+    out, _ = srv.communicate(timeout=60)
+    peer, n, sha = out.split()
+    assert (peer, int(n), sha) == ("1.1.1.16", size, digest)
+
 def _conns(lab, *filters):
     out = lab.ok("conntrack", "-L", *filters)
     return [ln for ln in out.splitlines() if ln.strip()]
@@ -95,13 +107,7 @@ def test_tcp_50mb_snat_hw_offload(live_lab):
     assert re.search(rf"src=2\.2\.2\.1 dst=1\.1\.1\.2 sport={sport} dport=5001 "
                      rf"src=1\.1\.1\.2 dst=1\.1\.1\.16 sport=5001 dport={sport} ", line), line
     assert line.startswith("tcp      6 src=") and "[HW_OFFLOAD]" in line, line  # no timeout/state when offloaded
-    cli.stdin.write("go\n")
-    cli.stdin.flush()
-    assert cli.stdout.readline().strip() == "done"
-    assert cli.wait(timeout=60) == 0
-    out, _ = srv.communicate(timeout=60)
-    peer, n, sha = out.split()
-    assert (peer, int(n), sha) == ("1.1.1.16", SIZE, digest)
+    finish_transfer(cli, srv, SIZE, digest)
     st = live_lab.stats()
     dp = st["datapath"]
     assert dp["rx_packets"] >= SIZE // 65536  # GRO on the daemon's ports: super-frames of up to 64 KB

@@ -24,7 +24,7 @@ import pytest
 
 from ctswitch.control import daemon_tool
 
-from .test_live import SIZE, TCP_CLIENT, TCP_SERVER
+from .test_live import SIZE, TCP_CLIENT, TCP_SERVER, finish_transfer
 
 pytestmark = pytest.mark.system
 
@@ -82,13 +82,7 @@ def _transfer(lab, size: int) -> None:
     digest = cli.stdout.readline().strip()
     line = cli.stdout.readline()
     assert line.startswith("half"), f"transfer stalled: {line!r} {cli.communicate(timeout=60)[1][-500:]}"
-    cli.stdin.write("go\n")
-    cli.stdin.flush()
-    assert cli.stdout.readline().strip() == "done"
-    assert cli.wait(timeout=60) == 0
-    out, _ = srv.communicate(timeout=60)
-    peer, n, sha = out.split()
-    assert (peer, int(n), sha) == ("1.1.1.16", size, digest)
+    finish_transfer(cli, srv, size, digest)
 
 
 def test_tcp_super_frames_partial_checksums_snat(live_lab):

@@ -37,6 +37,13 @@ class FakeTracker:
         self.conns: dict[int, FakeConn] = {}
         self.calls: list[tuple[str, int, int]] = []
 
+    def offloaded_tcp(self, m, cid, now=0, **kw) -> FakeConn:
+        """A new TCP connection, established and offloaded by manager ``m``."""
+        c = self.new(cid, **kw)
+        self.establish(c)
+        assert m.consider(c, now) is None
+        return c
+
     def new(self, cid, **kw) -> FakeConn:
         c = FakeConn(cid, **kw)
         self.conns[cid] = c

@@ -11,11 +11,6 @@ NGROUPS = "modparam:mlx5_core.num_of_groups"
 CAP = "modparam:ctswitch.fdb_capacity"
 
 
-def hw_tcp(m, tracker, cid, now=0, **kw):
-    c = tracker.new(cid, **kw)
-    tracker.establish(c)
-    assert m.consider(c, now) is None
-    return c
 
 
 def test_tcp_offloaded_on_the_third_handshake_packet(params, tracker):
@@ -117,7 +112,7 @@ def test_closing_tcp_is_not_offloaded(params, tracker):
 
 def test_idle_30s_ages_out(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1, now=1000)
+    c = tracker.offloaded_tcp(m, 1, now=1000)
     assert m.gc(30_999) == []
     assert m.state_of(c) is OffloadState.HW_OFFLOAD
     assert m.gc(31_000) == [(c, "aged out after 30 s idle at t=31")]
@@ -132,7 +127,7 @@ def test_idle_30s_ages_out(params, tracker):
 
 def test_aging_happens_on_the_next_whole_second_tick(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1, now=1500)
+    c = tracker.offloaded_tcp(m, 1, now=1500)
     assert m.gc(31_999) == []
     assert m.gc(45_000) == [(c, "aged out after 30 s idle at t=32")]
     assert tracker.calls[-1] == ("on_unoffload", 1, 32_000)
@@ -140,7 +135,7 @@ def test_aging_happens_on_the_next_whole_second_tick(params, tracker):
 
 def test_traffic_keeps_it_offloaded(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1, now=0)
+    c = tracker.offloaded_tcp(m, 1, now=0)
     for t in range(1000, 100_001, 1000):
         assert m.gc(t) == []
         assert m.hw_hit(c, t, 100, reply=t % 2000 == 0)
@@ -152,7 +147,7 @@ def test_traffic_keeps_it_offloaded(params, tracker):
 
 def test_flowtable_timeout_knob(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1, now=0)
+    c = tracker.offloaded_tcp(m, 1, now=0)
     u = tracker.new(2, proto=17)
     tracker.udp(u, reply=True)
     m.consider(u, 0)
@@ -164,7 +159,7 @@ def test_flowtable_timeout_knob(params, tracker):
 
 def test_reoffload_after_aging(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1, now=0)
+    c = tracker.offloaded_tcp(m, 1, now=0)
     m.gc(30_000)
     assert m.consider(c, 40_000) is None
     assert m.state_of(c) is OffloadState.HW_OFFLOAD
@@ -175,9 +170,9 @@ def test_reoffload_after_aging(params, tracker):
 def test_ct_max_offloaded_conns_then_promotion(mk_params, tracker):
     p = mk_params(**{MAXC: 2})
     m = OffloadManager(p, tracker)
-    a = hw_tcp(m, tracker, 1)
-    hw_tcp(m, tracker, 2)
-    c = hw_tcp(m, tracker, 3, now=100)
+    a = tracker.offloaded_tcp(m, 1)
+    tracker.offloaded_tcp(m, 2)
+    c = tracker.offloaded_tcp(m, 3, now=100)
     assert m.state_of(c) is OffloadState.OFFLOAD
     assert c.status & (IPS_OFFLOAD | IPS_HW_OFFLOAD) == IPS_OFFLOAD
     assert c.why == "ct_max_offloaded_conns reached (2)"
@@ -204,19 +199,19 @@ def test_ct_max_offloaded_conns_then_promotion(mk_params, tracker):
 
 def test_lowering_the_limit_evicts_nothing(params, tracker):
     m = OffloadManager(params, tracker)
-    conns = [hw_tcp(m, tracker, i) for i in range(3)]
+    conns = [tracker.offloaded_tcp(m, i) for i in range(3)]
     params.set(MAXC, 1)
     assert all(m.state_of(c) is OffloadState.HW_OFFLOAD for c in conns)
-    d = hw_tcp(m, tracker, 9)
+    d = tracker.offloaded_tcp(m, 9)
     assert d.why == "ct_max_offloaded_conns reached (1)"
     assert m.counters()["hw_rules_max"] == 2 and m.counters()["hw_rules"] == 6
 
 
 def test_hardware_full_group(mk_params, tracker):
     m = OffloadManager(mk_params(**{CAP: 4, NGROUPS: 1}), tracker)  # one big group of 2
-    hw_tcp(m, tracker, 1)
-    hw_tcp(m, tracker, 2)  # two size-1 groups
-    c = hw_tcp(m, tracker, 3)
+    tracker.offloaded_tcp(m, 1)
+    tracker.offloaded_tcp(m, 2)  # two size-1 groups
+    c = tracker.offloaded_tcp(m, 3)
     assert c.why == "hardware full: group tcp4 has 4/4"
     assert m.fdb.used == 4 and m.refused["group_full"] == 1
     u = tracker.new(4, proto=17)
@@ -228,16 +223,16 @@ def test_hardware_full_group(mk_params, tracker):
 
 def test_second_rule_refused_rolls_back_the_first(mk_params, tracker):
     m = OffloadManager(mk_params(**{CAP: 3, NGROUPS: 2}), tracker)  # big groups of 1
-    hw_tcp(m, tracker, 1)  # two big groups of 1
-    c = hw_tcp(m, tracker, 2, nat=True)  # one size-1 group, the second rule fails
+    tracker.offloaded_tcp(m, 1)  # two big groups of 1
+    c = tracker.offloaded_tcp(m, 2, nat=True)  # one size-1 group, the second rule fails
     assert c.why == "hardware full: no room for a new tcp4-nat group (2/3 FDB entries allocated)"
     assert m.fdb.used == 2 and m.fdb.allocated == 2
 
 
 def test_num_of_groups_change_pending_until_fdb_empty(params, tracker):
     m = OffloadManager(params, tracker)
-    a = hw_tcp(m, tracker, 1)
-    b = hw_tcp(m, tracker, 2)
+    a = tracker.offloaded_tcp(m, 1)
+    b = tracker.offloaded_tcp(m, 2)
     params.set(NGROUPS, 1)
     m.gc(0)
     assert (m.fdb.num_of_groups, m.fdb.pending_num_of_groups) == (4, 1)
@@ -246,20 +241,20 @@ def test_num_of_groups_change_pending_until_fdb_empty(params, tracker):
     assert m.sw_hit(b, 20, tcp_flags=TCP_RST) is False
     assert b.why == WHY_RST
     assert (m.fdb.num_of_groups, m.fdb.group_size, m.fdb.pending) == (1, 2_000_000, False)
-    hw_tcp(m, tracker, 3)
+    tracker.offloaded_tcp(m, 3)
     assert m.fdb.group_view() == [("tcp4", 1, 2_000_000, 2, 1_999_998)]
 
 
 def test_num_of_groups_change_at_once_when_empty(params, tracker):
     m = OffloadManager(params, tracker)
     params.set(NGROUPS, 3)
-    hw_tcp(m, tracker, 1)
+    tracker.offloaded_tcp(m, 1)
     assert m.fdb.group_view() == [("tcp4", 1, 1_000_000, 2, 999_998)]
 
 
 def test_deleted_connection_is_not_handed_back(params, tracker):
     m = OffloadManager(params, tracker)
-    c = hw_tcp(m, tracker, 1)
+    c = tracker.offloaded_tcp(m, 1)
     assert m.teardown(c, "conntrack entry deleted", 5, deleted=True)
     assert tracker.calls == [("on_offload", 1, 0)]
     assert m.teardown(c, "again", 6) is False
@@ -268,8 +263,8 @@ def test_deleted_connection_is_not_handed_back(params, tracker):
 
 def test_flush_by_zone(params, tracker):
     m = OffloadManager(params, tracker)
-    hw_tcp(m, tracker, 1, zone=1)
-    c2 = hw_tcp(m, tracker, 2, zone=2)
+    tracker.offloaded_tcp(m, 1, zone=1)
+    c2 = tracker.offloaded_tcp(m, 2, zone=2)
     assert m.flush(5, zone=1) == 1
     assert m.n_hw == 1 and m.state_of(c2) is OffloadState.HW_OFFLOAD
     assert m.flush(5) == 1 and m.n_hw == 0 and m.fdb.used == 0
@@ -277,7 +272,7 @@ def test_flush_by_zone(params, tracker):
 
 def test_skip_hw_policy_stays_in_software(mk_params, tracker):
     m = OffloadManager(mk_params(**{"other_config:tc-policy": "skip_hw"}), tracker)
-    c = hw_tcp(m, tracker, 1)
+    c = tracker.offloaded_tcp(m, 1)
     assert m.state_of(c) is OffloadState.OFFLOAD
     assert c.why == "tc-policy=skip_hw keeps offloaded connections out of hardware"
 
@@ -292,8 +287,8 @@ def test_hits_on_connections_not_offloaded(params, tracker):
 def test_state_round_trip_through_json(mk_params, tracker):
     p = mk_params(**{MAXC: 1})
     m = OffloadManager(p, tracker)
-    a = hw_tcp(m, tracker, 1, now=1000)
-    b = hw_tcp(m, tracker, 2, now=2000)
+    a = tracker.offloaded_tcp(m, 1, now=1000)
+    b = tracker.offloaded_tcp(m, 2, now=2000)
     i = tracker.new(3, proto=1)
     tracker.udp(i)
     m.consider(i, 0)
@@ -311,7 +306,7 @@ def test_state_round_trip_through_json(mk_params, tracker):
 
 def test_gc_scales_and_is_lazy(params, tracker):
     m = OffloadManager(params, tracker)
-    conns = [hw_tcp(m, tracker, i, now=i % 1000) for i in range(20_000)]
+    conns = [tracker.offloaded_tcp(m, i, now=i % 1000) for i in range(20_000)]
     assert m.n_hw == 20_000 and m.hw_rules == 40_000
     for t in range(1000, 30_000, 1000):
         assert m.gc(t) == []

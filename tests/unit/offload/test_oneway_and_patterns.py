@@ -17,11 +17,6 @@ CAP = "modparam:ctswitch.fdb_capacity"
 MAXC = "devlink:ct_max_offloaded_conns"
 
 
-def hw_tcp(m, tracker, cid, now=0, **kw):
-    c = tracker.new(cid, **kw)
-    tracker.establish(c)
-    assert m.consider(c, now) is None
-    return c
 
 
 def udp_new(m, tracker, cid, now=0, **kw):
@@ -100,10 +95,10 @@ def test_oneway_record_round_trips(mk_params, tracker):
 
 def test_ipv4_and_ipv6_are_separate_groups_and_a_fifth_pattern_gets_size1_groups(mk_params, tracker):
     m = OffloadManager(mk_params(**{CAP: 10}), tracker)  # 4 big groups of 10 // 5 = 2
-    hw_tcp(m, tracker, 1)  # tcp4
-    hw_tcp(m, tracker, 2, ip_ver=6)  # tcp6
-    hw_tcp(m, tracker, 3, nat=True)  # tcp4-nat
-    hw_tcp(m, tracker, 4, ip_ver=6, nat=True)  # tcp6-nat
+    tracker.offloaded_tcp(m, 1)  # tcp4
+    tracker.offloaded_tcp(m, 2, ip_ver=6)  # tcp6
+    tracker.offloaded_tcp(m, 3, nat=True)  # tcp4-nat
+    tracker.offloaded_tcp(m, 4, ip_ver=6, nat=True)  # tcp6-nat
     names = [r[0] for r in m.fdb.group_view()]
     assert names == ["tcp4", "tcp6", "tcp4-nat", "tcp6-nat"]
     c = tracker.new(5, proto=17)  # the fifth pattern: udp4
