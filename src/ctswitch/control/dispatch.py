@@ -74,7 +74,9 @@ TOOLS: dict[str, Tool] = {
         "Database commands: set TABLE RECORD COLUMN[:KEY]=VALUE..., get TABLE RECORD COLUMN[:KEY]...,\n"
         "  remove TABLE RECORD COLUMN KEY..., clear TABLE RECORD COLUMN...\n"
         "  (tables: Open_vSwitch ., Bridge BR, Interface IF, Port P)\n"
-        "Other: show, init, comment, --version. Options per command: --may-exist, --if-exists.\n"),
+        "Other: show, init, comment, --version. Options per command: --may-exist, --if-exists.\n"
+        "Not modelled: Port tag/trunks/vlan_mode are stored and shown, but NORMAL treats every\n"
+        "port as a trunk (no VLAN access ports).\n"),
     "ovs-ofctl": Tool(
         "ctswitch.control.ofctl:run", "add, dump and delete OpenFlow rules (Open vSwitch)",
         "usage: ovs-ofctl [OPTIONS] COMMAND BRIDGE [ARG...]\n"
