@@ -100,6 +100,9 @@ from .protocols import DEFAULT, PORTED, REGISTRY
 from .timeouts import Timeouts
 from .tuples import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, invert
 
+# Every port / ICMP id / type<<8|code value as one shared int object (see _intern).
+_PORTS = tuple(range(65536))
+INTERN_MAX = 65536
 STAT_NAMES = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error",
               "search_restart", "clash_resolve", "chaintoolong")
 TABLE_FULL_MSG = "nf_conntrack: table full, dropping packet"
@@ -181,6 +184,7 @@ class Tracker:
         self.flowtable = None
         # Expectations of the FTP/TFTP helpers (helpers.py): key -> Expectation, and the key of
         # each master's one expectation (max_expected 1).
+        self._addrs: dict[int, int] = {}  # address -> its canonical int (see _intern)
         self._expects: dict[tuple, Expectation] = {}
         self._expect_of: dict[int, tuple] = {}
         # IPv4 reassembly in front of conntrack (ct() on a fragment; see defrag.py).
@@ -431,6 +435,10 @@ class Tracker:
             self.stats["drop"] += 1
             self._log(now, TABLE_FULL_MSG)
             return None, 0, TABLE_FULL_MSG
+        # The tuple a new connection keeps: canonical int objects for its ports and hot
+        # addresses, so a million connections do not each hold copies of "5001" or the
+        # server's address (28-32 B per int; this runs once per connection, not per packet).
+        tup = (self._intern(tup[0]), self._intern(tup[1]), _PORTS[tup[2]], _PORTS[tup[3]])
         rtup = invert(proto, tup)
         if rtup is None:  # ICMP type that cannot start a connection
             self.stats["invalid"] += 1
@@ -470,6 +478,17 @@ class Tracker:
                 conn.status |= IPS_EXPECTED
                 return conn, DIR_ORIG, CS_TRK | CS_REL
         return conn, DIR_ORIG, CS_TRK | CS_NEW
+
+    def _intern(self, addr: int) -> int:
+        """The canonical object for ``addr`` (a bounded table: it is emptied when it holds
+        INTERN_MAX addresses, which keeps the hot ones and never grows without limit)."""
+        t = self._addrs
+        a = t.get(addr)
+        if a is None:
+            if len(t) >= INTERN_MAX:
+                t.clear()
+            a = t[addr] = addr
+        return a
 
     # ------------------------------------------------------------------ helpers (ALGs)
     def _help(self, conn: Conn, d: int, base: int, pkt, now: int) -> None:
@@ -650,7 +669,7 @@ class Tracker:
             res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
-            a, p = res
+            a, p = self._intern(res[0]), _PORTS[res[1]]
             conn.reply = (o[1], a, p, rtype) if icmp else (o[1], a, o[3], p if cur_port >= 0 else 0)
             conn.status |= IPS_SRC_NAT_DONE
             if conn.reply != invert(proto, o):
@@ -666,7 +685,7 @@ class Tracker:
             res = natmod.allocate(spec, proto, o[1], o[0], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
-            a, p = res
+            a, p = self._intern(res[0]), _PORTS[res[1]]
             conn.reply = (a, o[0], p, rtype) if icmp else (a, o[0], p if cur_port >= 0 else 0, o[2])
             conn.status |= IPS_DST_NAT_DONE
             if conn.reply != invert(proto, o):
