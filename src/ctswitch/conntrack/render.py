@@ -196,13 +196,36 @@ def proc_line(conn: Conn, now: int) -> str:
 
 
 def event_line(conn: Conn, now: int, kind: str) -> str:
-    """One ``conntrack -E`` line for event ``kind`` (NEW, UPDATE, DESTROY)."""
-    s = f"{'[' + kind + ']':>9} " + _body(conn, now, addr)
+    """One ``conntrack -E`` line for event ``kind`` (NEW, UPDATE, DESTROY): the ``%9s `` tag
+    (libnetfilter_conntrack ``__snprintf_msg_type``), then what the kernel's
+    ``ctnetlink_conntrack_event`` put in the message: the timeout (on DESTROY only when
+    non-zero), the TCP state, the tuples, ``[UNREPLIED]`` and the tag; the counters
+    (nf_conntrack_acct) only in DESTROY events; mark and zone only when non-zero; never
+    ``use=``.  Offloaded entries keep neither timeout nor state, as in listings."""
+    name = L4_NAMES.get(conn.proto, "unknown")
+    out = [f"{'[' + kind + ']':>9} ", f"{name:<8} {conn.proto} "]
+    destroy = kind == "DESTROY"
+    counters = destroy and conn.ext & EXT_ACCT
+    if not conn.status & IPS_OFFLOAD:
+        left = timeout_s(conn, now)
+        if left or not destroy:
+            out.append(f"{left} ")
+        if conn.proto == 6:
+            out.append(tcp.STATE_NAMES[conn.state] + " ")
+    out.append(_tuple(conn, conn.orig, addr))
+    if counters:
+        out.append(f"packets={conn.packets[0]} bytes={conn.bytes[0]} ")
+    if not conn.status & IPS_SEEN_REPLY:
+        out.append("[UNREPLIED] ")
+    out.append(_tuple(conn, conn.reply, addr))
+    if counters:
+        out.append(f"packets={conn.packets[1]} bytes={conn.bytes[1]} ")
+    out.append(_tag(conn.status))
     if conn.mark:
-        s += f"mark={conn.mark} "
+        out.append(f"mark={conn.mark} ")
     if conn.zone:
-        s += f"zone={conn.zone} "
-    return s.rstrip(" ")
+        out.append(f"zone={conn.zone} ")
+    return "".join(out).rstrip(" ")
 
 
 def stats_lines(stats: dict, cpus: int = 1) -> str:

@@ -263,28 +263,7 @@ def _run(switch, argv: list[str]) -> Result:
     fmt = _fmt(opts)
     pred = _filter(opts)
     if cmd == "E":
-        lines = []
-        n = 0
-        events = list(tr.events)
-        since = opts.get("ctswitch-since")
-        if since is not None:
-            # The streaming form used by ``conntrack -E`` against a running daemon: the events
-            # recorded after sequence number ``since``; err carries the new sequence number.
-            base = getattr(tr, "events_total", len(events)) - len(events)
-            try:
-                events = events[max(int(since) - base, 0):]
-            except ValueError:
-                return Result(err="conntrack: bad --ctswitch-since\n", code=2)
-            out = "".join(f"[{ts / 1000:.6f}]\t{line}\n" if "timestamp" in fmt else line + "\n"
-                          for ts, kind, line in events if kind in ("NEW", "UPDATE", "DESTROY"))
-            return Result(out=out, err=f"{getattr(tr, 'events_total', 0)}\n")
-        for ts, kind, line in events:
-            if kind not in ("NEW", "UPDATE", "DESTROY"):
-                continue
-            prefix = f"[{ts / 1000:.6f}]\t" if "timestamp" in fmt else ""
-            lines.append(prefix + line + "\n")
-            n += 1
-        return Result(out="".join(lines), err=VERSION + f"{n} flow events have been shown.\n")
+        return _events(tr, opts, fmt, pred)
     if cmd in ("L", "D"):
         if cmd == "L" and "zero" in opts and any(k in opts for k in FILTERS):
             raise _Error("Can't use -z with filtering parameters")
@@ -312,6 +291,91 @@ def _run(switch, argv: list[str]) -> Result:
             raise _Error("Operation failed: such conntrack doesn't exist", 1)
         return Result(out=_lines([conn], now, fmt), err=VERSION + "1 flow entries have been shown.\n")
     raise _Error("no command specified")
+
+
+class _Event:
+    """The attributes of one recorded event line that conntrack's filters look at (events are
+    kept as the text the kernel's message renders to; an attribute the message leaves out,
+    such as a zero mark or zone, reads as 0)."""
+
+    __slots__ = ("proto", "ip_ver", "orig", "reply", "zone", "mark", "status", "state", "id")
+
+    def __init__(self, line: str) -> None:
+        toks = line.split()
+        self.proto = int(toks[2]) if len(toks) > 2 and toks[2].isdigit() else -1
+        self.ip_ver = 4
+        self.zone = self.mark = self.status = 0
+        self.state = -1
+        self.id = -1
+        tuples: list[dict] = []
+        for t in toks[3:]:
+            k, eq, v = t.partition("=")
+            if not eq:
+                if t in STATE_BY_NAME:
+                    self.state = STATE_BY_NAME[t]
+                elif t.startswith("[") and t[1:-1] in STATUS:
+                    self.status |= STATUS[t[1:-1]]
+                continue
+            if k == "src":
+                tuples.append({})
+            if k in ("src", "dst"):
+                a = ipaddress.ip_address(v)
+                self.ip_ver = a.version
+                tuples[-1][k] = int(a)
+            elif k in ("sport", "dport", "type", "code", "id") and tuples:
+                tuples[-1][k] = int(v)
+            elif k == "mark":
+                self.mark = int(v)
+            elif k == "zone":
+                self.zone = int(v)
+        if "[UNREPLIED]" not in toks:
+            self.status |= IPS_SEEN_REPLY
+        icmp = self.proto in (1, 58)
+        tt = [(d.get("src", 0), d.get("dst", 0),
+               d.get("id", 0) if icmp else d.get("sport", 0),
+               (d.get("type", 0) << 8 | d.get("code", 0)) if icmp else d.get("dport", 0))
+              for d in tuples[:2]]
+        tt += [(0, 0, 0, 0)] * (2 - len(tt))
+        self.orig, self.reply = tt
+
+
+def _events(tr, opts: dict, fmt: set, pred) -> Result:
+    """``-E``: the recorded NEW/UPDATE/DESTROY events that pass the filters, as conntrack's
+    ``event_cb`` prints them (``-o timestamp``: ``[%-.8ld.%-.6ld]\t`` of the switch clock;
+    ``-o extended``: the ``ipv4     2 `` layer-3 prefix after the event tag); the summary
+    ``N flow events have been shown.`` goes to stderr.
+
+    Against a running daemon the client polls with ``--ctswitch-since SEQ`` (the events after
+    sequence number SEQ; err carries the new one).  Without a daemon there is no listener
+    running in the background: the first ``-E`` subscribes (turns event recording on) and each
+    ``-E`` prints, then drains, what was recorded since the previous one."""
+    def render_event(ts: int, line: str) -> str:
+        if "extended" in fmt:
+            l3 = "ipv6     10 " if ":" in line.split("src=", 1)[-1].split(" ", 1)[0] else "ipv4     2 "
+            line = line[:10] + l3 + line[10:]
+        if "timestamp" in fmt:
+            line = f"[{ts // 1000:08d}.{ts % 1000 * 1000:06d}]\t" + line
+        return line + "\n"
+
+    def shown(events) -> list[str]:
+        return [render_event(ts, line) for ts, kind, line in events
+                if kind in ("NEW", "UPDATE", "DESTROY") and pred(_Event(line))]
+
+    events = list(tr.events)
+    since = opts.get("ctswitch-since")
+    if since is not None:
+        base = getattr(tr, "events_total", len(events)) - len(events)
+        try:
+            events = events[max(int(since) - base, 0):]
+        except ValueError:
+            return Result(err="conntrack: bad --ctswitch-since\n", code=2)
+        return Result(out="".join(shown(events)), err=f"{getattr(tr, 'events_total', 0)}\n")
+    lines = shown(events)
+    changed = not tr.events_enabled or bool(tr.events)
+    tr.events_enabled = True
+    tr.events.clear()
+    return Result(out="".join(lines), err=VERSION + f"{len(lines)} flow events have been shown.\n",
+                  changed=changed)
 
 
 def _expect_table(tr, cmd: str, now: int) -> Result:
