@@ -333,6 +333,7 @@ _COMMANDS = {
     "dpctl/dump-conntrack": "ctswitch.control.dpctl:dump_conntrack",
     "dpctl/flush-conntrack": "ctswitch.control.dpctl:flush_conntrack",
     "dpctl/ct-stats-show": "ctswitch.control.dpctl:ct_stats_show",
+    "dpctl/ct-bkts": "ctswitch.control.dpctl:ct_bkts",
     "dpctl/ct-set-limits": "ctswitch.control.dpctl:ct_set_limits",
     "dpctl/ct-get-limits": "ctswitch.control.dpctl:ct_get_limits",
     "dpctl/ct-del-limits": "ctswitch.control.dpctl:ct_del_limits",
