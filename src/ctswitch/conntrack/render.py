@@ -103,23 +103,26 @@ def _tag(status: int) -> str:
     return ""
 
 
-def _body(conn: Conn, now: int, fmt_addr, l4_pad: bool = True) -> str:
-    """Protocol, timeout, state, tuples, counters (connections created with accounting on),
-    UNREPLIED and the tag."""
-    acct = conn.ext & EXT_ACCT
+def _body(conn: Conn, now: int, fmt_addr, counters: bool | None = None, zero_timeout: bool = True) -> str:
+    """Protocol, timeout, state, tuples, counters, UNREPLIED and the tag.  ``counters``:
+    None = the connection's accounting extension decides; ``zero_timeout``: print a 0 timeout."""
+    if counters is None:
+        counters = bool(conn.ext & EXT_ACCT)
     name = L4_NAMES.get(conn.proto, "unknown")
     out = [f"{name:<8} {conn.proto} "]
     if not conn.status & IPS_OFFLOAD:
-        out.append(f"{timeout_s(conn, now)} ")
+        left = timeout_s(conn, now)
+        if left or zero_timeout:
+            out.append(f"{left} ")
         if conn.proto == 6:
             out.append(tcp.STATE_NAMES[conn.state] + " ")
     out.append(_tuple(conn, conn.orig, fmt_addr))
-    if acct:
+    if counters:
         out.append(f"packets={conn.packets[0]} bytes={conn.bytes[0]} ")
     if not conn.status & IPS_SEEN_REPLY:
         out.append("[UNREPLIED] ")
     out.append(_tuple(conn, conn.reply, fmt_addr))
-    if acct:
+    if counters:
         out.append(f"packets={conn.packets[1]} bytes={conn.bytes[1]} ")
     out.append(_tag(conn.status))
     return "".join(out)
@@ -202,25 +205,9 @@ def event_line(conn: Conn, now: int, kind: str) -> str:
     non-zero), the TCP state, the tuples, ``[UNREPLIED]`` and the tag; the counters
     (nf_conntrack_acct) only in DESTROY events; mark and zone only when non-zero; never
     ``use=``.  Offloaded entries keep neither timeout nor state, as in listings."""
-    name = L4_NAMES.get(conn.proto, "unknown")
-    out = [f"{'[' + kind + ']':>9} ", f"{name:<8} {conn.proto} "]
     destroy = kind == "DESTROY"
-    counters = destroy and conn.ext & EXT_ACCT
-    if not conn.status & IPS_OFFLOAD:
-        left = timeout_s(conn, now)
-        if left or not destroy:
-            out.append(f"{left} ")
-        if conn.proto == 6:
-            out.append(tcp.STATE_NAMES[conn.state] + " ")
-    out.append(_tuple(conn, conn.orig, addr))
-    if counters:
-        out.append(f"packets={conn.packets[0]} bytes={conn.bytes[0]} ")
-    if not conn.status & IPS_SEEN_REPLY:
-        out.append("[UNREPLIED] ")
-    out.append(_tuple(conn, conn.reply, addr))
-    if counters:
-        out.append(f"packets={conn.packets[1]} bytes={conn.bytes[1]} ")
-    out.append(_tag(conn.status))
+    out = [f"{'[' + kind + ']':>9} ",
+           _body(conn, now, addr, counters=destroy and bool(conn.ext & EXT_ACCT), zero_timeout=not destroy)]
     if conn.mark:
         out.append(f"mark={conn.mark} ")
     if conn.zone:
