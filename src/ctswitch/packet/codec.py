@@ -144,25 +144,6 @@ def parse(frame: bytes | bytearray) -> Packet:
                 pkt.payload_len = end - l4
                 return pkt
             pkt.nw_frag = FRAG_ANY
-        if proto == IPPROTO_TCP and l4 + 20 <= end:
-            # Inlined copy of _l4's TCP case: the most common packet by far.
-            pkt.l4 = l4
-            sport, dport, seq, ack, doff, flags, win = _TCP.unpack_from(frame, l4)
-            pkt.tp_src = sport
-            pkt.tp_dst = dport
-            pkt.tcp_seq = seq
-            pkt.tcp_ack = ack
-            pkt.tcp_win = win
-            pkt.tcp_flags = ((doff & 1) << 8) | flags
-            hl = (doff >> 4) << 2
-            if hl < 20 or l4 + hl > end:
-                pkt.drop = "bad tcp data offset"
-                return pkt
-            if hl > 20:
-                _tcp_options(pkt, frame, l4 + 20, l4 + hl)
-            pkt.payload = l4 + hl
-            pkt.payload_len = end - l4 - hl
-            return pkt
         _l4(pkt, frame, l4, end, proto)
         return pkt
     if t == ETH_TYPE_IPV6:
