@@ -33,15 +33,15 @@ from ctswitch.control import daemon_tool
 from ctswitch.control.lab import EXAMPLES
 from ctswitch.daemon.store import SCHEMA_VERSION, Store
 from ctswitch.io.pcap import PcapReader
+from ctswitch.params import PARAMS
 
 _BIN = os.path.join(os.path.dirname(sys.executable), "ctswitch")
 CTSWITCH = [_BIN] if os.path.exists(_BIN) else [sys.executable, "-m", "ctswitch.cli.main"]
 
 NF = "net.netfilter."
-KNOBS = ["nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
-         "nf_conntrack_tcp_timeout_fin_wait", "nf_conntrack_tcp_timeout_close_wait",
-         "nf_conntrack_tcp_timeout_last_ack", "nf_conntrack_tcp_timeout_close",
-         "nf_conntrack_udp_timeout", "nf_conntrack_icmp_timeout"]
+# Knobs the writers set: the conntrack timeouts, as ctswitch declares them.
+KNOBS = [p.name[len(NF):] for p in PARAMS.values() if p.domain == "sysctl" and "_timeout" in p.name
+         and p.name.startswith(NF + "nf_conntrack_")]
 
 
 # ---------------------------------------------------------------------- helpers

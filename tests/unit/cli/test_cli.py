@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +12,9 @@ from ctswitch.cli import main as cli
 from ctswitch.control import dispatch as D
 from ctswitch.daemon.store import Store
 
-CTSWITCH = "/work/main/.venv/bin/ctswitch"
+# The console script of the interpreter running the tests (never a fixed checkout's path).
+_BIN = os.path.join(os.path.dirname(sys.executable), "ctswitch")
+CTSWITCH = [_BIN] if os.path.exists(_BIN) else [sys.executable, "-m", "ctswitch.cli.main"]
 
 
 def run(db, *argv, stdin=None):
@@ -130,7 +133,7 @@ def env(tmp_path):
 
 
 def sh(env, *argv, stdin=None):
-    return subprocess.run([CTSWITCH, *argv], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*CTSWITCH, *argv], env=env, input=stdin, capture_output=True, text=True, timeout=120)
 
 
 def test_binary_end_to_end(env, tmp_path):
