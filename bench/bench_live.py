@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import append_result
+from bench.common import report
 from ctswitch.control import lab as labmod
 from ctswitch.control.client import daemon_request
 from ctswitch.control.daemon_tool import stop_daemon
@@ -433,12 +433,9 @@ def main(argv: list[str] | None = None) -> list[str]:
             ovs.stop()
         labmod.lab_down(db)
         shutil.rmtree(tmp, ignore_errors=True)
-    for ln in lines:
-        print(ln)
-    if lines and not a.no_save:
-        args = " ".join(sys.argv[1:] if argv is None else argv)
-        append_result("Live mode: ctswitch vs OVS userspace (netdev) vs Linux bridge on veth",
-                      f"python -m bench.bench_live {args}".strip(), lines)
+    if lines:
+        report("Live mode: ctswitch vs OVS userspace (netdev) vs Linux bridge on veth", "bench.bench_live",
+               sys.argv[1:] if argv is None else list(argv), lines, save=not a.no_save)
     return lines
 
 

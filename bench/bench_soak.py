@@ -44,7 +44,7 @@ import tempfile
 import textwrap
 import time
 
-from bench.common import append_result
+from bench.common import report
 from ctswitch.control import lab as labmod
 from ctswitch.control.client import daemon_request, paths, request
 from ctswitch.control.daemon_tool import read_pid
@@ -295,22 +295,19 @@ def main(argv: list[str] | None = None) -> list[str]:
         server = json.loads(srv.stdout.readline())
         srv.wait(timeout=10)
         final = sample(db, pid)
-        lines = report(a, samples, final, client, server)
+        lines = _table(a, samples, final, client, server)
     finally:
         for p in procs:
             _stop(p)
         labmod.lab_down(db)
         shutil.rmtree(tmp, ignore_errors=True)
-    for ln in lines:
-        print(ln)
-    if lines and not a.no_save:
-        args = " ".join(sys.argv[1:] if argv is None else argv)
-        append_result(f"Soak: {a.minutes:g} min of lab connection churn (vendor example 2)",
-                      f"python -m bench.bench_soak {args}".strip(), lines)
+    if lines:
+        report(f"Soak: {a.minutes:g} min of lab connection churn (vendor example 2)", "bench.bench_soak",
+               sys.argv[1:] if argv is None else list(argv), lines, save=not a.no_save)
     return lines
 
 
-def report(a, samples, final, client, server) -> list[str]:
+def _table(a, samples, final, client, server) -> list[str]:
     lines = ["| t (s) | daemon RSS (MiB) | conntrack entries | HW offloaded | connections done | "
              "offload aged (total) | ct expired (total) |", "|---:|---:|---:|---:|---:|---:|---:|"]
     step = max(1, len(samples) // 30)  # at most ~30 rows in the table

@@ -174,13 +174,18 @@ def test_truncated_header_is_corrupt(tmp_path):
     assert _untouched(p, lambda: Store(str(p))) == f"{p}: is corrupt (truncated header)"
 
 
-def test_truncated_database_is_corrupt(tmp_path):
-    p = tmp_path / "x.db"
+def _save_big(p) -> None:
+    """A store of 400 flows (many pages) at ``p``."""
     sw = _configured()
     for i in range(400):
         ofctl.run(sw, ["add-flow", "ctBr", f"table=3,priority={i},tcp,tp_dst={i},actions=drop"])
     with Store(str(p)) as st:
         st.save(sw)
+
+
+def test_truncated_database_is_corrupt(tmp_path):
+    p = tmp_path / "x.db"
+    _save_big(p)
     data = p.read_bytes()
     assert len(data) > 8 * 4096
     p.write_bytes(data[: len(data) // 2])
@@ -194,11 +199,7 @@ def test_truncated_database_is_corrupt(tmp_path):
 
 def test_garbage_pages_are_corrupt(tmp_path):
     p = tmp_path / "x.db"
-    sw = _configured()
-    for i in range(400):
-        ofctl.run(sw, ["add-flow", "ctBr", f"table=3,priority={i},tcp,tp_dst={i},actions=drop"])
-    with Store(str(p)) as st:
-        st.save(sw)
+    _save_big(p)
     data = bytearray(p.read_bytes())
     data[4096:len(data)] = b"\xa5" * (len(data) - 4096)
     p.write_bytes(bytes(data))
