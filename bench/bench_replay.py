@@ -24,14 +24,9 @@ import tempfile
 import time
 
 from bench.common import report
+from ctswitch.control.vendor import EXAMPLE2 as FLOWS
 
 OVS_RECORDED = {10_000: 1.31e6, 100_000: 1.17e6}
-FLOWS = [
-    "table=0,arp,action=normal",
-    "table=0,ip,ct_state=-trk,action=ct(table=1,nat)",
-    "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)), p0",
-    "table=1,ip,ct_state=+trk+est,action=normal",
-]
 
 
 def _switch():

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from ctswitch.control import ofctl
+from ctswitch.control import ofctl, vendor
 from ctswitch.datapath.switch import Switch
 from ctswitch.packet import build
 
 HOST_MAC = "02:00:00:00:02:01"
 REMOTE_MAC = "02:00:00:00:01:02"
 
-EXAMPLE2 = [
-    "table=0,arp,action=normal",
-    "table=0,ip,ct_state=-trk,action=ct(table=1,nat)",
-    "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)), p0",
-    "table=1,ip,ct_state=+trk+est,action=normal",
-]
-EXAMPLE1 = [
-    "table=0,arp,action=normal",
-    "table=0,udp,tp_dst=4791,action=normal",
-    "table=0,ip,ct_state=-trk,action=ct(table=1)",
-    "table=1,priority=1,ip,ct_state=+trk+new,action=ct(commit),normal",
-    "table=1,priority=1,ip,ct_state=+trk+est,action=normal",
-]
+EXAMPLE2 = list(vendor.EXAMPLE2)
+EXAMPLE1 = list(vendor.with_roce_bypass(vendor.EXAMPLE1))  # example 1 with the RoCE bypass line
 
 
 class Lab:

@@ -225,7 +225,7 @@ def test_24_concurrent_cli_writers_through_the_daemon(tmp_path, procs, daemons):
 # ---------------------------------------------------------------------- 2. kill -9
 SETUP = ["ovs-vsctl add-br ctBr", "ovs-vsctl add-port ctBr p0", "ovs-vsctl add-port ctBr pf0hpf",
          "ovs-vsctl set Open_vSwitch . other_config:hw-offload=true", "ovs-vsctl add-br br0",
-         *(f"ovs-ofctl add-flow ctBr {f}" for f in EXAMPLES[2])]
+         *(f'ovs-ofctl add-flow ctBr "{f}"' for f in EXAMPLES[2])]
 
 
 def example2_db(tmp_path, name: str = "k.db") -> str:

@@ -13,6 +13,7 @@ import shlex
 import tempfile
 
 from .result import Result
+from .vendor import EXAMPLE1, EXAMPLE2, with_roce_bypass
 
 STEPS = [
     ("1. The bridge: ctBr with the uplink p0 and the host representor pf0hpf, HW offload on", [
@@ -23,11 +24,7 @@ STEPS = [
         "sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=1",
     ]),
     ("2. Example 1: every IP connection of the host goes through conntrack; RoCE skips it", [
-        'ovs-ofctl add-flow ctBr "table=0,arp,action=normal"',
-        "ovs-ofctl add-flow ctBr table=0,udp,tp_dst=4791,action=normal",
-        'ovs-ofctl add-flow ctBr "table=0,ip,ct_state=-trk,action=ct(table=1)"',
-        'ovs-ofctl add-flow ctBr "table=1,priority=1,ip,ct_state=+trk+new,action=ct(commit),normal"',
-        'ovs-ofctl add-flow ctBr "table=1,priority=1,ip,ct_state=+trk+est,action=normal"',
+        *(f'ovs-ofctl add-flow ctBr "{f}"' for f in with_roce_bypass(EXAMPLE1)),
         "ovs-ofctl dump-flows ctBr --no-stats",
     ]),
     ("3. Traffic from host 2.2.2.1 (pf0hpf) to 1.1.1.2 (p0): ARP, 4 iperf-like TCP connections "
@@ -39,10 +36,7 @@ STEPS = [
     ("4. Example 2: the Arm source-NATs the host to 1.1.1.16", [
         "ovs-ofctl del-flows ctBr",
         "conntrack -F",
-        'ovs-ofctl add-flow ctBr "table=0,arp,action=normal"',
-        'ovs-ofctl add-flow ctBr "table=0,ip,ct_state=-trk,action=ct(table=1,nat)"',
-        'ovs-ofctl add-flow ctBr "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)), p0"',
-        'ovs-ofctl add-flow ctBr "table=1,ip,ct_state=+trk+est,action=normal"',
+        *(f'ovs-ofctl add-flow ctBr "{f}"' for f in EXAMPLE2),
         "gen {tmp}/ex2 --preset vendor2 --close open",
         "replay ctBr --in pf0hpf={tmp}/ex2/pf0hpf.pcap --in p0={tmp}/ex2/p0.pcap",
     ]),

@@ -37,26 +37,14 @@ import sys
 from .client import paths
 from .daemon_tool import db_path, is_daemon_pid, ping, read_pid, start_daemon, stop_daemon
 from .result import Result
+from .vendor import EXAMPLE1, EXAMPLE2
 
 BRIDGE = "ctBr"
 HOST_MAC = "02:c7:00:00:02:01"
 REMOTE_MAC = "02:c7:00:00:01:02"
 HOST_IP, REMOTE_IP, SNAT_IP = "2.2.2.1", "1.1.1.2", "1.1.1.16"
 
-EXAMPLES: dict[int, list[str]] = {
-    1: [
-        "table=0,arp,action=normal",
-        "table=0,ip,ct_state=-trk,action=ct(table=1)",
-        "table=1,priority=1,ip,ct_state=+trk+new,action=ct(commit),normal",
-        "table=1,priority=1,ip,ct_state=+trk+est,action=normal",
-    ],
-    2: [
-        "table=0,arp,action=normal",
-        "table=0,ip,ct_state=-trk,action=ct(table=1,nat)",
-        "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)),p0",
-        "table=1,ip,ct_state=+trk+est,action=normal",
-    ],
-}
+EXAMPLES: dict[int, tuple[str, ...]] = {1: EXAMPLE1, 2: EXAMPLE2}
 
 USAGE = ("usage: ctswitch lab up [--example 1|2]\n"
          "       ctswitch lab down\n"

@@ -1,14 +1,8 @@
 """ovs-appctl ofproto/trace and time warp on the vendor SNAT flows."""
 
 from ctswitch.control import appctl, ofctl
+from ctswitch.control.vendor import EXAMPLE2 as FLOWS
 from ctswitch.datapath.switch import Switch
-
-FLOWS = [
-    "table=0,arp,action=normal",
-    "table=0,ip,ct_state=-trk,action=ct(table=1,nat)",
-    "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)), p0",
-    "table=1,ip,ct_state=+trk+est,action=normal",
-]
 
 
 def switch():
