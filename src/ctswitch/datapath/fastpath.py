@@ -139,38 +139,36 @@ def _hash(k0, k1, k2, k3):
     return h ^ (h >> _U32)
 
 
-def _find(ent, index, mask, k0, k1, k2, k3):
-    """Entry id of the key, or -1."""
+def _probe(ent, index, mask, k0, k1, k2, k3):
+    """Linear probe for a key: (its slot, its entry id), or (the empty slot that ends the
+    probe, -1)."""
     h = _hash(k0, k1, k2, k3)
     tag = np.int64(h >> _U33)
     s = np.int64(h & np.uint64(mask))
     while True:
         v = index[s]
         if v == EMPTY:
-            return -1
+            return s, -1
         if (v >> 32) == tag:
             e = v & 0xFFFFFFFF
             if ent[e, 0] == k0 and ent[e, 1] == k1 and ent[e, 2] == k2 and ent[e, 3] == k3:
-                return e
+                return s, e
         s = (s + 1) & mask
+
+
+def _find(ent, index, mask, k0, k1, k2, k3):
+    """Entry id of the key, or -1."""
+    return _probe(ent, index, mask, k0, k1, k2, k3)[1]
 
 
 def _index_put(ent, index, mask, e):
     """Adds entry ``e`` (its key is in ``ent``) to the index; -2 when the key is already there."""
     k0, k1, k2, k3 = ent[e, 0], ent[e, 1], ent[e, 2], ent[e, 3]
-    h = _hash(k0, k1, k2, k3)
-    tag = np.int64(h >> _U33)
-    s = np.int64(h & np.uint64(mask))
-    while True:
-        v = index[s]
-        if v == EMPTY:
-            index[s] = (tag << 32) | e
-            return s
-        if (v >> 32) == tag:
-            o = v & 0xFFFFFFFF
-            if ent[o, 0] == k0 and ent[o, 1] == k1 and ent[o, 2] == k2 and ent[o, 3] == k3:
-                return -2
-        s = (s + 1) & mask
+    s, o = _probe(ent, index, mask, k0, k1, k2, k3)
+    if o >= 0:
+        return -2
+    index[s] = (np.int64(_hash(k0, k1, k2, k3) >> _U33) << 32) | e
+    return s
 
 
 def _index_del(ent, index, mask, e):
@@ -436,6 +434,7 @@ if HAVE_NUMBA:
     _st32 = _jit(_st32)
     _st64 = _jit(_st64)
     _hash = _jit(_hash)
+    _probe = _jit(_probe)
     _find = _jit(_find)
     _index_put = _jit(_index_put)
     _index_del = _jit(_index_del)
