@@ -31,6 +31,8 @@ checksum recomputed over the whole message.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from ..flow.key import (
     DL_DST,
     DL_SRC,
@@ -94,6 +96,9 @@ def _l4_patch(b: bytearray, coff: int, is_udp: bool, old: int, new: int) -> None
 
 def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
     """The frame with every header field that differs between the keys rewritten."""
+    if pkt.ip_ver == 4 and pkt.l4 >= 0 and (pkt.nw_proto == IPPROTO_TCP or pkt.nw_proto == IPPROTO_UDP) \
+            and not pkt.nw_frag & FRAG_LATER and _not_nat4(old_key) == _not_nat4(new_key):
+        return _nat4(frame, pkt, old_key, new_key)
     diff = [i for i in _FIELDS if old_key[i] != new_key[i]]
     if not diff:
         return bytes(frame)
@@ -180,6 +185,56 @@ def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]
 
 
 _NAT4 = frozenset((NW_SRC, NW_DST, TP_SRC, TP_DST))
+# The fields of _FIELDS outside _NAT4: when they are equal in both keys, ``apply`` takes _nat4.
+_not_nat4 = itemgetter(*(i for i in _FIELDS if i not in _NAT4))
+
+
+def _nat4(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
+    """``apply`` when only IPv4 addresses and TCP/UDP ports may differ (the NAT of almost every
+    slow-path packet): the same result as ``_apply_nat4``, without building the list of changed
+    fields first (it runs once per NATed slow-path packet)."""
+    l3 = pkt.l3
+    l4 = pkt.l4
+    b = None
+    ip_old = ip_new = l4_old = l4_new = 0
+    new = new_key[NW_SRC]
+    if new != old_key[NW_SRC]:
+        b = bytearray(frame)
+        ip_old = int.from_bytes(b[l3 + 12:l3 + 16], "big")
+        ip_new = new
+        b[l3 + 12:l3 + 16] = new.to_bytes(4, "big")
+    new = new_key[NW_DST]
+    if new != old_key[NW_DST]:
+        if b is None:
+            b = bytearray(frame)
+        ip_old += int.from_bytes(b[l3 + 16:l3 + 20], "big")
+        ip_new += new
+        b[l3 + 16:l3 + 20] = new.to_bytes(4, "big")
+    new = new_key[TP_SRC]
+    if new != old_key[TP_SRC]:
+        if b is None:
+            b = bytearray(frame)
+        l4_old = (b[l4] << 8) | b[l4 + 1]
+        new &= 0xFFFF
+        l4_new = new
+        b[l4] = new >> 8
+        b[l4 + 1] = new & 0xFF
+    new = new_key[TP_DST]
+    if new != old_key[TP_DST]:
+        if b is None:
+            b = bytearray(frame)
+        l4_old += (b[l4 + 2] << 8) | b[l4 + 3]
+        new &= 0xFFFF
+        l4_new += new
+        b[l4 + 2] = new >> 8
+        b[l4 + 3] = new & 0xFF
+    if b is None:
+        return bytes(frame)
+    if ip_old != ip_new or new_key[NW_SRC] != old_key[NW_SRC] or new_key[NW_DST] != old_key[NW_DST]:
+        _patch(b, l3 + 10, ip_old, ip_new)
+    _l4_patch(b, l4 + (16 if pkt.nw_proto == IPPROTO_TCP else 6), pkt.nw_proto == IPPROTO_UDP,
+              ip_old + l4_old, ip_new + l4_new)
+    return bytes(b)
 
 
 def _apply_nat4(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]) -> bytes:
