@@ -210,6 +210,19 @@ class Datapath:
         return self._emit(bridge, pkt, key, frame, outputs, e.extra)
 
     def _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=None):
+        if extra is None and defrag is None:  # the common case, without the ICMP and reassembly branches
+            result = []
+            by_no = bridge.by_no
+            for o in outputs:
+                ofport, okey = o[0], o[1]
+                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
+                p = by_no.get(ofport)
+                if p is not None:
+                    p.tx_packets += 1
+                    p.tx_bytes += len(data)
+                result.append((ofport, bytes(data)))
+            self.stats["tx_packets"] += len(result)
+            return result
         result = []
         icmp_id, inner = extra if extra is not None else (None, None)
         for ofport, okey, *_ in outputs:
@@ -257,11 +270,17 @@ class Datapath:
                              mac_aging_ms=self._mac_aging_ms(), cache=self.megaflows)
         n = len(frame)
         d = tr.defrag
-        k = len(tr.rules) if d is None else d[3]
-        for i, r in enumerate(tr.rules):
-            r.n_packets += 1
-            r.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
-            r.last_used_ms = now
+        if d is None:
+            for r in tr.rules:
+                r.n_packets += 1
+                r.n_bytes += n
+                r.last_used_ms = now
+        else:
+            k = d[3]
+            for i, r in enumerate(tr.rules):
+                r.n_packets += 1
+                r.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
+                r.last_used_ms = now
         extra = tr.outputs[0][2] if tr.outputs else None
         if d is None:
             out = self._emit(bridge, pkt, key, frame, tr.outputs, extra)
@@ -276,12 +295,12 @@ class Datapath:
                 self.drops[tr.drop or "dropped"] += 1
         off = sw.offload
         if off is not None and tr.verdicts:
-            seen = set()
+            seen = []  # the connections considered (a packet has one or two ct() verdicts)
             closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
                 c = v.conn
-                if c is not None and id(c) not in seen:
-                    seen.add(id(c))
+                if c is not None and not any(x is c for x in seen):
+                    seen.append(c)
                     if closing:
                         # A closing TCP connection is never (re)offloaded; keep the teardown reason.
                         if c.status & IPS_OFFLOAD:

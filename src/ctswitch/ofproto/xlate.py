@@ -75,6 +75,9 @@ MAX_RECIRCULATIONS = 32
 
 CT_FIELDS = (CT_STATE, CT_ZONE, CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
              CT_NW_PROTO, CT_TP_SRC, CT_TP_DST)
+assert CT_FIELDS == tuple(range(CT_STATE, CT_TP_DST + 1))  # _ct_fork writes them as one slice
+_CT_ZERO = (0,) * len(CT_FIELDS)
+_CT_TUPLE_ZERO = (0,) * (len(CT_FIELDS) - 4)  # the CT_NW_SRC .. CT_TP_DST part
 
 
 class Translation:
@@ -603,8 +606,8 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
     tr = ctx.tr
     trace = tr.trace
     formatter = ctx.formatter
-    indent = _action_indent(ctx)
-    if tr.trace is not None:
+    if trace is not None:
+        indent = _action_indent(ctx)
         parts = []
         if act.force:
             parts.append("force_commit")
@@ -623,33 +626,23 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
             tr.dp_actions[-1].append(f"recirc(0x{tr.recirc + len(ctx.queue) + 1:x})")
     if act.table is not None:
         rkey = list(key)
-        rkey[CT_STATE] = state
-        rkey[CT_ZONE] = zone
-        if verdict is not None:
-            rkey[CT_MARK] = verdict.mark
-            rkey[CT_LABEL] = verdict.label
-            o = verdict.orig
-            if o is not None:
-                ver, src, dst, proto, sport, dport = o
-                if ver == 6:
-                    rkey[CT_IPV6_SRC], rkey[CT_IPV6_DST] = src, dst
-                    rkey[CT_NW_SRC] = rkey[CT_NW_DST] = 0
-                else:
-                    rkey[CT_NW_SRC], rkey[CT_NW_DST] = src, dst
-                    rkey[CT_IPV6_SRC] = rkey[CT_IPV6_DST] = 0
-                rkey[CT_NW_PROTO], rkey[CT_TP_SRC], rkey[CT_TP_DST] = proto, sport, dport
+        if verdict is not None and verdict.orig is not None:
+            ver, src, dst, proto, sport, dport = verdict.orig
+            # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
+            rkey[CT_STATE:CT_TP_DST + 1] = (
+                (state, zone, verdict.mark, verdict.label, 0, 0, src, dst, proto, sport, dport) if ver == 6
+                else (state, zone, verdict.mark, verdict.label, src, dst, 0, 0, proto, sport, dport))
+        elif verdict is not None:  # no connection tuple: the ct_nw_* fields stay as they were
+            rkey[CT_STATE:CT_LABEL + 1] = (state, zone, verdict.mark, verdict.label)
         else:
-            for i in (CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
-                      CT_NW_PROTO, CT_TP_SRC, CT_TP_DST):
-                rkey[i] = 0
+            rkey[CT_STATE:CT_TP_DST + 1] = (state, zone, 0, 0) + _CT_TUPLE_ZERO
         ctx.queue.append((rkey, act.table, default_state, act.nat is not None))
         if trace is not None:
             trace.append(indent + f" -> A clone of the packet is forked to recirculate. "
                                   f"The forked pipeline will be resumed at table {act.table}.")
     if trace is not None:
         trace.append(indent + " -> Sets the packet to an untracked state, and clears all the conntrack fields.")
-    for i in CT_FIELDS:
-        key[i] = 0
+    key[CT_STATE:CT_TP_DST + 1] = _CT_ZERO
 
 
 def _nat_text(act: A.Ct, formatter) -> str:
