@@ -31,6 +31,7 @@ checksum recomputed over the whole message.
 
 from __future__ import annotations
 
+import struct
 from operator import itemgetter
 
 from ..flow.key import (
@@ -186,54 +187,42 @@ def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]
 
 _NAT4 = frozenset((NW_SRC, NW_DST, TP_SRC, TP_DST))
 # The fields of _FIELDS outside _NAT4: when they are equal in both keys, ``apply`` takes _nat4.
+_ADDRS = struct.Struct("!II")
+_PORTS = struct.Struct("!HH")
 _not_nat4 = itemgetter(*(i for i in _FIELDS if i not in _NAT4))
 
 
 def _nat4(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
     """``apply`` when only IPv4 addresses and TCP/UDP ports may differ (the NAT of almost every
     slow-path packet): the same result as ``_apply_nat4``, without building the list of changed
-    fields first (it runs once per NATed slow-path packet)."""
+    fields first, reading and writing the addresses and ports with one struct call each and
+    summing the changes for one RFC 1624 update per checksum (it runs once per NATed
+    slow-path packet)."""
     l3 = pkt.l3
     l4 = pkt.l4
-    b = None
-    ip_old = ip_new = l4_old = l4_new = 0
-    new = new_key[NW_SRC]
-    if new != old_key[NW_SRC]:
-        b = bytearray(frame)
-        ip_old = int.from_bytes(b[l3 + 12:l3 + 16], "big")
-        ip_new = new
-        b[l3 + 12:l3 + 16] = new.to_bytes(4, "big")
-    new = new_key[NW_DST]
-    if new != old_key[NW_DST]:
-        if b is None:
-            b = bytearray(frame)
-        ip_old += int.from_bytes(b[l3 + 16:l3 + 20], "big")
-        ip_new += new
-        b[l3 + 16:l3 + 20] = new.to_bytes(4, "big")
-    new = new_key[TP_SRC]
-    if new != old_key[TP_SRC]:
-        if b is None:
-            b = bytearray(frame)
-        l4_old = (b[l4] << 8) | b[l4 + 1]
-        new &= 0xFFFF
-        l4_new = new
-        b[l4] = new >> 8
-        b[l4 + 1] = new & 0xFF
-    new = new_key[TP_DST]
-    if new != old_key[TP_DST]:
-        if b is None:
-            b = bytearray(frame)
-        l4_old += (b[l4 + 2] << 8) | b[l4 + 3]
-        new &= 0xFFFF
-        l4_new += new
-        b[l4 + 2] = new >> 8
-        b[l4 + 3] = new & 0xFF
-    if b is None:
+    ns, nd, ps, pd = new_key[NW_SRC], new_key[NW_DST], new_key[TP_SRC] & 0xFFFF, new_key[TP_DST] & 0xFFFF
+    if ns == old_key[NW_SRC] and nd == old_key[NW_DST] and ps == old_key[TP_SRC] and pd == old_key[TP_DST]:
         return bytes(frame)
-    if ip_old != ip_new or new_key[NW_SRC] != old_key[NW_SRC] or new_key[NW_DST] != old_key[NW_DST]:
-        _patch(b, l3 + 10, ip_old, ip_new)
-    _l4_patch(b, l4 + (16 if pkt.nw_proto == IPPROTO_TCP else 6), pkt.nw_proto == IPPROTO_UDP,
-              ip_old + l4_old, ip_new + l4_new)
+    b = bytearray(frame)
+    os_, od = _ADDRS.unpack_from(b, l3 + 12)
+    ops, opd = _PORTS.unpack_from(b, l4)
+    _ADDRS.pack_into(b, l3 + 12, ns, nd)
+    _PORTS.pack_into(b, l4, ps, pd)
+    if ns != os_ or nd != od:
+        c = (b[l3 + 10] << 8) | b[l3 + 11]
+        c = update(c, os_ + od, ns + nd)
+        b[l3 + 10] = c >> 8
+        b[l3 + 11] = c & 0xFF
+    coff = l4 + 16 if pkt.nw_proto == IPPROTO_TCP else l4 + 6
+    c = (b[coff] << 8) | b[coff + 1]
+    if pkt.nw_proto == IPPROTO_UDP:
+        if c == 0:  # no UDP checksum: stays none
+            return bytes(b)
+        c = update(c, os_ + od + ops + opd, ns + nd + ps + pd) or 0xFFFF
+    else:
+        c = update(c, os_ + od + ops + opd, ns + nd + ps + pd)
+    b[coff] = c >> 8
+    b[coff + 1] = c & 0xFF
     return bytes(b)
 
 
