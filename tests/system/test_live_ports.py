@@ -8,8 +8,10 @@ strips the tag; the port puts it back), frames longer than a ring slot (the ring
 keeps a truncated copy and queues the whole frame: ``TP_STATUS_COPY``), a tagged
 long frame, and plain small ones.  Both the batched read (``recv_frames``) and
 the per-frame read (``recv_batch``) must return exactly the frames sent, in
-order (also 40 long then 40 tagged frames: more than a round of the ring takes); then frames go back out through ``send_frames`` and arrive intact on
-``b``.  The namespace is deleted even on failure.
+order (also 40 long then 40 tagged frames: more than a round of the ring takes); then frames go back out
+through ``send_frames`` and arrive intact on ``b``, as does one ``send``; both go
+through the port's send-only socket, which receives nothing (and the port does
+not read its own frames back).  The namespace is deleted even on failure.
 """
 
 from __future__ import annotations
@@ -112,6 +114,26 @@ for f in sent3:
 got3 = drain(lambda: [bytes(b[o:o + n]) for b, _a, offs, lens, _h in [port.recv_frames(256)]
                       for o, n in zip(offs.tolist(), lens.tolist())], len(sent3))
 res["many"] = [g == s for g, s in zip(got3, sent3)] + [len(got3) == len(sent3)]
+# frames go out through the port's send-only socket (per-frame send too), which never receives
+res["tx_sock"] = port.tx_sock.fileno() != port.sock.fileno()
+one = eth(60, 400)
+res["sent_one"] = port.send(one)
+back = []
+while True:
+    try:
+        data = peer_rx.recv(65536)
+    except socket.timeout:
+        break
+    if ours(data):
+        back.append(data)
+    if data == one:
+        break
+res["one_back"] = back[-1:] == [one]
+try:
+    port.tx_sock.recv(65536)
+    res["tx_sock_rx"] = True
+except BlockingIOError:
+    res["tx_sock_rx"] = False
 res["counters"] = {"rx": port.rx, "rx_vlan": port.rx_vlan, "rx_truncated": port.rx_truncated,
                    "tx_errors": port.tx_errors, "drops": port.kernel_drops()}
 port.close()
@@ -148,6 +170,8 @@ def test_port_receive_paths_give_wire_frames_in_order(veth_ns, ring, vnet):
     assert all(res["echo"]), res
     assert all(res["per_frame"]), res
     assert all(res["many"]), res
+    assert res["tx_sock"] and res["sent_one"] and res["one_back"], res
+    assert res["tx_sock_rx"] is False, res  # the send-only socket has no packet-type hook
     if vnet:
         assert res["hdrs"] == 7, res
     c = res["counters"]
