@@ -5,20 +5,26 @@ replies >= 1024 packets after their request, 64-byte frames), 1M packets over 10
 100k connections.  The switch: bridge ctBr, ports p0 and pf0hpf, vendor example 2 flows
 (secure fail mode, so the 1024 filler frames are dropped, as in the oracle), hw-offload on.
 
-Reference: real OVS 3.1 userspace (DPDK pcap ports, one PMD core) was measured on this
-machine type at 1.31 Mpps (10k conns) and 1.17 Mpps (100k) on the same traffic shape
-(shared/oracle/README.md §2, perf/results).  It runs in the same invocation only when
-``ovs-vswitchd-dpdk`` is installed; otherwise the ratio is against those recorded figures
-and the section says so.
+Reference: real OVS 3.1 userspace, ``ovs-vswitchd-dpdk`` with DPDK pcap ports and one PMD core,
+run in the same invocation on the same pcaps (``bench.ovs_dpdk``: private ovsdb/vswitchd in a
+temp dir, the oracle's method of shared/oracle/README.md §2), three runs interleaved with
+ctswitch's three, median of each; its rate is packets over the wall clock from the first to
+the last rx counted, plus OVS' own PMD cycles per packet.  When ``ovs-vswitchd-dpdk`` is not
+installed (``apt-get install openvswitch-switch-dpdk``; ``make bench`` does it), when
+``--no-ovs`` is given or when a run fails, the ratio is against the figures recorded earlier
+with that method on the oracle's machine, 1.31 Mpps (10k conns) and 1.17 Mpps (100k), and
+the section says so.
 
-    python -m bench.bench_replay [--quick] [--no-save]
+    python -m bench.bench_replay [--quick] [--no-save] [--no-ovs]
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +32,8 @@ import time
 from bench.common import report
 from ctswitch.control.vendor import EXAMPLE2 as FLOWS
 
-OVS_RECORDED = {10_000: 1.31e6, 100_000: 1.17e6}
+# (rx-window pkt/s, PMD cycles/pkt) recorded with the same method, shared/oracle/README.md §2
+OVS_RECORDED = {10_000: (1.31e6, 1982), 100_000: (1.17e6, 2260)}
 
 
 def _switch():
@@ -53,37 +60,84 @@ def run_one(d: str, conns: int, packets: int, mode: str = "auto") -> tuple[float
                            "conns": sw.tracker.created}
 
 
+def _ovs_run(d: str):
+    """One OVS DPDK run on the pcaps in ``d``: (DpdkRun, None), or (None, why it failed)."""
+    from bench import ovs_dpdk
+    try:
+        return ovs_dpdk.measure(d, FLOWS), None
+    except (ovs_dpdk.DpdkError, RuntimeError, OSError, subprocess.SubprocessError) as e:
+        return None, str(e).splitlines()[0][:300]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = argv or []
+    from bench import ovs_dpdk
     from ctswitch.gen import cli_main
     quick = "--quick" in argv
     packets = 200_000 if quick else 1_000_000
-    lines = ["| connections | packets | ctswitch pkt/s | fast path share | slow-path packets | "
-             "OVS 3.1 DPDK (recorded) | ratio |", "|---|---|---|---|---|---|---|"]
     runs = 1 if quick else 3
+    no_ovs = "--no-ovs given" if "--no-ovs" in argv else ovs_dpdk.dpdk_missing()
+    load = os.getloadavg()
+    lines = ["| connections | packets | ctswitch pkt/s | fast path share | slow-path packets | "
+             f"OVS 3.1 DPDK pkt/s ({'recorded' if no_ovs else 'this run'}) | OVS cycles/pkt | ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    notes: list[str] = []
     for conns in (10_000, 100_000):
         d = tempfile.mkdtemp(prefix="ctsw-bench-replay-")
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 cli_main([d, "--perf", "--packets", str(packets), "--conns", str(conns), "--size", "64",
                           "--snat", "1.1.1.16"])
-            results = [run_one(d, conns, packets) for _ in range(runs)]
+            results, ovs_runs, failed = [], [], None
+            for _ in range(runs):  # interleaved, so both see the same machine
+                if no_ovs is None and failed is None:
+                    r, failed = _ovs_run(d)
+                    if r is not None:
+                        ovs_runs.append(r)
+                results.append(run_one(d, conns, packets))
             results.sort(key=lambda r: r[0])
             dt, n, c = results[len(results) // 2]
             rate = n / dt
-            ovs = OVS_RECORDED[conns]
+            runs_note = "/".join(f"{r[1] / r[0] / 1e6:.2f}" for r in results)
+            if ovs_runs and failed is None:
+                ovs_runs.sort(key=lambda r: r.pps)
+                o = ovs_runs[len(ovs_runs) // 2]
+                ovs, cpp = o.pps, f"{o.cycles_per_pkt:,.0f}"
+                notes.append(f"{conns:,} connections: ctswitch runs {runs_note} Mpps; OVS runs "
+                             + "/".join(f"{r.pps / 1e6:.2f}" for r in ovs_runs) + " Mpps "
+                             + "(" + "/".join(f"{r.cycles_per_pkt:,.0f}" for r in ovs_runs) + " cycles/pkt, "
+                             + f"{o.us_per_pkt:.2f} us/pkt at the median), {o.packets:,} packets, tx {o.tx:,}, "
+                             f"{o.conns:,} connections tracked: checks passed.")
+                src = ""
+            else:
+                ovs, cycles = OVS_RECORDED[conns]
+                cpp, src = f"{cycles:,}", " (recorded)" if no_ovs is None else ""
+                if failed is not None:
+                    notes.append(f"{conns:,} connections: the OVS DPDK run failed ({failed}); "
+                                 "ratio against the recorded figure.")
+                notes.append(f"{conns:,} connections: ctswitch runs {runs_note} Mpps.")
             lines.append(f"| {conns:,} | {n:,} | {rate:,.0f} | {100 * c['fast'] / n:.1f}% | {c['slow']:,} | "
-                         f"{ovs / 1e6:.2f} Mpps | {rate / ovs:.2f}x |")
+                         f"{ovs / 1e6:.2f} Mpps{src} | {cpp} | {rate / ovs:.2f}x |")
         finally:
             shutil.rmtree(d, ignore_errors=True)
     lines.append("")
-    lines.append("Median of 3 runs (1 with --quick), the vectorized replay loop (frames in NumPy arrays, "
-                 "Numba fast path, megaflow-cached slow path). `ovs-vswitchd-dpdk` is not installed here, "
-                 "so the OVS figures are the oracle's recorded ones for the same traffic shape on this "
-                 "machine type.")
+    lines.append(f"Median of {runs} runs, the vectorized replay loop (frames in NumPy arrays, "
+                 "Numba fast path, megaflow-cached slow path); ratio = ctswitch pkt/s / OVS pkt/s. "
+                 f"Load average at the start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 vCPUs).")
+    if no_ovs is None:
+        lines.append(f"OVS: {ovs_dpdk.version()}, userspace datapath and conntrack, DPDK net_pcap ports "
+                     "(rx_pcap = the same pcaps, tx_pcap=/dev/null), no hugepages, one PMD on core 1, "
+                     "the rest and the poller on core 0; a fresh private instance per run, interleaved "
+                     "with ctswitch's runs. Rate: packets over the wall clock from the first to the last rx "
+                     "counted (`dpctl/show -s` every 1 ms); cycles/pkt: `dpif-netdev/pmd-stats-show` "
+                     "processing cycles over packets received. Median run by rate.")
+    else:
+        lines.append(f"OVS 3.1 DPDK did not run ({no_ovs}), so the OVS figures are the ones recorded "
+                     "earlier with the same method and traffic shape (shared/oracle/README.md §2; that "
+                     "machine reported an Intel Xeon VM at 2.6 GHz).")
+    lines += [""] + [f"* {n}" for n in notes]
     report("Replay of the vendor SNAT scenario (example 2), 64 B frames", "bench.bench_replay", argv, lines)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
