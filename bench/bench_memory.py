@@ -6,8 +6,10 @@ offloaded: SYN with ct(commit,nat(src=1.1.1.16)), SYN-ACK, ACK, then
 ``OffloadManager.consider``), delta divided by the connection count.  The fill
 is driven at the tracker level (codec.parse, flow key, ``Tracker.process``
 with the vendor flows' ct() actions), frames built in untimed chunks; the fill
-time is that of parse + conntrack + offload only.  The batched fast-path table
-for the same connections (``FastTable``, both directions) is measured apart.
+time is that of parse + conntrack + offload only (the offload manager freezes
+idle offloaded connections into the compact tier as it goes, see
+``conntrack/cold.py``; the time includes that).  The batched fast-path table for
+the same connections (``FastTable``, both directions) is measured apart.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def child(n: int) -> dict:
     after = rss_bytes()
     conns = len(tr)
     offl = off.counters()["offloaded"]
+    frozen = tr._ncold
+    cold_bytes = tr._cold.nbytes() if tr._cold is not None else 0
+    row = tr._cold.size if tr._cold is not None else 0
     # The batched fast-path table for the same connections, measured apart.
     from bench.traffic import fill_table
     fill_table(10)  # imports numba and loads the compiled kernels before measuring
@@ -63,7 +68,8 @@ def child(n: int) -> dict:
     ft = fill_table(n)
     ft_fill = time.perf_counter() - t0
     ft_rss = rss_bytes() - b2
-    return {"n": n, "conns": conns, "offloaded": offl, "delta": after - base, "fill_s": fill,
+    return {"n": n, "conns": conns, "offloaded": offl, "frozen": frozen, "cold_bytes": cold_bytes, "row": row,
+            "delta": after - base, "fill_s": fill,
             "ft_bytes": ft.nbytes, "ft_rss": ft_rss, "ft_fill_s": ft_fill}
 
 
@@ -94,8 +100,9 @@ def main(argv: list[str]) -> list[str]:
         return []
     quick = "--quick" in argv
     sizes = (20_000,) if quick else (100_000, 1_000_000)
-    lines = ["| conns | offloaded | RSS delta | B/conn (target <= 256) | fill time | fill rate | "
-             "FastTable arrays B/conn | FastTable fill |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| conns | offloaded | frozen (compact tier) | RSS delta | B/conn (target <= 256) | compact tier "
+             "rows + index B/conn | fill time | fill rate | FastTable arrays B/conn | FastTable fill |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for n in sizes:
         p = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", str(n)], capture_output=True,
                            text=True, timeout=3600)
@@ -103,12 +110,14 @@ def main(argv: list[str]) -> list[str]:
             lines.append(f"| {n:,} | failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode} |")
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
-        lines.append(f"| {n:,} | {r['offloaded']:,} | {r['delta'] / 2**20:.0f} MiB | **{r['delta'] / n:.0f}** | "
+        lines.append(f"| {n:,} | {r['offloaded']:,} | {r['frozen']:,} | {r['delta'] / 2**20:.0f} MiB | "
+                     f"**{r['delta'] / n:.0f}** | {r['cold_bytes'] / n:.0f} (row {r['row']} B) | "
                      f"{r['fill_s']:.1f} s | {n / r['fill_s']:,.0f} conn/s | {r['ft_bytes'] / n:.0f} "
                      f"(RSS {r['ft_rss'] / n:.0f}) | {r['ft_fill_s']:.1f} s |")
         print(lines[-1])
     lines.append("")
-    lines.append("Shallow sizes of one offloaded TCP connection's objects: " + ", ".join(sample_sizes()))
+    lines.append("Shallow sizes of one offloaded TCP connection's objects while it is not frozen (e.g. "
+                 "referenced by the datapath's cache): " + ", ".join(sample_sizes()))
     return report("Memory per offloaded connection", "bench.bench_memory", argv, lines)
 
 

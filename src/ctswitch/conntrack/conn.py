@@ -24,6 +24,9 @@ small (a million entries) and cheap to update per packet:
   objects less per offloaded connection); ``unpack()`` restores them
   (``tcp.packet`` and ``Tracker.on_unoffload`` call it).  Views and
   ``to_state`` read through ``field()`` and see the same values either way.
+* an offloaded connection nothing outside the tracker and the offload
+  manager references is frozen into a packed row (``cold.py``, ~200 B) and
+  thawed back into an equal object when anything needs it.
 
 Tuples are ``(src, dst, sport, dport)`` ints.  For ICMP/ICMPv6 ``sport`` is
 the echo id and ``dport`` is ``type << 8 | code`` (the kernel keeps the same

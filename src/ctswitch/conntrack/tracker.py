@@ -23,6 +23,12 @@ One dict maps the key of *both* tuples of every confirmed connection (see
    an existing entry) rewrites established packets both ways: the reply of an
    SNAT connection gets ``+dnat``.  The verdict carries the new (addr, port).
 
+Connections the offload manager froze (offloaded, referenced by nothing
+else: ``cold.py``) are rows of the compact tier instead of objects; a lookup
+that misses the dict asks the compact tier's index too, and a hit thaws the
+row back into an equal Conn.  Walks over the table (listings, flush, sweep,
+persistence) see both tiers in id order.
+
 The kernel keeps the conntrack attached to the skb between ct() actions of
 one packet (``skb_nfct_cached``): the tracker remembers the last (packet,
 zone) it processed and does not run the state machine twice for it, so
@@ -49,7 +55,9 @@ dpctl ``-m`` id/status        kernel id and IPS bits       id=0,status=0
 from __future__ import annotations
 
 import random
+import struct
 from collections import OrderedDict, deque
+from operator import attrgetter
 
 from ..flow.actions import Ct, Load, SetField
 from ..flow.key import (
@@ -72,6 +80,7 @@ from ..flow.key import (
 from ..packet.headers import FRAG_LATER
 from . import nat as natmod
 from . import render, tcp
+from .cold import I_ID, N_CONN, ColdTier, conn_row, rare_of, row_conn
 from .conn import (
     DIR_ORIG,
     DIR_REPLY,
@@ -114,6 +123,7 @@ RATELIMIT_BURST = 10
 RATELIMIT_MS = 5000
 DAY_MS = 86_400_000
 M128 = (1 << 128) - 1
+_BY_ID = attrgetter("id")
 
 
 class CtVerdict:
@@ -142,7 +152,16 @@ class CtVerdict:
 
 
 class Tracker:
-    """The conntrack table of the emulated host (all zones)."""
+    """The conntrack table of the emulated host (all zones).
+
+    Connections live as ``Conn`` objects (the hot tier) or, once the offload manager
+    froze them, as rows of the compact tier (``cold.py``); every lookup, listing and
+    removal sees both, and thaws a frozen connection back into an object first.
+    """
+
+    # References the tracker itself holds to a confirmed connection object: its two table
+    # entries and ``_conns`` (the offload manager freezes only what nothing else holds).
+    HOLDS = 3
 
     def __init__(self, params, seed: int = 0) -> None:
         self.params = params
@@ -189,6 +208,14 @@ class Tracker:
         self._expect_of: dict[int, tuple] = {}
         # IPv4 reassembly in front of conntrack (ct() on a fragment; see defrag.py).
         self.defrag = Defrag(params)
+        # The compact tier (cold.py), created by the first freeze; its rows carry the fields of
+        # one owner (the offload manager), which rebuilds its part when a row is thawed.
+        self._cold: ColdTier | None = None
+        self._cold_owner = None
+        self._ncold = 0
+        # False once a thawed connection was appended to ``_conns`` behind younger ones:
+        # ``_ordered`` sorts it back into id (= age) order before an ordered walk.
+        self._sorted = True
 
     # ------------------------------------------------------------------ helpers
     def _timeouts(self) -> Timeouts:
@@ -223,18 +250,39 @@ class Tracker:
             self.events.append((now, kind, render.event_line(conn, now, kind)))
 
     def __len__(self) -> int:
-        return len(self._conns)
+        return len(self._conns) + self._ncold
 
     @property
     def count(self) -> int:
-        return len(self._conns)
+        return len(self._conns) + self._ncold
 
     def iter_conns(self):
-        """Confirmed connections, oldest first."""
-        return iter(list(self._conns.values()))
+        """Confirmed connections, oldest first (frozen ones are thawed: callers may keep them)."""
+        if self._ncold:
+            self.thaw_all()
+        return iter(list(self._ordered().values()))
+
+    def snapshot(self) -> list[Conn]:
+        """Confirmed connections, oldest first, thawing nothing: frozen ones come as unregistered
+        copies (with their offload record), to read only (persistence, counts)."""
+        conns = list(self._ordered().values())
+        if self._ncold:
+            cold, owner = self._cold, self._cold_owner
+            for row in cold.live_rows():
+                v = cold.values(row)
+                c = row_conn(v, cold.rare.get(v[I_ID]))
+                c.offload = owner.cold_record(c.id, v[N_CONN:])
+                conns.append(c)
+            conns.sort(key=_BY_ID)
+        return conns
 
     def get(self, conn_id: int) -> Conn | None:
-        return self._conns.get(conn_id)
+        c = self._conns.get(conn_id)
+        if c is None and self._ncold:
+            row = self._cold.find_id(conn_id)
+            if row >= 0:
+                c = self.thaw_row(row)
+        return c
 
     def zone_count(self, zone: int) -> int:
         return self._zone_count.get(zone, 0)
@@ -322,8 +370,12 @@ class Tracker:
     def find(self, zone: int, ip_ver: int, proto: int, tup: tuple) -> Conn | None:
         """The confirmed connection with ``tup`` (src, dst, sport, dport; ICMP: id,
         type << 8 | code) as its original or reply tuple in ``zone``, or None."""
-        sub = self._tables.get((zone << 12) | (ip_ver << 8) | proto)
-        return sub.get(tup) if sub is not None else None
+        zp = (zone << 12) | (ip_ver << 8) | proto
+        sub = self._tables.get(zp)
+        c = sub.get(tup) if sub is not None else None
+        if c is None and self._ncold:
+            c = self._thaw_tuple(zp, tup)
+        return c
 
     def _find(self, conn: Conn, tup: tuple) -> Conn | None:
         """The entry under ``tup`` in ``conn``'s zone and protocol."""
@@ -370,8 +422,11 @@ class Tracker:
             # on it (conntrack sees fragments only when defrag did not reassemble them).
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        sub = self._tables.get((zone << 12) | (ipv << 8) | proto)
+        zp = (zone << 12) | (ipv << 8) | proto
+        sub = self._tables.get(zp)
         conn = sub.get(tup) if sub is not None else None
+        if conn is None and self._ncold:
+            conn = self._thaw_tuple(zp, tup)
         if conn is not None and conn.expires <= now and not conn.status & IPS_OFFLOAD:
             self._destroy(conn, now)
             conn = None
@@ -431,7 +486,7 @@ class Tracker:
                         self._event(conn, now, "UPDATE")
                 return conn, d, base
         # Not found: a new, unconfirmed connection.
-        if len(self._conns) >= t.conntrack_max and not self._early_drop(now):
+        if len(self._conns) + self._ncold >= t.conntrack_max and not self._early_drop(now):
             self.stats["drop"] += 1
             self._log(now, TABLE_FULL_MSG)
             return None, 0, TABLE_FULL_MSG
@@ -553,8 +608,11 @@ class Tracker:
         else:
             itup = (inner.nw_src, inner.nw_dst, 0, 0)
         rt = invert(p, itup)
-        sub = self._tables.get((zone << 12) | (ipv << 8) | p) if rt is not None else None
+        zp = (zone << 12) | (ipv << 8) | p
+        sub = self._tables.get(zp) if rt is not None else None
         conn = sub.get(rt) if sub is not None else None
+        if conn is None and rt is not None and self._ncold:
+            conn = self._thaw_tuple(zp, rt)
         if conn is None or pkt.nw_dst != rt[1]:
             # No connection, or (nf_conntrack_inet_error) "outer daddr != inner": the error must
             # go to the source of the packet it quotes.
@@ -632,7 +690,7 @@ class Tracker:
             if err is not None:
                 return err
         sub = self._sub(zone, conn.ip_ver, conn.proto)
-        if conn.reply in sub or conn.orig in sub:
+        if conn.reply in sub or conn.orig in sub or (self._ncold and self._cold_has(conn)):
             self.stats["insert_failed"] += 1
             self.stats["drop"] += 1
             return CLASH_MSG
@@ -658,14 +716,21 @@ class Tracker:
         icmp = proto in (1, 58)
         rtype = conn.reply[3]
         table = self._sub(conn.zone, conn.ip_ver, proto)
+        if self._ncold:  # a tuple is taken by a frozen connection too
+            find, zp = self._cold.find, (conn.zone << 12) | (conn.ip_ver << 8) | proto
+
+            def has(t):
+                return t in table or find(zp, t) >= 0
+        else:
+            has = table.__contains__
         if spec.kind == "src":
             cur_port = o[2] if (icmp or proto in PORTED) else -1
             if icmp:
                 def taken(a, p):
-                    return (o[1], a, p, rtype) in table
+                    return has((o[1], a, p, rtype))
             else:
                 def taken(a, p):
-                    return (o[1], a, o[3], p if cur_port >= 0 else 0) in table
+                    return has((o[1], a, o[3], p if cur_port >= 0 else 0))
             res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -678,10 +743,10 @@ class Tracker:
             cur_port = o[2] if icmp else (o[3] if proto in PORTED else -1)
             if icmp:
                 def taken(a, p):
-                    return (a, o[0], p, rtype) in table
+                    return has((a, o[0], p, rtype))
             else:
                 def taken(a, p):
-                    return (a, o[0], p if cur_port >= 0 else 0, o[2]) in table
+                    return has((a, o[0], p if cur_port >= 0 else 0, o[2]))
             res = natmod.allocate(spec, proto, o[1], o[0], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -762,7 +827,9 @@ class Tracker:
 
     def flush(self, zone: int | None = None, now: int = 0) -> int:
         """Deletes every entry (of ``zone``); returns how many."""
-        victims = [c for c in self._conns.values() if zone is None or c.zone == zone]
+        if self._ncold:
+            self.thaw_all(zone)
+        victims = [c for c in self._ordered().values() if zone is None or c.zone == zone]
         for c in victims:
             self._destroy(c, now)
         return len(victims)
@@ -773,7 +840,7 @@ class Tracker:
             return []
         dead = []
         nxt = None
-        for c in self._conns.values():
+        for c in self._ordered().values():
             if c.status & IPS_OFFLOAD:
                 continue
             if c.expires <= now:
@@ -829,9 +896,86 @@ class Tracker:
         if not conn.status & IPS_ASSURED and conn.confirmed:
             self._unassured[conn.id] = conn
 
+    # ------------------------------------------------------------------ the compact tier (cold.py)
+    def freeze(self, conn: Conn, ext: tuple, owner) -> bool:
+        """Moves ``conn`` into the compact tier, with ``owner``'s row fields ``ext``.
+
+        The caller (the offload manager) freezes only offloaded connections that nothing
+        but itself and the tracker references (cold.py, Rule 1), and rebuilds its part in
+        ``owner.thaw_record`` when the row is thawed.  Returns False, leaving ``conn`` as it
+        is, when a value does not fit its row field exactly (cold.py, Rule 2).
+        """
+        if not conn.confirmed or conn.id in self._unassured or conn.id in self._expect_of:
+            return False
+        cold = self._cold
+        if cold is None:
+            cold = self._cold = ColdTier(owner.COLD_FIELDS)
+            self._cold_owner = owner
+        elif owner is not self._cold_owner:
+            return False
+        try:
+            cold.put(conn_row(conn) + ext)
+        except (struct.error, OverflowError):
+            return False
+        rare = rare_of(conn)
+        if rare is not None:
+            cold.rare[conn.id] = rare
+        sub = self._tables[(conn.zone << 12) | (conn.ip_ver << 8) | conn.proto]
+        sub.pop(conn.orig, None)
+        sub.pop(conn.reply, None)
+        del self._conns[conn.id]
+        self._ncold += 1
+        return True
+
+    def thaw_row(self, row: int) -> Conn:
+        """Turns compact-tier ``row`` back into a registered Conn (its owner re-attaches its
+        record) and returns it."""
+        cold = self._cold
+        v = cold.values(row)
+        conn = row_conn(v, cold.rare.pop(v[I_ID], None))
+        cold.remove(row)
+        self._ncold -= 1
+        sub = self._sub(conn.zone, conn.ip_ver, conn.proto)
+        sub[conn.orig] = conn
+        sub[conn.reply] = conn
+        self._conns[conn.id] = conn
+        self._sorted = False
+        self._cold_owner.thaw_record(conn, v[N_CONN:])
+        return conn
+
+    def thaw_all(self, zone: int | None = None) -> None:
+        """Thaws every frozen connection (of ``zone``)."""
+        if not self._ncold:
+            return
+        cold = self._cold
+        for row in cold.live_rows():
+            if zone is None or cold.zp_of(row) >> 12 == zone:
+                self.thaw_row(row)
+
+    def cold_views(self):
+        """(first row, NumPy view) per chunk of the compact tier (see ``ColdTier.views``)."""
+        return self._cold.views() if self._ncold else ()
+
+    def _thaw_tuple(self, zp: int, tup: tuple) -> Conn | None:
+        rd = self._cold.find(zp, tup)
+        return self.thaw_row(rd >> 1) if rd >= 0 else None
+
+    def _cold_has(self, conn: Conn) -> bool:
+        """Whether a frozen connection has ``conn``'s original or reply tuple."""
+        zp = (conn.zone << 12) | (conn.ip_ver << 8) | conn.proto
+        find = self._cold.find
+        return find(zp, conn.reply) >= 0 or find(zp, conn.orig) >= 0
+
+    def _ordered(self) -> dict[int, Conn]:
+        """``_conns`` in id order, the order of every walk over the table."""
+        if not self._sorted:
+            self._conns = dict(sorted(self._conns.items()))
+            self._sorted = True
+        return self._conns
+
     # ------------------------------------------------------------------ persistence
     def to_state(self) -> dict:
-        return {"conns": [c.to_state() for c in self._conns.values()], "next_id": self._next_id, "created": self.created,
+        return {"conns": [c.to_state() for c in self.snapshot()], "next_id": self._next_id, "created": self.created,
                 "stats": dict(self.stats), "limits": self.limits.to_state(),
                 "log": list(self.log), "events_enabled": self.events_enabled,
                 "events": [list(e) for e in self.events], "ip_mib": dict(self.defrag.stats),

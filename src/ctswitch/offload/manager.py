@@ -45,6 +45,20 @@ States (``LIFECYCLE`` is the transition table)::
   to conntrack with ``tracker.on_unoffload`` (timeout fix-up, window re-learn),
   except when the connection itself is being deleted.
 
+Compact tier: an offloaded connection that nothing outside the tracker and
+this manager references is *frozen* a little later (``compact``, run every
+``COLD_BATCH`` offloads and at each GC): the tracker moves the connection and
+this record into one packed row (``conntrack/cold.py``, ``COLD_FIELDS`` is
+the record's part) and drops the objects (~1.1 KB -> ~220 B per connection).
+Anything that needs the connection thaws it back, equal field for field, and
+``thaw_record`` re-attaches the record here.  While frozen its aging deadline
+is a row field: ``gc`` thaws the rows that are due (one vectorised scan, only
+when the earliest frozen deadline is due) before it pops the heap, so the
+teardown order is unchanged; heap entries of frozen connections are stale
+and are dropped when the heap is rebuilt.  Records carry ``seq`` (offload
+order), so walks over offloaded connections keep the order of a manager that
+never froze anything.
+
 Knobs are read from ``params`` and cached per ``params.version``.
 Per connection the manager keeps one small ``OffloadRecord`` (no tuples: the
 pattern is a shared tuple, the two FDB group ids are int slots), one dict
@@ -58,6 +72,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import sys
 
 from ctswitch.offload import policy
 from ctswitch.offload.fdb import Fdb, InsertResult, Pattern, pattern_name
@@ -115,10 +130,11 @@ class OffloadRecord:
         hent: the record's live heap entry (others are stale).
         sw_packets, sw_bytes, hw_packets, hw_bytes: fast-path hits counted here.
         uni: offloaded in the original direction only (UDP before ASSURED): one HW rule.
+        seq: offload order (the manager's walks follow it; not persisted: the saved list is in it).
     """
 
     __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hent",
-                 "sw_packets", "sw_bytes", "hw_packets", "hw_bytes", "uni")
+                 "sw_packets", "sw_bytes", "hw_packets", "hw_bytes", "uni", "seq")
 
     def __init__(self, pattern: Pattern, now: int) -> None:
         self.state = OffloadState.OFFLOAD
@@ -132,6 +148,7 @@ class OffloadRecord:
         self.hent = -1
         self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
         self.uni = False
+        self.seq = 0
 
     @property
     def groups(self) -> tuple[int, ...] | None:
@@ -164,6 +181,32 @@ class OffloadRecord:
 
 HEAP_SHIFT = 40
 HEAP_MASK = (1 << HEAP_SHIFT) - 1
+
+# The record's part of a compact-tier row (conntrack/cold.py): (name, struct code).  Times
+# other than since/last_used/deadline are stored as 32-bit offsets from ``since``; a value
+# that does not fit keeps the connection an object.
+COLD_FIELDS = (("oflags", "B"),  # OF_* bits
+               ("pattern", "B"),  # index into OffloadManager._pats
+               ("seq", "Q"), ("since", "q"), ("last_used", "q"),
+               ("deadline", "q"),  # of the live heap entry (hent >> HEAP_SHIFT)
+               ("hw_since_d", "i"), ("last_try_d", "i"),
+               ("g1", "i"), ("g2", "i"),  # -1: None
+               ("sw_packets", "I"), ("sw_bytes", "I"), ("hw_packets", "I"), ("hw_bytes", "I"))
+OF_HW = 1  # state HW_OFFLOAD (else OFFLOAD)
+OF_UNI = 2
+OF_NO_HW_SINCE = 4  # hw_since is None
+COLD_BATCH = 256  # offloads between two compactions
+NEVER = 1 << 62
+
+
+def _local_refs() -> int:
+    o = []
+    return sys.getrefcount(o)
+
+
+# sys.getrefcount of an object held by one local variable only (the call's own reference
+# included): the baseline of the "nothing else holds it" test of ``_freeze``.
+_LOCAL_REFS = _local_refs()
 
 
 _STATUS: dict[int, int] = {}
@@ -214,6 +257,8 @@ class OffloadManager:
         torn: teardowns by reason text.
     """
 
+    COLD_FIELDS = COLD_FIELDS  # the record's part of a compact-tier row
+
     def __init__(self, params, tracker, fdb: Fdb | None = None) -> None:
         self.params = params
         self.tracker = tracker
@@ -237,6 +282,15 @@ class OffloadManager:
         # Called as teardown_hook(conn) whenever a connection leaves offload (aging, FIN/RST,
         # deletion, flush), so caches of its decisions (the datapath's) can drop them.
         self.teardown_hook = None
+        # The compact tier (module docstring): False keeps every connection an object.
+        self.compaction = True
+        self._seq = 0  # the next record's seq
+        self._disordered = False  # a thawed connection was appended to _conns behind younger ones
+        self._cold_new: list[int] = []  # ids to freeze at the next compaction
+        self._cold_retry: list[int] = []  # ids still referenced at the last one: a second chance
+        self._cold_min = NEVER  # no frozen connection's deadline is earlier
+        self._pats: list[Pattern] = []  # pattern index of a row -> the shared pattern tuple
+        self._pat_ids: dict[Pattern, int] = {}
         self._sync()
 
     # ------------------------------------------------------------------ knobs
@@ -303,6 +357,8 @@ class OffloadManager:
             conn.why = text
             return text
         rec = OffloadRecord(policy.pattern_of(conn), now)
+        rec.seq = self._seq
+        self._seq += 1
         if conn.proto == IPPROTO_UDP and self.cfg.udp_unidirectional and not conn.status & IPS_ASSURED:
             rec.uni = True  # act_ct: bidirectional = false until ASSURED
         conn.offload = rec
@@ -317,6 +373,11 @@ class OffloadManager:
             self.tracker.on_offload(conn, now)
         self._try_hw(conn, rec, now)
         _intern_status(conn)
+        if self.compaction:
+            q = self._cold_new
+            q.append(cid)
+            if len(q) >= COLD_BATCH:
+                self.compact()
         return None
 
     def _try_hw(self, conn, rec: OffloadRecord, now: int) -> str | None:
@@ -478,10 +539,14 @@ class OffloadManager:
             own GC tick (the ``t=`` in ``why``), which is at most ``now``.
         """
         self._sync()
-        heap = self._heap
         tick_now = now - now % GC_INTERVAL_MS
+        if self._cold_min <= tick_now:
+            self._thaw_due(tick_now)
+        heap = self._heap
         limit = (tick_now + 1) << HEAP_SHIFT  # entries below it are due (deadline <= tick_now)
         if not heap or heap[0] >= limit:
+            if self._cold_new or self._cold_retry:
+                self.compact()
             return []
         out: list[tuple[object, str]] = []
         while heap and heap[0] < limit:
@@ -503,6 +568,8 @@ class OffloadManager:
             self._teardown(conn, why, at, fixup=True)
             self.stats["aged"] += 1
             out.append((conn, why))
+        if self._cold_new or self._cold_retry:
+            self.compact()
         return out
 
     def teardown(self, conn, why: str, now: int, *, deleted: bool = False) -> bool:
@@ -526,7 +593,9 @@ class OffloadManager:
 
     def flush(self, now: int, zone: int | None = None, why: str = WHY_FLUSH) -> int:
         """Tears down every offloaded connection (of ``zone``) as deleted; returns how many."""
-        victims = [c for c in self._conns.values() if zone is None or c.zone == zone]
+        if getattr(self.tracker, "_ncold", 0):
+            self.tracker.thaw_all(zone)
+        victims = [c for c in self._ordered().values() if zone is None or c.zone == zone]
         for c in victims:
             self.teardown(c, why, now, deleted=True)
         return len(victims)
@@ -560,6 +629,132 @@ class OffloadManager:
             heap.append(e)
         heapq.heapify(heap)
         self._heap = heap
+        self._cold_min = NEVER
+        views = self.tracker.cold_views() if getattr(self.tracker, "_ncold", 0) else ()
+        for _, v in views:  # the same deadlines for frozen connections, in their rows
+            live = v["id"] != 0
+            if not live.any():
+                continue
+            tcp = (v["zp"] & 0xFF) == IPPROTO_TCP
+            dl = v["last_used"] + (tcp * self._timeouts[0] + ~tcp * self._timeouts[1]) * 1000
+            v["deadline"][live] = dl[live]
+            self._cold_min = min(self._cold_min, int(dl[live].min()))
+
+    # ------------------------------------------------------------ compact tier
+    def compact(self, everything: bool = False) -> int:
+        """Freezes the queued offloaded connections (every one with ``everything``) that
+        nothing outside the tracker and this manager references; returns how many.
+
+        A queued connection still referenced gets a second chance at the next compaction
+        (the caller of the ``consider`` that queued it usually holds it until then); after
+        that it stays an object until it is thawed or offloaded again.
+        """
+        tr = self.tracker
+        retry, new = self._cold_retry, self._cold_new
+        self._cold_retry, self._cold_new = [], []
+        if getattr(tr, "freeze", None) is None or not self.compaction:
+            return 0
+        if everything:
+            retry, new = list(self._conns), []
+        n = 0
+        for cid in retry:
+            n += self._freeze(cid, tr)
+        again = self._cold_retry
+        for cid in new:
+            if self._freeze(cid, tr):
+                n += 1
+            elif cid in self._conns:
+                again.append(cid)
+        heap = self._heap
+        if len(heap) > 2 * len(self._conns) + 1024:
+            # Mostly entries of frozen connections (stale): keep the live ones only.
+            heap = self._heap = [c.offload.hent for c in self._conns.values()]
+            heapq.heapify(heap)
+        return n
+
+    def _freeze(self, cid: int, tr) -> bool:
+        conn = self._conns.get(cid)
+        if conn is None:
+            return False
+        rec = conn.offload
+        # cold.py Rule 1: the references are this frame's, _conns' and the tracker's only,
+        # and the record's are this frame's and the connection's.
+        if sys.getrefcount(conn) != _LOCAL_REFS + 1 + tr.HOLDS or sys.getrefcount(rec) != _LOCAL_REFS + 1:
+            return False
+        e = rec.hent
+        if e & HEAP_MASK != cid or e < 0 or (rec.g1 is not None and rec.g1 < 0) \
+                or (rec.g2 is not None and rec.g2 < 0):
+            return False
+        p = rec.pattern
+        pi = self._pat_ids.get(p)
+        if pi is None:
+            pi = self._pat_ids[p] = len(self._pats)
+            self._pats.append(p)
+        since, hw_since = rec.since, rec.hw_since
+        ext = ((OF_HW if rec.state is OffloadState.HW_OFFLOAD else 0) | (OF_UNI if rec.uni else 0)
+               | (OF_NO_HW_SINCE if hw_since is None else 0),
+               pi, rec.seq, since, rec.last_used, e >> HEAP_SHIFT,
+               0 if hw_since is None else hw_since - since, rec.last_try - since,
+               -1 if rec.g1 is None else rec.g1, -1 if rec.g2 is None else rec.g2,
+               rec.sw_packets, rec.sw_bytes, rec.hw_packets, rec.hw_bytes)
+        if rec.uni.__class__ is not bool or not tr.freeze(conn, ext, self):
+            return False
+        del self._conns[cid]
+        if e >> HEAP_SHIFT < self._cold_min:
+            self._cold_min = e >> HEAP_SHIFT
+        return True
+
+    def cold_record(self, cid: int, v: tuple) -> OffloadRecord:
+        """The record of connection ``cid`` from its row fields (COLD_FIELDS order)."""
+        of, pi, seq, since, last_used, dl, hs_d, lt_d, g1, g2, swp, swb, hwp, hwb = v
+        rec = OffloadRecord.__new__(OffloadRecord)
+        rec.state = OffloadState.HW_OFFLOAD if of & OF_HW else OffloadState.OFFLOAD
+        rec.pattern = self._pats[pi]
+        rec.since = since
+        rec.hw_since = None if of & OF_NO_HW_SINCE else since + hs_d
+        rec.last_used = last_used
+        rec.last_try = since + lt_d
+        rec.g1 = None if g1 < 0 else g1
+        rec.g2 = None if g2 < 0 else g2
+        rec.hent = dl << HEAP_SHIFT | cid
+        rec.sw_packets, rec.sw_bytes, rec.hw_packets, rec.hw_bytes = swp, swb, hwp, hwb
+        rec.uni = bool(of & OF_UNI)
+        rec.seq = seq
+        return rec
+
+    def thaw_record(self, conn, v: tuple) -> None:
+        """The tracker thawed ``conn``: its record comes back (row fields ``v``)."""
+        rec = conn.offload = self.cold_record(conn.id, v)
+        self._conns[conn.id] = conn
+        self._disordered = True
+        # Its old heap entry may have been dropped with the stale ones: push it again (a
+        # duplicate is harmless, the second pop finds the record changed or gone).
+        heapq.heappush(self._heap, rec.hent)
+        if self.compaction:
+            self._cold_new.append(conn.id)
+
+    def _thaw_due(self, tick_now: int) -> None:
+        """Thaws the frozen connections whose deadline is due at ``tick_now``."""
+        due: list[int] = []
+        nxt = NEVER
+        for base, v in self.tracker.cold_views() if getattr(self.tracker, "_ncold", 0) else ():
+            live = v["id"] != 0
+            dl = v["deadline"]
+            d = live & (dl <= tick_now)
+            due.extend((base + d.nonzero()[0]).tolist())
+            rest = dl[live & ~d]
+            if len(rest):
+                nxt = min(nxt, int(rest.min()))
+        self._cold_min = nxt
+        for row in due:
+            self.tracker.thaw_row(row)
+
+    def _ordered(self) -> dict:
+        """``_conns`` in offload order (thawed connections were appended out of it)."""
+        if self._disordered:
+            self._conns = dict(sorted(self._conns.items(), key=lambda kv: kv[1].offload.seq))
+            self._disordered = False
+        return self._conns
 
     # ----------------------------------------------------------------- views
     def state_of(self, conn) -> OffloadState:
@@ -605,18 +800,27 @@ class OffloadManager:
     # ------------------------------------------------------------ persistence
     def to_state(self) -> dict:
         """JSON-able snapshot (records keyed by connection id, plus every ``why``)."""
+        tr = self.tracker
+        conns = (tr.snapshot() if hasattr(tr, "snapshot") else tr.iter_conns()) if tr is not None else ()
         whys = {}
-        for c in self.tracker.iter_conns() if self.tracker is not None else ():
+        offloaded = []
+        for c in conns:
             w = getattr(c, "why", None)
             if w is not None:
                 whys[str(c.id)] = w
+            if getattr(tr, "_ncold", 0) and c.offload is not None:
+                offloaded.append(c)
+        if getattr(tr, "_ncold", 0):  # frozen connections' records too, in offload order
+            offloaded.sort(key=lambda c: c.offload.seq)
+        else:
+            offloaded = self._ordered().values()
         return {
             "fdb": self.fdb.to_state(),
             "stats": dict(self.stats),
             "refused": dict(self.refused),
             "ineligible": dict(self.ineligible),
             "torn": dict(self.torn),
-            "conns": [[cid, c.offload.to_list()] for cid, c in self._conns.items()],
+            "conns": [[c.id, c.offload.to_list()] for c in offloaded],
             "why": whys,
         }
 
@@ -639,9 +843,11 @@ class OffloadManager:
         self.refused = dict.fromkeys(REFUSAL_KEYS, 0) | state.get("refused", {})
         self.ineligible = dict(state.get("ineligible", {}))
         self.torn = dict(state.get("torn", {}))
-        self._conns = {}
-        self.hw_rules = self.n_sw = self.n_hw = self.n_uni = 0
         by_id = {c.id: c for c in self.tracker.iter_conns()} if self.tracker is not None else {}
+        self._conns = {}
+        self._disordered = False
+        self._cold_new, self._cold_retry = [], []
+        self.hw_rules = self.n_sw = self.n_hw = self.n_uni = 0
         whys = state.get("why", {})
         for c in by_id.values():
             c.offload = None
@@ -658,6 +864,8 @@ class OffloadManager:
                 continue
             conn.offload = rec
             conn.status |= IPS_OFFLOAD
+            rec.seq = self._seq
+            self._seq += 1
             self._conns[cid] = conn
             if rec.state is OffloadState.HW_OFFLOAD:
                 conn.status |= IPS_HW_OFFLOAD
@@ -670,6 +878,8 @@ class OffloadManager:
         self._ver = -1
         self._sync()
         self._rebuild_heap()
+        if self.compaction:
+            self._cold_new = list(self._conns)  # frozen at the next compaction
 
 
 def _tick(ms: int) -> int:
