@@ -685,12 +685,13 @@ class Tracker:
             self._log(now, msg)
             return msg
         spec = ct.nat
-        if spec is not None and spec.kind is not None:
+        natted = spec is not None and spec.kind is not None
+        if natted:
             err = self._setup_nat(conn, spec, now)
             if err is not None:
                 return err
         sub = self._sub(zone, conn.ip_ver, conn.proto)
-        if conn.reply in sub or conn.orig in sub or (self._ncold and self._cold_has(conn)):
+        if conn.reply in sub or conn.orig in sub or (self._ncold and self._cold_has(conn, natted)):
             self.stats["insert_failed"] += 1
             self.stats["drop"] += 1
             return CLASH_MSG
@@ -960,11 +961,12 @@ class Tracker:
         rd = self._cold.find(zp, tup)
         return self.thaw_row(rd >> 1) if rd >= 0 else None
 
-    def _cold_has(self, conn: Conn) -> bool:
-        """Whether a frozen connection has ``conn``'s original or reply tuple."""
+    def _cold_has(self, conn: Conn, natted: bool) -> bool:
+        """Whether a frozen connection has ``conn``'s original or reply tuple (``natted``: the
+        reply tuple was just allocated by ``_setup_nat``, whose ``taken`` saw the frozen ones)."""
         zp = (conn.zone << 12) | (conn.ip_ver << 8) | conn.proto
         find = self._cold.find
-        return find(zp, conn.reply) >= 0 or find(zp, conn.orig) >= 0
+        return (not natted and find(zp, conn.reply) >= 0) or find(zp, conn.orig) >= 0
 
     def _ordered(self) -> dict[int, Conn]:
         """``_conns`` in id order, the order of every walk over the table."""

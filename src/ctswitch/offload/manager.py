@@ -190,11 +190,12 @@ COLD_FIELDS = (("oflags", "B"),  # OF_* bits
                ("seq", "Q"), ("since", "q"), ("last_used", "q"),
                ("deadline", "q"),  # of the live heap entry (hent >> HEAP_SHIFT)
                ("hw_since_d", "i"), ("last_try_d", "i"),
-               ("g1", "i"), ("g2", "i"),  # -1: None
+               ("g1", "H"), ("g2", "H"),  # NO_GROUP: None
                ("sw_packets", "I"), ("sw_bytes", "I"), ("hw_packets", "I"), ("hw_bytes", "I"))
 OF_HW = 1  # state HW_OFFLOAD (else OFFLOAD)
 OF_UNI = 2
 OF_NO_HW_SINCE = 4  # hw_since is None
+NO_GROUP = 0xFFFF
 COLD_BATCH = 256  # offloads between two compactions
 NEVER = 1 << 62
 
@@ -682,8 +683,8 @@ class OffloadManager:
         if sys.getrefcount(conn) != _LOCAL_REFS + 1 + tr.HOLDS or sys.getrefcount(rec) != _LOCAL_REFS + 1:
             return False
         e = rec.hent
-        if e & HEAP_MASK != cid or e < 0 or (rec.g1 is not None and rec.g1 < 0) \
-                or (rec.g2 is not None and rec.g2 < 0):
+        g1, g2 = rec.g1, rec.g2
+        if e & HEAP_MASK != cid or e < 0 or g1 == NO_GROUP or g2 == NO_GROUP:
             return False
         p = rec.pattern
         pi = self._pat_ids.get(p)
@@ -695,7 +696,7 @@ class OffloadManager:
                | (OF_NO_HW_SINCE if hw_since is None else 0),
                pi, rec.seq, since, rec.last_used, e >> HEAP_SHIFT,
                0 if hw_since is None else hw_since - since, rec.last_try - since,
-               -1 if rec.g1 is None else rec.g1, -1 if rec.g2 is None else rec.g2,
+               NO_GROUP if g1 is None else g1, NO_GROUP if g2 is None else g2,
                rec.sw_packets, rec.sw_bytes, rec.hw_packets, rec.hw_bytes)
         if rec.uni.__class__ is not bool or not tr.freeze(conn, ext, self):
             return False
@@ -714,8 +715,8 @@ class OffloadManager:
         rec.hw_since = None if of & OF_NO_HW_SINCE else since + hs_d
         rec.last_used = last_used
         rec.last_try = since + lt_d
-        rec.g1 = None if g1 < 0 else g1
-        rec.g2 = None if g2 < 0 else g2
+        rec.g1 = None if g1 == NO_GROUP else g1
+        rec.g2 = None if g2 == NO_GROUP else g2
         rec.hent = dl << HEAP_SHIFT | cid
         rec.sw_packets, rec.sw_bytes, rec.hw_packets, rec.hw_bytes = swp, swb, hwp, hwb
         rec.uni = bool(of & OF_UNI)
