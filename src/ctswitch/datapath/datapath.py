@@ -74,14 +74,21 @@ PORT_MTU = 1500
 
 
 class FastEntry:
-    """A cached decision for one direction of one offloaded connection."""
+    """A cached decision for one direction of one offloaded connection.
 
-    __slots__ = ("generation", "conn", "reply", "outputs", "rules", "extra", "packets", "bytes",
+    It names its connection by id and finds it through the tracker on use (``conn``), so
+    the cache holds no reference to the connection object: the offload manager can then
+    move an idle offloaded connection into the tracker's compact tier (conntrack/cold.py
+    freezes only what nothing else references), and the next use thaws it.
+    """
+
+    __slots__ = ("generation", "cid", "tracker", "reply", "outputs", "rules", "extra", "packets", "bytes",
                  "used", "created")
 
-    def __init__(self, generation, conn, reply, outputs, rules, extra, now=0):
+    def __init__(self, generation, conn, reply, outputs, rules, extra, now=0, tracker=None):
         self.generation = generation
-        self.conn = conn
+        self.cid = conn.id
+        self.tracker = tracker
         self.reply = reply
         self.outputs = outputs  # [(ofport, new_key)] ; new_key is compared to the packet's key
         self.rules = rules
@@ -91,6 +98,11 @@ class FastEntry:
         self.used = None  # ms of the last hit, None: never
         self.created = now
 
+    @property
+    def conn(self):
+        """The connection (thawed from the compact tier if it was frozen); None once deleted."""
+        return self.tracker.get(self.cid)
+
 
 class Datapath:
     """The packet path of one Switch (see module docstring)."""
@@ -98,7 +110,7 @@ class Datapath:
     def __init__(self, switch) -> None:
         self.switch = switch
         self.cache: dict[tuple, FastEntry] = {}
-        self.by_conn: dict[int, list[tuple]] = {}  # id(conn) -> cache keys of its decisions
+        self.by_conn: dict[int, list[tuple]] = {}  # connection id -> cache keys of its decisions
         self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
         self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
         self._params_version = -1
@@ -171,7 +183,7 @@ class Datapath:
         if e is None:
             return None
         conn = e.conn
-        if e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD):
+        if conn is None or e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD):
             self._uncache(ck)
             return None
         flags = pkt.tcp_flags
@@ -333,30 +345,31 @@ class Datapath:
         outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
         ck = self._cache_key(bridge, key)
-        entry = FastEntry(bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now)
+        entry = FastEntry(bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now,
+                          self.switch.tracker)
         if ck in self.cache:
             self._uncache(ck)
         self.cache[ck] = entry
-        self.by_conn.setdefault(id(conn), []).append(ck)
+        self.by_conn.setdefault(conn.id, []).append(ck)
         if self.batch is not None:
             self.batch.add(ck, entry)
 
     def _uncache(self, ck: tuple) -> None:
         e = self.cache.pop(ck, None)
         if e is not None:
-            cks = self.by_conn.get(id(e.conn))
+            cks = self.by_conn.get(e.cid)
             if cks is not None and ck in cks:
                 cks.remove(ck)
                 if not cks:
-                    del self.by_conn[id(e.conn)]
+                    del self.by_conn[e.cid]
         if self.batch is not None:
             self.batch.discard(ck)
 
     def forget_conn(self, conn) -> None:
         """Drops cached decisions of ``conn`` (it left offload or was deleted)."""
-        for ck in self.by_conn.pop(id(conn), ()):
+        for ck in self.by_conn.pop(conn.id, ()):
             e = self.cache.get(ck)
-            if e is not None and e.conn is conn:
+            if e is not None and e.cid == conn.id:
                 del self.cache[ck]
             if self.batch is not None:
                 self.batch.discard(ck)

@@ -51,8 +51,11 @@ def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
     if dp is None:
         return ""
     lines = []
-    for ck, e in dp.cache.items():
-        hw = bool(e.conn.status & IPS_HW_OFFLOAD)
+    for ck, e in list(dp.cache.items()):
+        conn = e.conn
+        if conn is None:
+            continue  # its connection is gone (the entry leaves the cache at its next use)
+        hw = bool(conn.status & IPS_HW_OFFLOAD)
         if typ in ("offloaded", "tc") and not hw:
             continue
         if typ in ("non-offloaded", "ovs", "dpdk") and hw:

@@ -867,34 +867,35 @@ class BatchFastPath:
         fe.packets += pk
         fe.bytes += by
         fe.used = used
-        conn = fe.conn
+        conn = fe.conn  # None: deleted meanwhile; the datapath, rule and port counters still count
         off = dp.switch.offload
-        hw = bool(conn.status & 0x8000)  # IPS_HW_OFFLOAD
+        hw = conn is not None and bool(conn.status & 0x8000)  # IPS_HW_OFFLOAD
         dp.stats["rx_packets"] += pk
         dp.stats["fast_hw" if hw else "fast_sw"] += pk
         dp.stats["tx_packets"] += pk
-        # pk packets of by bytes: pk - 1 credited in bulk, the last through the manager's own hit
-        # (it sets last_used and retries the hardware insert exactly as per-packet hits would).
-        rec = conn.offload
-        last = by // pk
-        if rec is not None and pk > 1:
-            n, b = pk - 1, by - last
-            if fe.reply:
-                conn.pk1 += n
-                conn.by1 += b
-            else:
-                conn.pk0 += n
-                conn.by0 += b
+        if conn is not None:
+            # pk packets of by bytes: pk - 1 credited in bulk, the last through the manager's own
+            # hit (it sets last_used and retries the hardware insert exactly as per-packet hits would).
+            rec = conn.offload
+            last = by // pk
+            if rec is not None and pk > 1:
+                n, b = pk - 1, by - last
+                if fe.reply:
+                    conn.pk1 += n
+                    conn.by1 += b
+                else:
+                    conn.pk0 += n
+                    conn.by0 += b
+                if hw:
+                    rec.hw_packets += n
+                    rec.hw_bytes += b
+                else:
+                    rec.sw_packets += n
+                    rec.sw_bytes += b
             if hw:
-                rec.hw_packets += n
-                rec.hw_bytes += b
+                off.hw_hit(conn, used, last, fe.reply)
             else:
-                rec.sw_packets += n
-                rec.sw_bytes += b
-        if hw:
-            off.hw_hit(conn, used, last, fe.reply)
-        else:
-            off.sw_hit(conn, used, last, fe.reply)
+                off.sw_hit(conn, used, last, fe.reply)
         for r in fe.rules:
             r.n_packets += pk
             r.n_bytes += by
