@@ -73,6 +73,7 @@ from __future__ import annotations
 import enum
 import heapq
 import sys
+from collections import deque
 
 from ctswitch.offload import policy
 from ctswitch.offload.fdb import Fdb, InsertResult, Pattern, pattern_name
@@ -197,6 +198,7 @@ OF_UNI = 2
 OF_NO_HW_SINCE = 4  # hw_since is None
 NO_GROUP = 0xFFFF
 COLD_BATCH = 256  # offloads between two compactions
+COLD_WORK = 4096  # queued ids one compaction looks at, at most (a bounded pause)
 NEVER = 1 << 62
 
 
@@ -287,8 +289,9 @@ class OffloadManager:
         self.compaction = True
         self._seq = 0  # the next record's seq
         self._disordered = False  # a thawed connection was appended to _conns behind younger ones
-        self._cold_new: list[int] = []  # ids to freeze at the next compaction
-        self._cold_retry: list[int] = []  # ids still referenced at the last one: a second chance
+        self._cold_new: deque[int] = deque()  # ids to freeze at the next compaction
+        self._cold_retry: deque[int] = deque()  # ids still referenced when first tried: a second chance
+        self._offloads = 0  # since the last compaction
         self._cold_min = NEVER  # no frozen connection's deadline is earlier
         self._pats: list[Pattern] = []  # pattern index of a row -> the shared pattern tuple
         self._pat_ids: dict[Pattern, int] = {}
@@ -375,9 +378,9 @@ class OffloadManager:
         self._try_hw(conn, rec, now)
         _intern_status(conn)
         if self.compaction:
-            q = self._cold_new
-            q.append(cid)
-            if len(q) >= COLD_BATCH:
+            self._cold_new.append(cid)
+            self._offloads += 1
+            if self._offloads >= COLD_BATCH:
                 self.compact()
         return None
 
@@ -646,26 +649,35 @@ class OffloadManager:
         """Freezes the queued offloaded connections (every one with ``everything``) that
         nothing outside the tracker and this manager references; returns how many.
 
-        A queued connection still referenced gets a second chance at the next compaction
+        A queued connection still referenced gets a second chance at a later compaction
         (the caller of the ``consider`` that queued it usually holds it until then); after
-        that it stays an object until it is thawed or offloaded again.
+        that it stays an object until it is thawed or offloaded again.  One call looks at
+        COLD_WORK queued ids at most (a listing may have thawed a million connections).
         """
         tr = self.tracker
+        self._offloads = 0
         retry, new = self._cold_retry, self._cold_new
-        self._cold_retry, self._cold_new = [], []
         if getattr(tr, "freeze", None) is None or not self.compaction:
+            retry.clear()
+            new.clear()
             return 0
-        if everything:
-            retry, new = list(self._conns), []
         n = 0
-        for cid in retry:
-            n += self._freeze(cid, tr)
-        again = self._cold_retry
-        for cid in new:
-            if self._freeze(cid, tr):
-                n += 1
-            elif cid in self._conns:
-                again.append(cid)
+        if everything:
+            retry.clear()
+            new.clear()
+            for cid in list(self._conns):
+                n += self._freeze(cid, tr)
+        else:
+            budget = COLD_WORK
+            for _ in range(min(len(retry), budget)):
+                n += self._freeze(retry.popleft(), tr)
+                budget -= 1
+            for _ in range(min(len(new), budget)):
+                cid = new.popleft()
+                if self._freeze(cid, tr):
+                    n += 1
+                elif cid in self._conns:
+                    retry.append(cid)
         heap = self._heap
         if len(heap) > 2 * len(self._conns) + 1024:
             # Mostly entries of frozen connections (stale): keep the live ones only.
@@ -847,7 +859,8 @@ class OffloadManager:
         by_id = {c.id: c for c in self.tracker.iter_conns()} if self.tracker is not None else {}
         self._conns = {}
         self._disordered = False
-        self._cold_new, self._cold_retry = [], []
+        self._cold_new.clear()
+        self._cold_retry.clear()
         self.hw_rules = self.n_sw = self.n_hw = self.n_uni = 0
         whys = state.get("why", {})
         for c in by_id.values():
@@ -880,7 +893,7 @@ class OffloadManager:
         self._sync()
         self._rebuild_heap()
         if self.compaction:
-            self._cold_new = list(self._conns)  # frozen at the next compaction
+            self._cold_new.extend(self._conns)  # frozen by the next compactions
 
 
 def _tick(ms: int) -> int:

@@ -165,7 +165,7 @@ def test_record_round_trip(rec, deadline, cid):
     m._conns[cid] = conn
     before = slots_of(rec)
     del conn, copy  # only the manager's dict holds them now
-    m._cold_retry = [cid]
+    m._cold_retry.append(cid)
     assert m.compact() == 1 and cid not in m._conns
     ext = captured["ext"]
     assert len(ext) == len(COLD_FIELDS)
@@ -344,6 +344,21 @@ def test_batches_freeze_on_their_own():
     assert t.a.tracker._ncold >= 298
     t.check()
     assert t.tool(conntrack_tool.run, "-L") and t.a.tracker._ncold == 0
+
+
+def test_a_compaction_is_bounded(monkeypatch):
+    """A listing thaws everything; the connections are frozen again COLD_WORK at a time."""
+    from ctswitch.offload import manager
+
+    monkeypatch.setattr(manager, "COLD_WORK", 10)
+    t = Twins()
+    for i in range(25):
+        t.open(40000 + i)
+    assert t.freeze() == 25
+    t.tool(conntrack_tool.run, "-L")  # thaws all 25 and queues them
+    assert t.a.tracker._ncold == 0
+    assert [t.a.offload.compact() for _ in range(4)] == [10, 10, 5, 0]
+    t.check()
 
 
 def test_packets_reaching_conntrack_thaw_data_fin():
