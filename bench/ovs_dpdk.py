@@ -56,7 +56,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.bench_live import OvsUserspace, ovs_missing
+from bench.bench_live import OVS_SCHEMA, OvsUserspace, ovs_missing
 from ctswitch.control.vendor import EXAMPLE2
 
 DPDK_VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
@@ -197,10 +197,10 @@ class OvsDpdk(OvsUserspace):
     def counters(self) -> dict[str, list[int]]:
         return port_counters(self._call("dpctl/show", "-s"))
 
-    def start(self, flows: tuple[str, ...] | list[str]) -> None:  # type: ignore[override]
+    def start(self, flows: tuple[str, ...] | list[str]) -> None:
         """Both daemons, DPDK initialised with no PMD thread, bridge ctBr and the flows (ports by number)."""
         db = f"{self.dir}/conf.db"
-        self._run("ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema")
+        self._run("ovsdb-tool", "create", db, OVS_SCHEMA)
         self._spawn("ovsdb-server", db, f"--remote=punix:{self.db_sock}")
         self.vsctl("--no-wait", "init")
         extra = (f"--no-huge --legacy-mem -m {DPDK_MEM_MB} --no-pci --no-telemetry "
@@ -255,7 +255,7 @@ class OvsDpdk(OvsUserspace):
                 mono = time.monotonic()
                 if got != last:
                     last, moved = got, mono
-                elif mono - moved > 10 or mono > end:
+                if mono - moved > 10 or mono > end:
                     raise DpdkError(f"rx stalled at {got:,} of {expect:,} packets: {c}")
                 time.sleep(0.001)
         finally:
