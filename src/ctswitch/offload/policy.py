@@ -75,6 +75,8 @@ def tcp_state_name(conn) -> str:
     st = getattr(conn, "tcp_state", None)
     if st is None:
         st = getattr(conn, "state", None)
+    if st.__class__ is int and 0 <= st < len(TCP_STATE_NAMES):  # the conntrack Conn: first
+        return TCP_STATE_NAMES[st]
     if st is None:
         return "NONE"
     name = getattr(st, "name", None)
@@ -186,8 +188,10 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
                                  and not 0 < getattr(pkt, "nw_ttl", 64) <= 1))):
         # Rules "disabled" to "ttl" do not match: the answer is one of the last three rules.
         if proto == IPPROTO_TCP:
+            if not st & IPS_ASSURED:  # SYN, SYN-ACK: no state name needed for the answer
+                return _HANDSHAKE
             name = tcp_state_name(conn)
-            if name in TCP_OPENING or not st & IPS_ASSURED:
+            if name in TCP_OPENING:
                 return _HANDSHAKE
             if name != "ESTABLISHED":
                 return _CLOSING[0], _CLOSING[1].format(state=name)
