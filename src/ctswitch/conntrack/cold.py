@@ -27,8 +27,10 @@ flushes, deletes.  Rules:
    32-bit slots, ``tag << 24 | (row << 1 | direction) + 1`` (8-bit hash tag,
    linear probing, load <= 1/2, backward-shift deletion so no tombstones),
    keyed by (zone, ip_ver, proto) and the original or reply tuple, hashed
-   with Python's own (unsalted) tuple hash.  Rows beyond ``MAX_ROWS`` are not
-   made (the connection stays an object).
+   with Python's own (unsalted) tuple hash.  A second, smaller table maps
+   connection ids to rows (``Tracker.get``: the datapath's cached decisions
+   name their connection by id).  Rows beyond ``MAX_ROWS`` are not made (the
+   connection stays an object).
 4. Rows live in fixed chunks (``CHUNK_ROWS`` rows of ``bytearray``), never
    moved, so NumPy views over them serve the vectorised scans (aging).  A
    freed row goes to a free list; a live row has a non-zero id.
@@ -78,6 +80,8 @@ _wide_of = attrgetter(*WIDE_FIELDS)
 _small_of = attrgetter(*SMALL_TCP)
 _KEY = struct.Struct("<" + "".join(c for _, c in KEY_FIELDS))
 _KEY_ID = struct.Struct(_KEY.format + "Q")  # the key and the id (0: a free row)
+_ID = struct.Struct("<Q")  # the id alone, at offset _KEY.size
+_IDMUL = 0x9E3779B97F4A7C15  # ids are consecutive: a multiplicative hash spreads them
 _HMUL = 0x9E3779B1  # spreads the (zone, ip_ver, proto) word over the hash
 
 
@@ -167,6 +171,9 @@ class ColdTier:
         self.rare: dict[int, tuple] = {}
         self.slots = array("I", bytes(4 * 1024))
         self.mask = 1023
+        self.id_slots = array("I", bytes(4 * 512))  # row + 1, by connection id
+        self.id_mask = 511
+        self.id_shift = 64 - 9
         self._dtype = None
 
     # ------------------------------------------------------------------ rows
@@ -196,6 +203,11 @@ class ColdTier:
         zm = values[0] * _HMUL
         self._index(hash(values[1:5]) ^ zm, row << 1)
         self._index(hash(values[5:9]) ^ zm, row << 1 | 1)
+        ids, mask = self.id_slots, self.id_mask
+        i = ((values[I_ID] * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> self.id_shift
+        while ids[i]:
+            i = (i + 1) & mask
+        ids[i] = row + 1
         self.n += 1
         return row
 
@@ -204,10 +216,11 @@ class ColdTier:
 
     def remove(self, row: int) -> None:
         """Unindexes and frees ``row``."""
-        k = self._key(row)
+        k = _KEY_ID.unpack_from(self.chunks[row >> CHUNK_SHIFT], (row & (CHUNK_ROWS - 1)) * self.size)
         zp = k[0]
         self._unindex(_hash(zp, k[1:5]), row << 1)
         self._unindex(_hash(zp, k[5:9]), row << 1 | 1)
+        self._unindex_id(k[N_KEY], row)
         self._release(row)
         self.n -= 1
 
@@ -251,14 +264,42 @@ class ColdTier:
             yield base, np.frombuffer(ch, self._dtype, min(CHUNK_ROWS, used - base))
 
     def find_id(self, conn_id: int) -> int:
-        """The row of connection ``conn_id``, or -1 (a scan: for the rare lookups by id)."""
+        """The row of connection ``conn_id``, or -1."""
         if conn_id <= 0:
             return -1
-        for base, view in self.views():
-            hit = (view["id"] == conn_id).nonzero()[0]
-            if len(hit):
-                return base + int(hit[0])
-        return -1
+        ids, mask, unpack, off = self.id_slots, self.id_mask, _ID.unpack_from, _KEY.size
+        i = ((conn_id * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> self.id_shift
+        while True:
+            s = ids[i]
+            if not s:
+                return -1
+            row = s - 1
+            if unpack(self.chunks[row >> CHUNK_SHIFT], (row & (CHUNK_ROWS - 1)) * self.size + off)[0] == conn_id:
+                return row
+            i = (i + 1) & mask
+
+    def _id_of(self, row: int) -> int:
+        return _ID.unpack_from(self.chunks[row >> CHUNK_SHIFT], (row & (CHUNK_ROWS - 1)) * self.size + _KEY.size)[0]
+
+    def _unindex_id(self, conn_id: int, row: int) -> None:
+        """Removes ``row`` from the id table, shifting the rest of its probe run back."""
+        ids, mask, shift = self.id_slots, self.id_mask, self.id_shift
+        i = ((conn_id * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift
+        while ids[i] != row + 1:
+            i = (i + 1) & mask
+        j = i
+        while True:
+            ids[i] = 0
+            while True:
+                j = (j + 1) & mask
+                s = ids[j]
+                if not s:
+                    return
+                home = ((self._id_of(s - 1) * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift
+                if (j > i and (home <= i or home > j)) or (j < i and home <= i and home > j):
+                    break
+            ids[i] = s
+            i = j
 
     # ------------------------------------------------------------------ index
     def find(self, zp: int, tup: tuple) -> int:
@@ -310,11 +351,14 @@ class ColdTier:
             i = j
 
     def _grow(self) -> None:
-        """Doubles the index and re-inserts every live row (``_index`` inlined: at a million
-        rows this loop is the bulk of the growth)."""
+        """Doubles both indexes and re-inserts every live row (the probe loops inlined: at a
+        million rows this loop is the bulk of the growth)."""
         cap = 2 * (self.mask + 1)
         slots = self.slots = array("I", bytes(4 * cap))
         mask = self.mask = cap - 1
+        ids = self.id_slots = array("I", bytes(2 * cap))  # half as many keys
+        id_mask = self.id_mask = cap // 2 - 1
+        shift = self.id_shift = 64 - (cap // 2).bit_length() + 1
         unpack, size, used = _KEY_ID.unpack_from, self.size, self.used
         for ci, ch in enumerate(self.chunks):
             base = ci << CHUNK_SHIFT
@@ -334,8 +378,13 @@ class ColdTier:
                 while slots[i]:
                     i = (i + 1) & mask
                 slots[i] = ((h >> 40) & 0xFF) << 24 | (v + 1)
+                i = ((k[N_KEY] * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift
+                while ids[i]:
+                    i = (i + 1) & id_mask
+                ids[i] = base + r + 1
 
     def nbytes(self) -> int:
-        """Bytes held: row chunks, index, free list (not the ``rare`` dict)."""
-        return len(self.chunks) * CHUNK_ROWS * self.size + 4 * len(self.slots) + 4 * len(self.free)
+        """Bytes held: row chunks, both indexes, free list (not the ``rare`` dict)."""
+        return (len(self.chunks) * CHUNK_ROWS * self.size + 4 * len(self.slots) + 4 * len(self.id_slots)
+                + 4 * len(self.free))
 

@@ -199,6 +199,9 @@ OF_NO_HW_SINCE = 4  # hw_since is None
 NO_GROUP = 0xFFFF
 COLD_BATCH = 256  # offloads between two compactions
 COLD_WORK = 4096  # queued ids one compaction looks at, at most (a bounded pause)
+COLD_IDLE_MS = 2000  # a connection used more recently (fast-path hits) is not frozen yet
+# _freeze outcomes
+FROZEN, HELD, BUSY, KEPT = range(4)
 NEVER = 1 << 62
 
 
@@ -291,6 +294,7 @@ class OffloadManager:
         self._disordered = False  # a thawed connection was appended to _conns behind younger ones
         self._cold_new: deque[int] = deque()  # ids to freeze at the next compaction
         self._cold_retry: deque[int] = deque()  # ids still referenced when first tried: a second chance
+        self._cold_busy: deque[tuple[int, int]] = deque()  # (ms, id) of recently used ones, to retry
         self._offloads = 0  # since the last compaction
         self._cold_min = NEVER  # no frozen connection's deadline is earlier
         self._pats: list[Pattern] = []  # pattern index of a row -> the shared pattern tuple
@@ -381,7 +385,7 @@ class OffloadManager:
             self._cold_new.append(cid)
             self._offloads += 1
             if self._offloads >= COLD_BATCH:
-                self.compact()
+                self.compact(now=now)
         return None
 
     def _try_hw(self, conn, rec: OffloadRecord, now: int) -> str | None:
@@ -549,8 +553,8 @@ class OffloadManager:
         heap = self._heap
         limit = (tick_now + 1) << HEAP_SHIFT  # entries below it are due (deadline <= tick_now)
         if not heap or heap[0] >= limit:
-            if self._cold_new or self._cold_retry:
-                self.compact()
+            if self._cold_new or self._cold_retry or self._cold_busy:
+                self.compact(now=now)
             return []
         out: list[tuple[object, str]] = []
         while heap and heap[0] < limit:
@@ -572,8 +576,8 @@ class OffloadManager:
             self._teardown(conn, why, at, fixup=True)
             self.stats["aged"] += 1
             out.append((conn, why))
-        if self._cold_new or self._cold_retry:
-            self.compact()
+        if self._cold_new or self._cold_retry or self._cold_busy:
+            self.compact(now=now)
         return out
 
     def teardown(self, conn, why: str, now: int, *, deleted: bool = False) -> bool:
@@ -645,39 +649,61 @@ class OffloadManager:
             self._cold_min = min(self._cold_min, int(dl[live].min()))
 
     # ------------------------------------------------------------ compact tier
-    def compact(self, everything: bool = False) -> int:
-        """Freezes the queued offloaded connections (every one with ``everything``) that
-        nothing outside the tracker and this manager references; returns how many.
+    def compact(self, everything: bool = False, now: int | None = None) -> int:
+        """Freezes queued offloaded connections that nothing outside the tracker and this
+        manager references; returns how many.
+
+        Args:
+            everything: every offloaded connection, queued or not, busy or not (tests, tools).
+            now: switch time (ms); a connection used by the fast path in the last
+                COLD_IDLE_MS (and not only offloaded then) waits: freezing a busy connection
+                would only thaw it again at its next hit.
 
         A queued connection still referenced gets a second chance at a later compaction
         (the caller of the ``consider`` that queued it usually holds it until then); after
-        that it stays an object until it is thawed or offloaded again.  One call looks at
-        COLD_WORK queued ids at most (a listing may have thawed a million connections).
+        that it stays an object until it is thawed or offloaded again.  A busy one is
+        looked at again COLD_IDLE_MS later.  One call looks at COLD_WORK queued ids at most
+        (a listing may have thawed a million connections).
         """
         tr = self.tracker
         self._offloads = 0
-        retry, new = self._cold_retry, self._cold_new
+        retry, new, busy = self._cold_retry, self._cold_new, self._cold_busy
         if getattr(tr, "freeze", None) is None or not self.compaction:
             retry.clear()
             new.clear()
+            busy.clear()
             return 0
         n = 0
+        freeze = self._freeze
         if everything:
             retry.clear()
             new.clear()
+            busy.clear()
             for cid in list(self._conns):
-                n += self._freeze(cid, tr)
+                n += freeze(cid, tr, None) == FROZEN
         else:
             budget = COLD_WORK
+            if now is not None:
+                while busy and busy[0][0] <= now - COLD_IDLE_MS and budget:
+                    new.append(busy.popleft()[1])
+                    budget -= 1
+            budget = COLD_WORK
             for _ in range(min(len(retry), budget)):
-                n += self._freeze(retry.popleft(), tr)
+                cid = retry.popleft()
+                r = freeze(cid, tr, now)
+                n += r == FROZEN
+                if r == BUSY:
+                    busy.append((now, cid))
                 budget -= 1
             for _ in range(min(len(new), budget)):
                 cid = new.popleft()
-                if self._freeze(cid, tr):
+                r = freeze(cid, tr, now)
+                if r == FROZEN:
                     n += 1
-                elif cid in self._conns:
+                elif r == HELD:
                     retry.append(cid)
+                elif r == BUSY:
+                    busy.append((now, cid))
         heap = self._heap
         if len(heap) > 2 * len(self._conns) + 1024:
             # Mostly entries of frozen connections (stale): keep the live ones only.
@@ -685,19 +711,23 @@ class OffloadManager:
             heapq.heapify(heap)
         return n
 
-    def _freeze(self, cid: int, tr) -> bool:
+    def _freeze(self, cid: int, tr, now: int | None) -> int:
+        """Freezes connection ``cid``: FROZEN, or why not: HELD (referenced elsewhere), BUSY
+        (used in the last COLD_IDLE_MS), KEPT (gone, or not representable as a row)."""
         conn = self._conns.get(cid)
         if conn is None:
-            return False
+            return KEPT
         rec = conn.offload
         # cold.py Rule 1: the references are this frame's, _conns' and the tracker's only,
         # and the record's are this frame's and the connection's.
         if sys.getrefcount(conn) != _LOCAL_REFS + 1 + tr.HOLDS or sys.getrefcount(rec) != _LOCAL_REFS + 1:
-            return False
+            return HELD
+        if now is not None and rec.last_used != rec.since and now - rec.last_used < COLD_IDLE_MS:
+            return BUSY
         e = rec.hent
         g1, g2 = rec.g1, rec.g2
         if e & HEAP_MASK != cid or e < 0 or g1 == NO_GROUP or g2 == NO_GROUP:
-            return False
+            return KEPT
         p = rec.pattern
         pi = self._pat_ids.get(p)
         if pi is None:
@@ -711,11 +741,11 @@ class OffloadManager:
                NO_GROUP if g1 is None else g1, NO_GROUP if g2 is None else g2,
                rec.sw_packets, rec.sw_bytes, rec.hw_packets, rec.hw_bytes)
         if rec.uni.__class__ is not bool or not tr.freeze(conn, ext, self):
-            return False
+            return KEPT
         del self._conns[cid]
         if e >> HEAP_SHIFT < self._cold_min:
             self._cold_min = e >> HEAP_SHIFT
-        return True
+        return FROZEN
 
     def cold_record(self, cid: int, v: tuple) -> OffloadRecord:
         """The record of connection ``cid`` from its row fields (COLD_FIELDS order)."""
@@ -861,6 +891,7 @@ class OffloadManager:
         self._disordered = False
         self._cold_new.clear()
         self._cold_retry.clear()
+        self._cold_busy.clear()
         self.hw_rules = self.n_sw = self.n_hw = self.n_uni = 0
         whys = state.get("why", {})
         for c in by_id.values():

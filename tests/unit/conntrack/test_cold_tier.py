@@ -185,12 +185,15 @@ def test_index_deletions_inside_probe_runs_and_growth():
     rng = random.Random(7)
     t = ColdTier(())
     live = {}
+    gone = []
     for step in range(3000):
         if live and rng.random() < 0.4:
             cid = rng.choice(list(live))
             c = live.pop(cid)
             rd = t.find(4 << 8 | 6, c.orig)
+            assert t.find_id(cid) == rd >> 1
             t.remove(rd >> 1)
+            gone.append(cid)
         else:
             c = TcpConn(0, 4, 6, (rng.randrange(4), 9, rng.randrange(2000), 80), (9, 7, 80, step), step)
             if t.find(4 << 8 | 6, c.orig) >= 0:
@@ -204,6 +207,8 @@ def test_index_deletions_inside_probe_runs_and_growth():
                 for tup in (c.orig, c.reply):
                     rd = t.find(4 << 8 | 6, tup)
                     assert rd >= 0 and t.values(rd >> 1)[cold.I_ID] == c.id
+                assert t.values(t.find_id(c.id))[cold.I_ID] == c.id
+            assert all(t.find_id(cid) == -1 for cid in gone)
     assert t.find(4 << 8 | 6, (99, 99, 99, 99)) == -1
     assert t.find(5 << 8 | 6, next(iter(live.values())).orig) == -1  # another zone/ip_ver
 
@@ -324,24 +329,35 @@ def test_freezing_needs_every_outside_reference_gone():
     assert t.freeze() == 2
 
 
-def test_datapath_cache_pins_connections():
-    """A cached fast-path decision references its connection: it is never frozen under it."""
+def test_datapath_cache_finds_frozen_connections_by_id():
+    """A cached fast-path decision names its connection by id: it does not keep it from being
+    frozen, and its next hit thaws it (``Tracker.get``, through the id table)."""
     t = Twins()
     t.open(40000)
-    assert t.a.offload.compact(everything=True) == 0
-    assert t.freeze() == 1
+    t.open(40001)  # the tracker's last-packet reference holds this one
+    assert t.a.offload.compact(everything=True) == 1 and t.a.tracker._ncold == 1
+    assert any(e.cid == 1 for e in t.a.datapath.cache.values())
+    t.send(host_tcp("A", 40000, 1001, 5003, b"cached"))  # a cache hit
+    assert t.a.tracker._ncold == 0
+    t.check()
+    assert t.a.tracker.get(10**9) is None and t.a.tracker.get(0) is None
 
 
 def test_batches_freeze_on_their_own():
-    """Without any explicit call: every COLD_BATCH offloads (and each GC) freeze the queued ones."""
+    """Without any explicit call: every COLD_BATCH offloads and each GC tick freeze the queued
+    connections that are idle; one the fast path used in the last COLD_IDLE_MS waits."""
     t = Twins()
     for i in range(300):
-        t.open(20000 + i)
-        for sw in (t.a, t.b):
-            sw.datapath.flush_cache()
-    assert t.a.tracker._ncold >= 200
-    t.warp(1000)  # the GC tick freezes the rest of the queue
-    assert t.a.tracker._ncold >= 298
+        t.send(host_tcp("S", 20000 + i, 1000))
+        t.send(remote_tcp("SA", 20000 + i, 5000, 1001))
+        t.send(host_tcp("A", 20000 + i, 1001, 5001))  # offloaded, never used since
+    assert t.a.tracker._ncold >= 200  # by the batches of COLD_BATCH offloads
+    t.send(remote_tcp("A", 20299, 5001, 1001, b"hi"))  # thaws it; now busy
+    t.send(host_tcp("S", 30000, 1))  # (releases the tracker's last-packet reference)
+    t.warp(1000)
+    assert t.a.tracker._ncold == 299  # the GC tick froze the rest of the queue, not the busy one
+    t.warp(2000)
+    assert t.a.tracker._ncold == 300  # idle for COLD_IDLE_MS: frozen too
     t.check()
     assert t.tool(conntrack_tool.run, "-L") and t.a.tracker._ncold == 0
 
