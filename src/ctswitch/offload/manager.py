@@ -46,8 +46,9 @@ States (``LIFECYCLE`` is the transition table)::
   except when the connection itself is being deleted.
 
 Compact tier: an offloaded connection that nothing outside the tracker and
-this manager references is *frozen* a little later (``compact``, run every
-``COLD_BATCH`` offloads and at each GC): the tracker moves the connection and
+this manager references and that has been idle for ``COLD_IDLE_MS`` is
+*frozen* (``compact``, run every ``COLD_BATCH`` offloads and at each GC
+tick): the tracker moves the connection and
 this record into one packed row (``conntrack/cold.py``, ``COLD_FIELDS`` is
 the record's part) and drops the objects (~1.1 KB -> ~220 B per connection).
 Anything that needs the connection thaws it back, equal field for field, and
@@ -199,7 +200,10 @@ OF_NO_HW_SINCE = 4  # hw_since is None
 NO_GROUP = 0xFFFF
 COLD_BATCH = 256  # offloads between two compactions
 COLD_WORK = 4096  # queued ids one compaction looks at, at most (a bounded pause)
-COLD_IDLE_MS = 2000  # a connection used more recently (fast-path hits) is not frozen yet
+# A connection offloaded or used by the fast path more recently is not frozen yet: one that
+# still has traffic would only be thawed again at its next packet (a freeze and a thaw cost
+# ~10 us together).  Short, so that at a high offload rate few connections wait.
+COLD_IDLE_MS = 200
 # _freeze outcomes
 FROZEN, HELD, BUSY, KEPT = range(4)
 NEVER = 1 << 62
@@ -655,9 +659,9 @@ class OffloadManager:
 
         Args:
             everything: every offloaded connection, queued or not, busy or not (tests, tools).
-            now: switch time (ms); a connection used by the fast path in the last
-                COLD_IDLE_MS (and not only offloaded then) waits: freezing a busy connection
-                would only thaw it again at its next hit.
+            now: switch time (ms); a connection offloaded or used by the fast path in the
+                last COLD_IDLE_MS waits (freezing a busy connection would only thaw it again
+                at its next packet); None: no such wait.
 
         A queued connection still referenced gets a second chance at a later compaction
         (the caller of the ``consider`` that queued it usually holds it until then); after
@@ -713,7 +717,7 @@ class OffloadManager:
 
     def _freeze(self, cid: int, tr, now: int | None) -> int:
         """Freezes connection ``cid``: FROZEN, or why not: HELD (referenced elsewhere), BUSY
-        (used in the last COLD_IDLE_MS), KEPT (gone, or not representable as a row)."""
+        (offloaded or used in the last COLD_IDLE_MS), KEPT (gone, or not representable)."""
         conn = self._conns.get(cid)
         if conn is None:
             return KEPT
@@ -722,7 +726,7 @@ class OffloadManager:
         # and the record's are this frame's and the connection's.
         if sys.getrefcount(conn) != _LOCAL_REFS + 1 + tr.HOLDS or sys.getrefcount(rec) != _LOCAL_REFS + 1:
             return HELD
-        if now is not None and rec.last_used != rec.since and now - rec.last_used < COLD_IDLE_MS:
+        if now is not None and now - rec.last_used < COLD_IDLE_MS:
             return BUSY
         e = rec.hent
         g1, g2 = rec.g1, rec.g2

@@ -345,19 +345,23 @@ def test_datapath_cache_finds_frozen_connections_by_id():
 
 def test_batches_freeze_on_their_own():
     """Without any explicit call: every COLD_BATCH offloads and each GC tick freeze the queued
-    connections that are idle; one the fast path used in the last COLD_IDLE_MS waits."""
+    connections idle for COLD_IDLE_MS; one offloaded or used more recently waits."""
+    from ctswitch.offload.manager import COLD_IDLE_MS
+
     t = Twins()
     for i in range(300):
         t.send(host_tcp("S", 20000 + i, 1000))
         t.send(remote_tcp("SA", 20000 + i, 5000, 1001))
         t.send(host_tcp("A", 20000 + i, 1001, 5001))  # offloaded, never used since
-    assert t.a.tracker._ncold >= 200  # by the batches of COLD_BATCH offloads
-    t.send(remote_tcp("A", 20299, 5001, 1001, b"hi"))  # thaws it; now busy
+    assert 100 < t.a.tracker._ncold < 256  # the batch at 256 offloads froze the idle ones
     t.send(host_tcp("S", 30000, 1))  # (releases the tracker's last-packet reference)
-    t.warp(1000)
-    assert t.a.tracker._ncold == 299  # the GC tick froze the rest of the queue, not the busy one
-    t.warp(2000)
-    assert t.a.tracker._ncold == 300  # idle for COLD_IDLE_MS: frozen too
+    t.warp(1000 - t.now % 1000)  # a GC tick
+    t.warp(1000)  # the next one: every connection has been idle long enough
+    assert t.a.tracker._ncold == 300
+    t.send(remote_tcp("A", 20000, 5001, 1001, b"hi"))  # thaws the first one: busy now
+    t.send(host_tcp("S", 30001, 1))
+    assert t.a.offload.compact(now=t.now) == 0 and t.a.tracker._ncold == 299
+    assert t.a.offload.compact(now=t.now + COLD_IDLE_MS) == 1
     t.check()
     assert t.tool(conntrack_tool.run, "-L") and t.a.tracker._ncold == 0
 
