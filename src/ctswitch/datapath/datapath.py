@@ -21,6 +21,13 @@ the emulated host (OVS's ``dp_netdev_input`` reads the same way):
    for the fast path (a cache is only a cache: it is dropped whenever the
    bridge's generation changes or the connection leaves offload).
 
+Where cached decisions live: ``cache`` (cache key -> ``FastEntry``), and, once
+``enable_batch`` ran, the batch table (``fastpath.BatchFastPath``): there a decision
+the kernel can apply (one output, MAC/IPv4/port rewrites, IPv4 TCP/UDP without
+VLAN) is only a table row plus a few per-entry-id array slots, no Python object
+(~0.2 KB instead of ~1.9 KB a direction); ``cache`` keeps the others and those a
+full table refused.  ``cached_items()`` lists both.
+
 ``tick(now)`` runs the timers: every second of switch time the offload GC
 (30 s idle aging), conntrack expiry, flow idle/hard timeouts and MAC aging.
 All counters live in ``stats`` (a plain dict) for the summaries and views.
@@ -71,6 +78,8 @@ _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_EC
 GC_INTERVAL_MS = 1000
 # Every port's MTU (ports have no mtu_request here): what a reassembled datagram is cut for.
 PORT_MTU = 1500
+# fastpath.pack_key / row_new, bound by enable_batch (fastpath loads numba: not before it is used).
+_pack_key = _row_new = None
 
 
 class FastEntry:
@@ -109,8 +118,9 @@ class Datapath:
 
     def __init__(self, switch) -> None:
         self.switch = switch
+        # Decisions not held by the batch table (all of them while batch mode is off).
         self.cache: dict[tuple, FastEntry] = {}
-        self.by_conn: dict[int, list[tuple]] = {}  # connection id -> cache keys of its decisions
+        self.by_conn: dict[int, list[tuple]] = {}  # connection id -> cache keys of its decisions in cache
         self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
         self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
         self._params_version = -1
@@ -141,8 +151,12 @@ class Datapath:
             br.age_macs(now, aging_ms)
 
     # ------------------------------------------------------------------ input
-    def receive(self, bridge: OFBridge, in_port: int, frame: bytes, now: int) -> list[tuple[int, bytes]]:
+    def receive(self, bridge: OFBridge, in_port: int, frame: bytes, now: int,
+                _kernel_miss: bool = False) -> list[tuple[int, bytes]]:
         """Processes one frame arriving on ``in_port`` of ``bridge`` at ``now`` (ms).
+
+        ``_kernel_miss``: the batch kernel just looked the frame up in the bridge's table and
+        found no current entry (``BatchFastPath.receive_batch``), so that lookup is not repeated.
 
         Returns:
             (ofport, frame) pairs to transmit, in order.
@@ -164,6 +178,10 @@ class Datapath:
             out = self._fast(bridge, pkt, key, frame, now)
             if out is not None:
                 return out
+        elif self.batch is not None and self.batch.live:
+            out = self._fast_table(bridge, pkt, key, frame, now, _kernel_miss)
+            if out is not None:
+                return out
         return self._slow(bridge, pkt, key, frame, now)
 
     def _mac_aging_ms(self) -> int:
@@ -177,10 +195,12 @@ class Datapath:
         return (bridge.name, key[IN_PORT], key[DL_SRC], key[DL_DST], key[DL_TYPE], key[VLAN_TCI],
                 key[NW_SRC], key[NW_DST], key[IPV6_SRC], key[IPV6_DST], key[NW_PROTO], key[TP_SRC], key[TP_DST])
 
-    def _fast(self, bridge, pkt, key, frame, now):
+    def _fast(self, bridge, pkt, key, frame, now, kernel_miss=False):
         ck = self._cache_key(bridge, key)
         e = self.cache.get(ck)
         if e is None:
+            if self.batch is not None and self.batch.live:
+                return self._fast_table(bridge, pkt, key, frame, now, kernel_miss)
             return None
         conn = e.conn
         if conn is None or e.generation != bridge.generation or not (conn.status & IPS_OFFLOAD):
@@ -220,6 +240,71 @@ class Datapath:
                     okey[i] = v
             outputs.append((ofport, okey))
         return self._emit(bridge, pkt, key, frame, outputs, e.extra)
+
+    def _fast_table(self, bridge, pkt, key, frame, now, kernel_miss):
+        """``_fast`` for a decision held by the batch table (``BatchFastPath``): same checks,
+        counters and output as for a ``FastEntry``."""
+        if key[DL_TYPE] != 0x0800 or key[VLAN_TCI] or (key[NW_PROTO] != 6 and key[NW_PROTO] != 17):
+            return None
+        b = self.batch
+        t = b.tables.get(bridge.name)
+        if t is None or len(t) == 0:
+            return None
+        if t.generation != bridge.generation:
+            t = b._table(bridge.name, bridge.generation)
+        if kernel_miss and not t.nstale:
+            return None
+        r = t._row
+        r[:4] = _pack_key((key[IN_PORT], key[DL_SRC], key[DL_DST], key[NW_SRC], key[NW_DST], key[NW_PROTO],
+                          key[TP_SRC], key[TP_DST]))
+        e = -1 if kernel_miss or not t.live_current() else t.find_row(r)
+        tracker = self.switch.tracker
+        if e < 0:
+            if t.nstale:
+                e = t.find_row(r, True)
+                if e >= 0:  # a decision of an older generation: dropped at its first use
+                    tracker.get(int(t.cid1[e]) - 1)
+                    b.remove(t, e)
+            return None
+        cid1, meta = int(t.cid1[e]), int(t.meta[e])
+        conn = tracker.get(cid1 - 1)
+        if conn is None or not (conn.status & IPS_OFFLOAD):
+            b.remove(t, e)
+            return None
+        reply = bool(meta & 1)
+        flags = pkt.tcp_flags
+        if flags & (TCP_FIN | TCP_RST):
+            self.switch.offload.sw_hit(conn, now, 0, reply, flags)  # (its teardown may forget the entry)
+            b.remove(t, e, cid1)
+            return None
+        if pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
+            return None
+        b._credit_one(t, e)  # the kernel's hits of this entry came first
+        n = len(frame)
+        t.fpk[e] += 1
+        t.fby[e] += n
+        t.fused1[e] = now + 1
+        hw = bool(conn.status & IPS_HW_OFFLOAD)
+        off = self.switch.offload
+        if hw:
+            self.stats["fast_hw"] += 1
+            off.hw_hit(conn, now, n, reply)
+        else:
+            self.stats["fast_sw"] += 1
+            off.sw_hit(conn, now, n, reply)
+        _gen, rules, extra = t.shapes[meta >> 1]
+        for rl in rules:
+            rl.n_packets += 1
+            rl.n_bytes += n
+            rl.last_used_ms = now
+        port, dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst = _row_new(t.ent[e].tolist())
+        okey = key
+        if (dl_src != key[DL_SRC] or dl_dst != key[DL_DST] or nw_src != key[NW_SRC] or nw_dst != key[NW_DST]
+                or tp_src != key[TP_SRC] or tp_dst != key[TP_DST]):
+            okey = list(key)
+            okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST] = \
+                dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst
+        return self._emit(bridge, pkt, key, frame, [(port, okey)], extra)
 
     def _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=None):
         if extra is None and defrag is None:  # the common case, without the ICMP and reassembly branches
@@ -349,10 +434,10 @@ class Datapath:
                           self.switch.tracker)
         if ck in self.cache:
             self._uncache(ck)
+        if self.batch is not None and self.batch.add(ck, entry) >= 0:
+            return  # the batch table holds it (and dropped any older decision of the same key)
         self.cache[ck] = entry
         self.by_conn.setdefault(conn.id, []).append(ck)
-        if self.batch is not None:
-            self.batch.add(ck, entry)
 
     def _uncache(self, ck: tuple) -> None:
         e = self.cache.pop(ck, None)
@@ -362,7 +447,7 @@ class Datapath:
                 cks.remove(ck)
                 if not cks:
                     del self.by_conn[e.cid]
-        if self.batch is not None:
+        elif self.batch is not None:
             self.batch.discard(ck)
 
     def forget_conn(self, conn) -> None:
@@ -371,8 +456,19 @@ class Datapath:
             e = self.cache.get(ck)
             if e is not None and e.cid == conn.id:
                 del self.cache[ck]
-            if self.batch is not None:
-                self.batch.discard(ck)
+        if self.batch is not None and self.batch.live:
+            self.batch.forget(conn.id)
+
+    def cached_items(self):
+        """(cache key, FastEntry) of every cached decision: the dict's, then the batch table's
+        (snapshots built from their rows: reading them changes nothing)."""
+        yield from list(self.cache.items())
+        if self.batch is not None and self.batch.live:
+            yield from self.batch.items()
+
+    def n_cached(self) -> int:
+        """How many decisions are cached (dict and batch table)."""
+        return len(self.cache) + (len(self.batch) if self.batch is not None else 0)
 
     def sync_counters(self) -> None:
         """Credits the batched fast path's deferred hits (views, saves and timers call this)."""
@@ -386,23 +482,26 @@ class Datapath:
         self.cache.clear()
         self.by_conn.clear()
         if self.batch is not None:
-            for t in self.batch.tables.values():
-                t.clear()
-            for d in self.batch.entries.values():
-                d.clear()
-            self.batch.eid_of.clear()
+            self.batch.clear()
 
     def enable_batch(self, capacity: int = 1 << 18) -> bool:
         """Turns on the batched Numba fast path (replay); False when it is not available."""
         if self.batch is not None:
             return True
+        global _pack_key, _row_new
         try:
-            from .fastpath import BatchFastPath
+            from .fastpath import BatchFastPath, pack_key, row_new
         except ImportError:
             return False
-        self.batch = BatchFastPath(self, capacity)
-        for ck, e in self.cache.items():
-            self.batch.add(ck, e)
+        _pack_key, _row_new = pack_key, row_new
+        self.batch = b = BatchFastPath(self, capacity)
+        for ck, e in list(self.cache.items()):
+            if b.add(ck, e) >= 0:  # moved to the table with its counters
+                del self.cache[ck]
+                cks = self.by_conn[e.cid]
+                cks.remove(ck)
+                if not cks:
+                    del self.by_conn[e.cid]
         return True
 
     def to_state(self) -> dict:

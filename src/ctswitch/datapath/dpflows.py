@@ -51,7 +51,7 @@ def format_dp_flows(switch, typ: str = "all", verbose: bool = False) -> str:
     if dp is None:
         return ""
     lines = []
-    for ck, e in list(dp.cache.items()):
+    for ck, e in list(dp.cached_items()):
         conn = e.conn
         if conn is None:
             continue  # its connection is gone (the entry leaves the cache at its next use)

@@ -402,6 +402,76 @@ def _insert_rows(ent, index, mask, rows, eids, res):
         res[j] = _index_put(ent, index, mask, e)
 
 
+def _move_index(ent, src, dst, mask):
+    """Moves every entry of index ``src`` into index ``dst`` (``src`` ends empty)."""
+    for s in range(src.shape[0]):
+        v = src[s]
+        if v != EMPTY:
+            _index_put(ent, dst, mask, v & 0xFFFFFFFF)
+            src[s] = EMPTY
+
+
+# Connection map (``ConnMap``): a multimap connection id -> encoded entry (table number << 32 | entry
+# id), open addressing with linear probing over two int64 arrays, backward-shift deletion.
+def _cm_home(k, mask):
+    h = (k ^ (k >> 29)) & 0x7FFFFFFF
+    h = h * 0x45D9F3B
+    return (h ^ (h >> 23)) & mask
+
+
+def _cm_put(keys, vals, mask, k, v):
+    s = _cm_home(k, mask)
+    while keys[s] != EMPTY:
+        s = (s + 1) & mask
+    keys[s] = k
+    vals[s] = v
+
+
+def _cm_put_many(keys, vals, mask, ks, vs):
+    for i in range(ks.shape[0]):
+        _cm_put(keys, vals, mask, ks[i], vs[i])
+
+
+def _cm_del(keys, vals, mask, k, v):
+    s = _cm_home(k, mask)
+    while True:
+        kk = keys[s]
+        if kk == EMPTY:
+            return False
+        if kk == k and vals[s] == v:
+            break
+        s = (s + 1) & mask
+    hole = s
+    j = s
+    while True:
+        j = (j + 1) & mask
+        kk = keys[j]
+        if kk == EMPTY:
+            break
+        home = _cm_home(kk, mask)
+        if ((j - home) & mask) >= ((j - hole) & mask):
+            keys[hole] = kk
+            vals[hole] = vals[j]
+            hole = j
+    keys[hole] = EMPTY
+    return True
+
+
+def _cm_get(keys, vals, mask, k, out):
+    """Writes the values of key ``k`` into ``out`` (as many as fit); returns how many there are."""
+    s = _cm_home(k, mask)
+    n = 0
+    while True:
+        kk = keys[s]
+        if kk == EMPTY:
+            return n
+        if kk == k:
+            if n < out.shape[0]:
+                out[n] = vals[s]
+            n += 1
+        s = (s + 1) & mask
+
+
 if HAVE_NUMBA and not numba.config.DISABLE_JIT:
     from llvmlite import ir as _ir
     from numba.core import cgutils as _cgutils
@@ -445,6 +515,12 @@ if HAVE_NUMBA:
     _insert_rows = _jit(_insert_rows)
     _insert_one = _jit(_insert_one)
     _find_row = _jit(_find_row)
+    _move_index = _jit(_move_index)
+    _cm_home = _jit(_cm_home)
+    _cm_put = _jit(_cm_put)
+    _cm_put_many = _jit(_cm_put_many)
+    _cm_del = _jit(_cm_del)
+    _cm_get = _jit(_cm_get)
 
 
 # ---------------------------------------------------------------- Python side
@@ -756,6 +832,8 @@ def run_in_order(table: FastTable, buf, offsets, lengths, in_ports, now, out_por
 # ---------------------------------------------------------------- Datapath adapter
 _NEW_FIELD = {1: "new_dl_src", 2: "new_dl_dst", 5: "new_nw_src", 6: "new_nw_dst", 15: "new_tp_src",
               16: "new_tp_dst"}  # flow.key indices DL_SRC, DL_DST, NW_SRC, NW_DST, TP_SRC, TP_DST
+_M48 = (1 << 48) - 1
+_L32 = 0xFFFFFFFF
 
 
 def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
@@ -781,26 +859,193 @@ def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
     return key, port, new
 
 
-class BatchFastPath:
-    """Batched front of ``Datapath``: mirrors its offload cache into one FastTable per bridge.
+def row_key(w: list[int]) -> tuple:
+    """The key (``key_from_cache_key`` order) of a row given as Python ints (``pack_key`` inverted)."""
+    mac = _bswap96(w[0] | ((w[1] & _L32) << 64))
+    net = _bswap96(w[2] | ((w[3] & _L32) << 64))
+    return (w[1] >> 32, mac & _M48, mac >> 48, net >> 64, (net >> 32) & _L32, (w[3] >> 32) & 0xFF,
+            (net >> 16) & 0xFFFF, net & 0xFFFF)
 
-    Invariant (the caller's duty): an entry is mirrored only while its
-    ``FastEntry`` is valid: the datapath calls ``discard(ck)`` wherever it deletes
-    ``cache[ck]`` (``Datapath.forget_conn`` does so for every key of a connection that
-    leaves offload: teardown, aging, deletion).  ``receive_batch`` clears a
-    bridge's table when the bridge's generation changed.
+
+def row_new(w: list[int]) -> tuple:
+    """(out_port, new dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst) of a row (``pack_row`` inverted)."""
+    mac = _bswap96(w[4] | ((w[5] & _L32) << 64))
+    net = _bswap96(w[6] | ((w[7] & _L32) << 64))
+    return ((w[5] >> 32) & 0xFFFF, mac & _M48, mac >> 48, net >> 64, (net >> 32) & _L32, (net >> 16) & 0xFFFF,
+            net & 0xFFFF)
+
+
+class ConnMap:
+    """Connection id -> encoded entries (``table number << 32 | entry id``): two int64 arrays,
+    at most half full (16 B a slot), grown by doubling; no per-entry Python object."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._reset(size)
+        self._out = np.empty(8, dtype=np.int64)
+
+    def _reset(self, size: int) -> None:
+        self.keys = np.full(size, EMPTY, dtype=np.int64)
+        self.vals = np.empty(size, dtype=np.int64)
+        self.mask = size - 1
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, cid: int, v: int) -> None:
+        if 2 * (self.n + 1) > len(self.keys):
+            self._rebuild(2 * len(self.keys))
+        _cm_put(self.keys, self.vals, self.mask, cid, v)
+        self.n += 1
+
+    def remove(self, cid: int, v: int) -> bool:
+        if _cm_del(self.keys, self.vals, self.mask, cid, v):
+            self.n -= 1
+            return True
+        return False
+
+    def get(self, cid: int) -> list[int]:
+        n = int(_cm_get(self.keys, self.vals, self.mask, cid, self._out))
+        if n > len(self._out):
+            self._out = np.empty(2 * n, dtype=np.int64)
+            n = int(_cm_get(self.keys, self.vals, self.mask, cid, self._out))
+        return self._out[:n].tolist()
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        sel = self.keys != EMPTY
+        return self.keys[sel], self.vals[sel]
+
+    def _rebuild(self, size: int, keep=None) -> None:
+        ks, vs = self.items()
+        if keep is not None:
+            sel = keep(vs)
+            ks, vs = ks[sel], vs[sel]
+        self._reset(size)
+        _cm_put_many(self.keys, self.vals, self.mask, ks, vs)
+        self.n = len(ks)
+
+    def drop_table(self, no: int) -> None:
+        """Removes every entry of table ``no``."""
+        self._rebuild(len(self.keys), lambda vs: (vs >> 32) != no)
+
+    def clear(self) -> None:
+        self._reset(1024)
+
+
+class MirrorTable(FastTable):
+    """A FastTable plus what a cached decision needs besides its row, as per-entry-id arrays
+    (all zero when free, so untouched pages cost nothing):
+
+    * ``cid1``: connection id + 1 (0: free entry id);
+    * ``meta``: shape number << 1 | reply; a shape is ``(generation, rules, extra)``, shared by
+      every entry of the same pipeline path (``shapes``, interned through ``shape_ids``);
+    * ``fpk``, ``fby``, ``fused1``, ``fcreated``: the decision's credited packets, bytes, last
+      use + 1 (0: never) and creation time (``FastEntry.packets/bytes/used/created``).
+
+    A generation change does not drop entries: they move to ``sindex`` (stale entries, which
+    the kernel does not see) and leave at their next use, as stale ``FastEntry`` objects do.
+    """
+
+    def __init__(self, capacity: int, no: int) -> None:
+        super().__init__(capacity)
+        self.no = no
+        self._side()
+        self.sindex = None
+        self.nstale = 0
+
+    def _side(self) -> None:
+        c = self.capacity
+        self.cid1 = np.zeros(c, dtype=np.int64)
+        self.meta = np.zeros(c, dtype=np.int32)
+        self.fpk = np.zeros(c, dtype=np.int64)
+        self.fby = np.zeros(c, dtype=np.int64)
+        self.fused1 = np.zeros(c, dtype=np.int64)
+        self.fcreated = np.zeros(c, dtype=np.int64)
+        self.shapes: list[tuple] = []
+        self.shape_ids: dict = {}
+
+    def clear(self) -> None:
+        super().clear()
+        self._side()
+        if self.sindex is not None:
+            self.sindex[:] = EMPTY
+        self.nstale = 0
+
+    def shape(self, generation: int, rules, extra) -> int:
+        k = (generation, tuple(map(id, rules)), extra)
+        s = self.shape_ids.get(k)
+        if s is None:
+            s = self.shape_ids[k] = len(self.shapes)
+            self.shapes.append((generation, list(rules), extra))
+        return s
+
+    def roll(self, generation: int) -> None:
+        """The bridge's generation changed: every current entry becomes stale."""
+        if len(self) == 0:
+            self.shapes, self.shape_ids = [], {}
+        elif len(self) > self.nstale:
+            if self.sindex is None:
+                self.sindex = self.index
+                self.index = _alloc(self.sindex.shape, np.int64)
+                self.index[:] = EMPTY
+            elif self.nstale == 0:
+                self.sindex, self.index = self.index, self.sindex
+            else:
+                _move_index(self.ent, self.index, self.sindex, self.mask)
+            self.nstale = len(self)
+        self.generation = generation
+
+    def find_row(self, row, stale: bool = False) -> int:
+        """Entry id of the key in ``row[:4]`` (a ``_row``-like array) among current or stale entries."""
+        return int(_find_row(self.ent, self.sindex if stale else self.index, self.mask, row))
+
+    def drop(self, e: int) -> None:
+        """Frees entry ``e`` (current or stale)."""
+        if not _index_del(self.ent, self.index, self.mask, e):
+            _index_del(self.ent, self.sindex, self.mask, e)
+            self.nstale -= 1
+        self.ent[e] = 0
+        self.cid1[e] = 0
+        self._free[self._nfree] = e
+        self._nfree += 1
+
+    def live_current(self) -> int:
+        """How many entries the kernel sees (not stale)."""
+        return self.capacity - self._nfree - self.nstale
+
+    def cache_key(self, name: str, w: list[int]) -> tuple:
+        """``Datapath._cache_key`` of a row (``w``: the row as Python ints)."""
+        in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = row_key(w)
+        return (name, in_port, dl_src, dl_dst, ETH_TYPE_IP, 0, nw_src, nw_dst, 0, 0, proto, sport, dport)
+
+
+class BatchFastPath:
+    """Batched front of ``Datapath``: one MirrorTable per bridge holds the mirrorable cached decisions.
+
+    A decision ``mirror_args`` accepts lives only here (row + per-entry arrays, no ``FastEntry``,
+    no dict entry), unless the table is full; the datapath's dict keeps the others.  ``conns``
+    maps connection ids to their entries (``Datapath.forget_conn``).  Hits of the kernel are
+    counted in the rows and credited to the connections, rules and ports by ``sync``.
     """
 
     def __init__(self, dp, capacity: int = 1 << 16) -> None:
+        from . import datapath as _dpmod
+
+        _dpmod._pack_key, _dpmod._row_new = pack_key, row_new  # for Datapath._fast_table
         self.dp = dp
         self.capacity = capacity
-        self.tables: dict[str, FastTable] = {}
-        self.entries: dict[str, dict[int, tuple]] = {}  # bridge -> eid -> (ck, FastEntry)
+        self.tables: dict[str, MirrorTable] = {}
+        self.by_no: list[MirrorTable | None] = []
+        self.names: list[str] = []
+        self.conns = ConnMap()
+        self.live = 0  # entries over all tables
         # Entry ids hit since their counters were last credited, per bridge.  Crediting is
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
         # would cost a Python call per packet.
         self.dirty: dict[str, list[np.ndarray]] = {}
-        self.eid_of: dict[tuple, int] = {}  # cache key -> entry id
+
+    def __len__(self) -> int:
+        return self.live
 
     def sync(self, name: str | None = None) -> None:
         """Credits every deferred hit (of bridge ``name``, or all) to the reference objects."""
@@ -810,77 +1055,209 @@ class BatchFastPath:
             if not chunks or t is None:
                 continue
             eids = np.unique(np.concatenate(chunks))
-            bridge = self.dp.switch.bridges.get(brname)
-            for e in eids[eids >= 0].tolist():
-                if e in self.entries[brname]:
-                    self._credit_one(t, brname, e, bridge)
+            eids = eids[eids >= 0]
+            self._credit_many(t, eids[t.cid1[eids] != 0], self.dp.switch.bridges.get(brname))
 
-    def _table(self, name: str, generation: int) -> FastTable:
+    def _table(self, name: str, generation: int) -> MirrorTable:
         t = self.tables.get(name)
         if t is None:
-            t = self.tables[name] = FastTable(self.capacity)
+            t = self.tables[name] = MirrorTable(self.capacity, len(self.by_no))
+            self.by_no.append(t)
+            self.names.append(name)
             t.generation = generation
-            self.entries[name] = {}
         elif t.generation != generation:
             self.sync(name)
-            t.clear()
-            for ck in [ck for ck in self.eid_of if ck[0] == name]:
-                del self.eid_of[ck]
-            t.generation = generation
-            self.entries[name].clear()
+            t.roll(generation)
         return t
 
     def add(self, ck: tuple, entry) -> int:
-        """Mirrors ``dp.cache[ck] = entry``; returns the entry id, -1 (full) or -2 (not mirrorable)."""
+        """Stores the decision ``entry`` cached under ``ck``; returns its entry id, -1 (table full)
+        or -2 (not mirrorable).  An entry of the same key goes first (credited), in every case:
+        on -1/-2 the caller keeps ``entry`` in its dict."""
         args = mirror_args(ck, entry)
         if args is None:
+            self.discard(ck)
             return -2
+        t = self.tables.get(ck[0])
+        if t is not None and entry.generation < t.generation:
+            self.discard(ck)
+            return -2  # an older generation's decision (enable_batch): the dict keeps it
         t = self._table(ck[0], entry.generation)
         key, port, new = args
-        old = self.eid_of.pop(ck, None)
-        if old is not None:
-            self._credit_one(t, ck[0], old, self.dp.switch.bridges.get(ck[0]))
-            t.remove_eid(old)
-            self.entries[ck[0]].pop(old, None)
-        e = t.insert(key, port, **new)
-        if e >= 0:
-            self.entries[ck[0]][e] = (ck, entry)
-            self.eid_of[ck] = e
+        row = pack_row(key, port, **new)
+        r = t._row
+        r[:] = row
+        if t.live_current():
+            o = t.find_row(r)
+            if o >= 0:
+                self.remove(t, o)
+                r[:] = row
+        if t.nstale:
+            o = t.find_row(r, True)
+            if o >= 0:
+                self.remove(t, o)
+        e = t.insert_row(row)
+        if e < 0:
+            return -1
+        cid = entry.cid
+        t.cid1[e] = cid + 1
+        t.meta[e] = (t.shape(entry.generation, entry.rules, entry.extra) << 1) | bool(entry.reply)
+        t.fpk[e] = entry.packets
+        t.fby[e] = entry.bytes
+        t.fused1[e] = 0 if entry.used is None else entry.used + 1
+        t.fcreated[e] = entry.created
+        self.conns.add(cid, (t.no << 32) | e)
+        self.live += 1
         return e
 
-    def discard(self, ck: tuple) -> None:
-        """Un-mirrors the entry cached under ``ck`` (any bridge: ``ck[0]`` is the bridge name)."""
-        e = self.eid_of.pop(ck, None)
+    def lookup(self, ck: tuple) -> tuple[MirrorTable | None, int, bool]:
+        """(table, entry id, stale) of the decision cached under ``ck``; entry id -1 when none."""
         t = self.tables.get(ck[0])
-        if e is None or t is None:
-            return
-        self._credit_one(t, ck[0], e, self.dp.switch.bridges.get(ck[0]))
-        t.remove_eid(e)
-        self.entries[ck[0]].pop(e, None)
+        key = key_from_cache_key(ck)
+        if t is None or key is None or len(t) == 0:
+            return t, -1, False
+        r = t._row
+        r[:4] = pack_key(key)
+        if t.live_current():
+            e = t.find_row(r)
+            if e >= 0:
+                return t, e, False
+        if t.nstale:
+            e = t.find_row(r, True)
+            if e >= 0:
+                return t, e, True
+        return t, -1, False
 
-    def _credit_one(self, t: FastTable, brname: str, e: int, bridge) -> None:
-        pk, by, used = t.take_counters(e)
+    def discard(self, ck: tuple) -> None:
+        """Drops the decision cached under ``ck`` (any bridge: ``ck[0]`` is the bridge name), credited."""
+        t, e, _stale = self.lookup(ck)
+        if e >= 0:
+            self.remove(t, e)
+
+    def remove(self, t: MirrorTable, e: int, cid1: int | None = None) -> None:
+        """Drops entry ``e`` of ``t``, its deferred hits credited first; nothing when it is free
+        (or, with ``cid1``, holds another connection's decision now)."""
+        c = int(t.cid1[e])
+        if c == 0 or (cid1 is not None and c != cid1):
+            return
+        self._credit_one(t, e)
+        cid = c - 1
+        self.conns.remove(cid, (t.no << 32) | e)
+        t.drop(e)
+        self.live -= 1
+
+    def forget(self, cid: int) -> None:
+        """Drops every decision of connection ``cid``."""
+        for v in self.conns.get(cid):
+            t = self.by_no[v >> 32]
+            e = v & 0xFFFFFFFF
+            self._credit_one(t, e)
+            self.conns.remove(cid, v)
+            t.drop(e)
+            self.live -= 1
+
+    def clear(self) -> None:
+        """Drops every decision (``Datapath.flush_cache``: sync first)."""
+        for t in self.tables.values():
+            t.clear()
+        self.conns.clear()
+        self.live = 0
+        self.dirty.clear()
+
+    def items(self):
+        """(cache key, FastEntry snapshot) of every decision held here (current and stale)."""
+        from .datapath import FastEntry
+
+        tracker = self.dp.switch.tracker
+        for name, t in list(self.tables.items()):
+            eids = np.flatnonzero(t.cid1)
+            if not len(eids):
+                continue
+            rows = t.ent[eids].tolist()
+            cols = zip(rows, t.cid1[eids].tolist(), t.meta[eids].tolist(), t.fpk[eids].tolist(),
+                       t.fby[eids].tolist(), t.fused1[eids].tolist(), t.fcreated[eids].tolist())
+            for w, cid1, meta, pk, by, used1, created in cols:
+                ck = t.cache_key(name, w)
+                gen, rules, extra = t.shapes[meta >> 1]
+                fe = FastEntry.__new__(FastEntry)
+                fe.generation, fe.cid, fe.tracker, fe.reply = gen, cid1 - 1, tracker, bool(meta & 1)
+                fe.outputs = [self.outputs(w, ck)]
+                fe.rules, fe.extra = list(rules), extra
+                fe.packets, fe.bytes, fe.used, fe.created = pk, by, (used1 - 1 if used1 else None), created
+                yield ck, fe
+
+    @staticmethod
+    def outputs(w: list[int], ck: tuple) -> tuple[int, list]:
+        """(ofport, [(field, new value)]) of a row, as ``Datapath._maybe_cache`` builds them
+        (field order of ``datapath._REWRITABLE``; ``ck``: the row's cache key)."""
+        port, dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst = row_new(w)
+        deltas = [(i, v) for i, v, old in ((1, dl_src, ck[2]), (2, dl_dst, ck[3]), (5, nw_src, ck[6]),
+                                           (6, nw_dst, ck[7]), (15, tp_src, ck[11]), (16, tp_dst, ck[12]))
+                  if v != old]
+        return port, deltas
+
+    # ------------------------------------------------------------ crediting
+    def _credit_one(self, t: MirrorTable, e: int) -> None:
+        """``_credit_many`` of one entry (scalar: entries leaving the table, per-frame hits)."""
+        r = t.ent[e]
+        pk, by, used = r[W_PKTS:W_USED + 1].tolist()
         if pk == 0:
             return
-        ck, fe = self.entries[brname][e]
+        r[W_PKTS] = 0
+        r[W_BYTES] = 0
+        t.fpk[e] += pk
+        t.fby[e] += by
+        t.fused1[e] = used + 1
+        bridge = self.dp.switch.bridges.get(self.names[t.no])
+        self._credit_entry(t, bridge.by_no if bridge is not None else {}, pk, by, used, int(t.cid1[e]),
+                           int(t.meta[e]), int(r[1]), int(r[5]))
+
+    def _credit_many(self, t: MirrorTable, eids: np.ndarray, bridge) -> None:
+        """Credits the row counters of entries ``eids`` (unique, live, ascending) to the decisions,
+        connections, rules and ports, and resets them."""
+        if not len(eids):
+            return
+        ent = t.ent
+        cnt = ent[eids, W_PKTS:W_USED + 1]
+        sel = cnt[:, 0] != 0
+        if not sel.all():
+            eids, cnt = eids[sel], cnt[sel]
+            if not len(eids):
+                return
+        ent[eids, W_PKTS] = 0
+        ent[eids, W_BYTES] = 0
+        cnt = cnt.astype(np.int64)
+        t.fpk[eids] += cnt[:, 0]
+        t.fby[eids] += cnt[:, 1]
+        t.fused1[eids] = cnt[:, 2] + 1
+        by_no = bridge.by_no if bridge is not None else {}
+        credit = self._credit_entry
+        cols = zip(cnt.tolist(), t.cid1[eids].tolist(), t.meta[eids].tolist(), ent[eids, 1].tolist(),
+                   ent[eids, 5].tolist())
+        for (pk, by, used), cid1, meta, k1, k5 in cols:
+            credit(t, by_no, pk, by, used, cid1, meta, k1, k5)
+
+    def _credit_entry(self, t, by_no, pk, by, used, cid1, meta, k1, k5) -> None:
+        """Credits ``pk`` kernel hits (``by`` bytes, last at ``used``) of one entry (connection id + 1
+        ``cid1``, ``meta``, key word 1 ``k1`` and action word 5 ``k5`` of its row)."""
         dp = self.dp
-        fe.packets += pk
-        fe.bytes += by
-        fe.used = used
-        conn = fe.conn  # None: deleted meanwhile; the datapath, rule and port counters still count
-        off = dp.switch.offload
+        stats = dp.stats
+        reply = bool(meta & 1)
+        # None: deleted meanwhile; the datapath, rule and port counters still count.
+        conn = dp.switch.tracker.get(cid1 - 1)
         hw = conn is not None and bool(conn.status & 0x8000)  # IPS_HW_OFFLOAD
-        dp.stats["rx_packets"] += pk
-        dp.stats["fast_hw" if hw else "fast_sw"] += pk
-        dp.stats["tx_packets"] += pk
+        stats["rx_packets"] += pk
+        stats["fast_hw" if hw else "fast_sw"] += pk
+        stats["tx_packets"] += pk
         if conn is not None:
             # pk packets of by bytes: pk - 1 credited in bulk, the last through the manager's own
             # hit (it sets last_used and retries the hardware insert exactly as per-packet hits would).
+            off = dp.switch.offload
             rec = conn.offload
             last = by // pk
             if rec is not None and pk > 1:
                 n, b = pk - 1, by - last
-                if fe.reply:
+                if reply:
                     conn.pk1 += n
                     conn.by1 += b
                 else:
@@ -893,30 +1270,29 @@ class BatchFastPath:
                     rec.sw_packets += n
                     rec.sw_bytes += b
             if hw:
-                off.hw_hit(conn, used, last, fe.reply)
+                off.hw_hit(conn, used, last, reply)
             else:
-                off.sw_hit(conn, used, last, fe.reply)
-        for r in fe.rules:
+                off.sw_hit(conn, used, last, reply)
+        for r in t.shapes[meta >> 1][1]:
             r.n_packets += pk
             r.n_bytes += by
             r.last_used_ms = used
-        if bridge is not None:
-            p = bridge.by_no.get(ck[1])
-            if p is not None:
-                p.rx_packets += pk
-                p.rx_bytes += by
-            p = bridge.by_no.get(fe.outputs[0][0])
-            if p is not None:
-                p.tx_packets += pk
-                p.tx_bytes += by
+        p = by_no.get(k1 >> 32)
+        if p is not None:
+            p.rx_packets += pk
+            p.rx_bytes += by
+        p = by_no.get((k5 >> 32) & 0xFFFF)
+        if p is not None:
+            p.tx_packets += pk
+            p.tx_bytes += by
 
     def credit(self, bridge, eids: np.ndarray) -> None:
         """Credits the counters of the entries hit in ``eids`` to the reference objects."""
         t = self.tables.get(bridge.name)
         if t is None or len(eids) == 0:
             return
-        for e in np.unique(eids[eids >= 0]).tolist():
-            self._credit_one(t, bridge.name, e, bridge)
+        eids = np.unique(eids[eids >= 0])
+        self._credit_many(t, eids[t.cid1[eids] != 0], bridge)
 
     def receive_batch(self, bridge, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
                       in_ports: np.ndarray, now: int) -> tuple[np.ndarray, dict[int, list]]:
@@ -956,28 +1332,15 @@ class BatchFastPath:
             if j >= n:
                 break
             # The miss at j, then the frames behind it that cannot be hits whatever the slow path does.
-            for k in range(j, j + 1 + sure):
+            # The miss itself, when the kernel parsed it, is known not to be among the current entries.
+            o = int(offsets[j])
+            ln = int(lengths[j])
+            slow_out[j] = receive(bridge, int(in_ports[j]), buf[o:o + ln].tobytes(),
+                                  int(now[j]) if per_frame else now, _parse(buf, o, ln) >= 0)
+            for k in range(j + 1, j + 1 + sure):
                 o = int(offsets[k])
                 slow_out[k] = receive(bridge, int(in_ports[k]), buf[o:o + int(lengths[k])].tobytes(),
                                       int(now[k]) if per_frame else now)
             t = self._table(name, bridge.generation)  # the slow path may have changed the bridge's generation
             i = j + 1 + sure
         return out_ports, slow_out
-
-
-class MirroredCache(dict):
-    """``Datapath.cache`` replacement that mirrors every store/delete into a ``BatchFastPath``."""
-
-    def __init__(self, batch: BatchFastPath) -> None:
-        super().__init__()
-        self.batch = batch
-
-    def __setitem__(self, ck, entry) -> None:
-        if ck in self:
-            self.batch.discard(ck)
-        super().__setitem__(ck, entry)
-        self.batch.add(ck, entry)
-
-    def __delitem__(self, ck) -> None:
-        super().__delitem__(ck)
-        self.batch.discard(ck)

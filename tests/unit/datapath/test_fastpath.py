@@ -593,5 +593,5 @@ def test_batched_datapath_equals_one_at_a_time():
     assert [(p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes) for p in br.ports.values()] == \
         [(p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes) for p in ref_br.ports.values()]
     assert sw.offload.counters() == ref_sw.offload.counters()
-    ref_e = {ck: (e.packets, e.bytes, e.used) for ck, e in ref_sw.datapath.cache.items()}
-    assert {ck: (e.packets, e.bytes, e.used) for ck, e in sw.datapath.cache.items()} == ref_e
+    ref_e = {ck: (e.packets, e.bytes, e.used) for ck, e in ref_sw.datapath.cached_items()}
+    assert {ck: (e.packets, e.bytes, e.used) for ck, e in sw.datapath.cached_items()} == ref_e
