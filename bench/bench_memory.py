@@ -121,8 +121,8 @@ def main(argv: list[str]) -> list[str]:
                      f"(RSS {r['ft_rss'] / n:.0f}) | {r['ft_fill_s']:.1f} s |")
         print(lines[-1])
     lines.append("")
-    lines.append("Shallow sizes of one offloaded TCP connection's objects while it is not frozen (e.g. "
-                 "referenced by the datapath's cache): " + ", ".join(sample_sizes()))
+    lines.append("Shallow sizes of one offloaded TCP connection's objects while it is not frozen (offloaded "
+                 "or used in the last 200 ms, or referenced elsewhere): " + ", ".join(sample_sizes()))
     return report("Memory per offloaded connection", "bench.bench_memory", argv, lines)
 
 
