@@ -143,7 +143,7 @@ def _offloaded_now(switch):
         return None
     from ..datapath.datapath import IPS_HW_OFFLOAD, IPS_OFFLOAD
     hw = sw = 0
-    for c in tr.iter_conns():
+    for c in (tr.snapshot() if hasattr(tr, "snapshot") else tr.iter_conns()):  # reads only: thaws nothing
         if c.status & IPS_HW_OFFLOAD:
             hw += 1
         elif c.status & IPS_OFFLOAD:

@@ -363,11 +363,14 @@ def test_batches_freeze_on_their_own():
     assert t.a.offload.compact(now=t.now) == 0 and t.a.tracker._ncold == 299
     assert t.a.offload.compact(now=t.now + COLD_IDLE_MS) == 1
     t.check()
-    assert t.tool(conntrack_tool.run, "-L") and t.a.tracker._ncold == 0
+    # A listing reads copies (the tracker's snapshot): equal to the twin's, nothing thawed.
+    assert t.tool(conntrack_tool.run, "-L") and t.a.tracker._ncold == 300
+    assert t.tool(conntrack_tool.run, "-L", "-z") and t.a.tracker._ncold == 0  # -z changes them: thawed
 
 
 def test_a_compaction_is_bounded(monkeypatch):
-    """A listing thaws everything; the connections are frozen again COLD_WORK at a time."""
+    """A walk of every connection (``iter_conns``) thaws everything; the connections are frozen
+    again COLD_WORK at a time."""
     from ctswitch.offload import manager
 
     monkeypatch.setattr(manager, "COLD_WORK", 10)
@@ -375,7 +378,7 @@ def test_a_compaction_is_bounded(monkeypatch):
     for i in range(25):
         t.open(40000 + i)
     assert t.freeze() == 25
-    t.tool(conntrack_tool.run, "-L")  # thaws all 25 and queues them
+    t.both(lambda sw: len(list(sw.tracker.iter_conns())))  # thaws all 25 and queues them
     assert t.a.tracker._ncold == 0
     assert [t.a.offload.compact() for _ in range(4)] == [10, 10, 5, 0]
     t.check()
