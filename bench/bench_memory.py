@@ -1,4 +1,5 @@
-"""Memory per offloaded connection: Tracker + OffloadManager at 100k and 1M connections.
+"""Memory per offloaded connection: Tracker + OffloadManager at 100k and 1M connections, then
+the whole switch (``switch_child``: datapath caches and batch table included).
 
 Each size runs in a fresh subprocess: RSS after building the switch, then
 after filling it (both directions indexed by the tracker, every connection
@@ -78,6 +79,38 @@ def child(n: int) -> dict:
             "ft_bytes": ft.nbytes, "ft_rss": ft_rss, "ft_fill_s": ft_fill}
 
 
+def switch_child(n: int) -> dict:
+    """The same connections in a whole switch: every frame through ``Datapath.receive`` with the
+    batch table on (as the replay and the daemon run it), both directions cached (handshake plus
+    one reply), over switch time at PACE; the RSS delta covers the tracker, the offload
+    manager, the datapath's caches and the batch table (the modelled eSwitch FDB)."""
+    from bench.switchbench import data, handshake, make_switch
+
+    sw, br = make_switch(True, max_offloaded=n)
+    sw.params.set("sysctl:net.netfilter.nf_conntrack_max", max(2 * n, 262144))
+    dp = sw.datapath
+    dp.enable_batch(capacity=max(1 << 18, 2 * n + 1024))
+    for port, fr in handshake(n + 1) + [data(n + 1, True)]:  # loads the compiled kernels outside the window
+        dp.receive(br, port, fr, 999)
+    recv = dp.receive
+    gc.collect()
+    base = rss_bytes()
+    fill = 0.0
+    for start in range(0, n, CHUNK):
+        pkts = [handshake(c) + [data(c, True)] for c in range(start, min(n, start + CHUNK))]
+        t0 = time.perf_counter()
+        for i, conn in enumerate(pkts, start):
+            now = 1000 + i // PACE
+            for port, fr in conn:
+                recv(br, port, fr, now)
+        fill += time.perf_counter() - t0
+        del pkts
+    gc.collect()
+    tr = sw.tracker
+    return {"n": n, "conns": len(tr), "offloaded": sw.offload.counters()["offloaded"], "frozen": tr._ncold,
+            "cached": dp.n_cached(), "delta": rss_bytes() - base, "fill_s": fill}
+
+
 def sample_sizes(n: int = 2000) -> list[str]:
     """What one connection is made of (sys.getsizeof of its parts, shallow)."""
     from bench.switchbench import make_switch
@@ -103,6 +136,9 @@ def main(argv: list[str]) -> list[str]:
     if argv and argv[0] == "--child":
         print(json.dumps(child(int(argv[1]))))
         return []
+    if argv and argv[0] == "--switch-child":
+        print(json.dumps(switch_child(int(argv[1]))))
+        return []
     quick = "--quick" in argv
     sizes = (20_000,) if quick else (100_000, 1_000_000)
     lines = ["| conns | offloaded | frozen (compact tier) | RSS delta | B/conn (target <= 256) | compact tier "
@@ -119,6 +155,21 @@ def main(argv: list[str]) -> list[str]:
                      f"**{r['delta'] / n:.0f}** | {r['cold_bytes'] / n:.0f} (row {r['row']} B) | "
                      f"{r['fill_s']:.1f} s | {n / r['fill_s']:,.0f} conn/s | {r['ft_bytes'] / n:.0f} "
                      f"(RSS {r['ft_rss'] / n:.0f}) | {r['ft_fill_s']:.1f} s |")
+        print(lines[-1])
+    lines += ["", "The whole switch (every frame through `Datapath.receive`, batch table on, both directions "
+              "cached): tracker, offload manager, the datapath's caches and the batch table (the modelled "
+              "eSwitch FDB) together.", "",
+              "| conns | offloaded | frozen | cached directions | RSS delta | B/conn | fill rate |",
+              "|---|---|---|---|---|---|---|"]
+    for n in sizes:
+        p = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--switch-child", str(n)],
+                           capture_output=True, text=True, timeout=3600)
+        if p.returncode != 0:
+            lines.append(f"| {n:,} | failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode} |")
+            continue
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        lines.append(f"| {n:,} | {r['offloaded']:,} | {r['frozen']:,} | {r['cached']:,} | "
+                     f"{r['delta'] / 2**20:.0f} MiB | **{r['delta'] / n:.0f}** | {n / r['fill_s']:,.0f} conn/s |")
         print(lines[-1])
     lines.append("")
     lines.append("Shallow sizes of one offloaded TCP connection's objects while it is not frozen (offloaded "
