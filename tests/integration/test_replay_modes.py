@@ -46,3 +46,31 @@ def test_all_replay_loops_agree(traffic):
         got = _run(traffic, mode)
         for k in ref:
             assert got[k] == ref[k], (mode, k)
+
+
+def test_replay_restores_the_gc_threshold(traffic, tmp_path):
+    """replay() raises the young-generation GC threshold while it runs and puts it back, also
+    when an input fails half-way."""
+    import gc
+
+    from ctswitch.io import replay as replay_mod
+
+    before = gc.get_threshold()
+    seen = []
+    real = replay_mod._run_vectorized
+
+    def spy(*a, **k):
+        seen.append(gc.get_threshold()[0])
+        return real(*a, **k)
+
+    replay_mod._run_vectorized = spy
+    try:
+        _run(traffic, "vector")
+    finally:
+        replay_mod._run_vectorized = real
+    assert seen == [max(before[0], replay_mod.REPLAY_GC_GEN0)] and gc.get_threshold() == before
+    bad = tmp_path / "cut.pcap"
+    bad.write_bytes((traffic / "p0.pcap").read_bytes()[:5000])  # a record cut short: a PcapError mid-way
+    lab = Lab(arp=False)
+    s = replay(lab.sw, "ctBr", [("p0", str(bad))])
+    assert s.error and gc.get_threshold() == before
