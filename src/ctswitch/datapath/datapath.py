@@ -307,22 +307,11 @@ class Datapath:
         return self._emit(bridge, pkt, key, frame, [(port, okey)], extra)
 
     def _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=None):
-        if extra is None and defrag is None:  # the common case, without the ICMP and reassembly branches
-            result = []
-            by_no = bridge.by_no
-            for o in outputs:
-                ofport, okey = o[0], o[1]
-                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
-                p = by_no.get(ofport)
-                if p is not None:
-                    p.tx_packets += 1
-                    p.tx_bytes += len(data)
-                result.append((ofport, bytes(data)))
-            self.stats["tx_packets"] += len(result)
-            return result
         result = []
         icmp_id, inner = extra if extra is not None else (None, None)
-        for ofport, okey, *_ in outputs:
+        by_no = bridge.by_no
+        for o in outputs:
+            ofport, okey = o[0], o[1]
             if inner is not None:
                 # An ICMP error about a NATed connection: outer and quoted headers both change.
                 si, di = (IPV6_SRC, IPV6_DST) if pkt.ip_ver == 6 else (NW_SRC, NW_DST)
@@ -330,16 +319,15 @@ class Datapath:
                 dst = okey[di] if okey[di] != key[di] else None
                 data = rewrite.nat_icmp_error(frame, pkt, src, dst, *inner)
             else:
-                data = rewrite.apply(frame, pkt, key, okey) if okey != key else frame
+                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
             if icmp_id is not None and icmp_id != pkt.icmp_id:
                 data = rewrite.set_icmp_id(data, pkt, icmp_id)
-            p = bridge.by_no.get(ofport)
-            pieces = [data] if defrag is None else self._refragment(data, pkt.l3, defrag)
-            for data in pieces:
+            p = by_no.get(ofport)
+            for piece in (data,) if defrag is None else self._refragment(data, pkt.l3, defrag):
                 if p is not None:
                     p.tx_packets += 1
-                    p.tx_bytes += len(data)
-                result.append((ofport, bytes(data)))
+                    p.tx_bytes += len(piece)
+                result.append((ofport, bytes(piece)))
         self.stats["tx_packets"] += len(result)
         return result
 
