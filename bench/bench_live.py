@@ -93,8 +93,9 @@ import time; time.sleep(3600)
 # The plain `send()` loop it replaces offered ~410 kpps per CPU-second against ~525 for this one.
 # It prints "ready" once its socket is set up, waits for a line on stdin, sends for SECONDS,
 # then prints: frames the kernel accepted, refused calls, seconds.  The mmsghdr array must have
-# the C layout (msghdr nested, msg_len after its padding: 64 bytes a message): a flat struct
-# of 56 bytes makes the kernel read garbage from the second message on and sendmmsg return 1.
+# the C layout (msghdr nested, msg_len after its padding: 64 bytes a message; the blaster takes
+# the daemon's ctypes structures): a flat struct of 56 bytes makes the kernel read garbage from
+# the second message on and sendmmsg return 1.
 BLASTER = r"""
 import ctypes, socket, sys, time
 secs, frame, batch = float(sys.argv[1]), bytes.fromhex(sys.argv[2]), 256
@@ -102,14 +103,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("2.2.2.1", 40000))
 u.sendto(b"hi", ("1.1.1.2", 5002)); u.recv(100)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("eth0", 0))
 s.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS
-class IOVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-class MsgHdr(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
-                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                ("flags", ctypes.c_int)]
-class MMsgHdr(ctypes.Structure):
-    _fields_ = [("hdr", MsgHdr), ("len", ctypes.c_uint)]
+from ctswitch.io.afpacket import _IOVec as IOVec, _MMsgHdr as MMsgHdr  # the daemon's C layouts
 assert ctypes.sizeof(MMsgHdr) == 64
 data = ctypes.create_string_buffer(frame, len(frame))
 iov = IOVec(ctypes.addressof(data), len(frame))
