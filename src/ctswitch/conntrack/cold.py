@@ -153,6 +153,26 @@ def rare_of(conn: Conn) -> tuple | None:
     return None
 
 
+def _backshift(slots, mask: int, i: int, home) -> None:
+    """Empties slot ``i`` of a linear-probing table and moves back every later slot of its probe
+    run whose home position (``home(slot value)``) allows it, so lookups need no tombstones
+    (both indexes of the tier delete this way)."""
+    j = i
+    while True:
+        slots[i] = 0
+        while True:
+            j = (j + 1) & mask
+            s = slots[j]
+            if not s:
+                return
+            h = home(s)
+            # Move s back to i unless its home lies cyclically in (i, j].
+            if (j > i and (h <= i or h > j)) or (j < i and h <= i and h > j):
+                break
+        slots[i] = s
+        i = j
+
+
 class ColdTier:
     """Rows of frozen connections and their two-direction index (see the module docstring).
 
@@ -298,19 +318,7 @@ class ColdTier:
         i = ((conn_id * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift
         while ids[i] != row + 1:
             i = (i + 1) & mask
-        j = i
-        while True:
-            ids[i] = 0
-            while True:
-                j = (j + 1) & mask
-                s = ids[j]
-                if not s:
-                    return
-                home = ((self._id_of(s - 1) * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift
-                if (j > i and (home <= i or home > j)) or (j < i and home <= i and home > j):
-                    break
-            ids[i] = s
-            i = j
+        _backshift(ids, mask, i, lambda s: ((self._id_of(s - 1) * _IDMUL) & 0xFFFFFFFFFFFFFFFF) >> shift)
 
     # ------------------------------------------------------------------ index
     def find(self, zp: int, tup: tuple) -> int:
@@ -337,22 +345,13 @@ class ColdTier:
         want = rd + 1
         while (slots[i] & 0xFFFFFF) != want:
             i = (i + 1) & mask
-        j = i
-        while True:
-            slots[i] = 0
-            while True:
-                j = (j + 1) & mask
-                s = slots[j]
-                if not s:
-                    return
-                srd = (s & 0xFFFFFF) - 1
-                k = self._key(srd >> 1)
-                home = _hash(k[0], k[5:9] if srd & 1 else k[1:5]) & mask
-                # Move s back to i unless its home lies cyclically in (i, j].
-                if (j > i and (home <= i or home > j)) or (j < i and home <= i and home > j):
-                    break
-            slots[i] = s
-            i = j
+
+        def home(s: int) -> int:
+            srd = (s & 0xFFFFFF) - 1
+            k = self._key(srd >> 1)
+            return _hash(k[0], k[5:9] if srd & 1 else k[1:5]) & mask
+
+        _backshift(slots, mask, i, home)
 
     def _grow(self) -> None:
         """Doubles both indexes and re-inserts every live row (the probe loops inlined: at a
