@@ -257,6 +257,11 @@ class Twins:
         assert ra == rb
         return ra
 
+    def set(self, name: str, value) -> None:
+        """Sets parameter ``name`` on both switches."""
+        for sw in (self.a, self.b):
+            sw.params.set(name, value)
+
     def send(self, port_frame, dt: int = 1):
         port, frame = port_frame
         self.now += dt
@@ -496,14 +501,12 @@ def test_aging_timeouts_and_offload_flush():
         t.check()
         t.freeze()
     # Flow-table timeout changed: every deadline is recomputed, frozen ones in their rows.
-    for sw in (t.a, t.b):
-        sw.params.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", 100)
+    t.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", 100)
     t.warp(1000)
     t.check()
     t.open(41000)
     t.freeze()
-    for sw in (t.a, t.b):
-        sw.params.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", 5)
+    t.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", 5)
     t.warp(1)
     t.check()
     t.warp(6000)
@@ -596,8 +599,7 @@ def test_random_operations_look_the_same_frozen_or_not(ops):
         elif kind == "delete":
             t.tool(conntrack_tool.run, "-D", "-p", "tcp", "--sport", str(40000 + op[1]))
         elif kind == "timeout":
-            for sw in (t.a, t.b):
-                sw.params.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", op[1])
+            t.set("sysctl:" + NF + "nf_flowtable_tcp_timeout", op[1])
         elif kind == "flush":
             t.both(lambda sw: sw.offload.flush(sw.now))
         t.check()
