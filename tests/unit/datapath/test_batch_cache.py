@@ -16,7 +16,7 @@ from ctswitch.datapath.dpflows import format_dp_flows  # noqa: E402
 from ctswitch.packet import build  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_fastpath import _switch, batch_arrays  # noqa: E402
+from test_fastpath import _switch, batch_arrays, tcp_pair  # noqa: E402
 
 H, R = "02:00:00:00:02:01", "02:00:00:00:01:02"
 
@@ -37,12 +37,7 @@ def _traffic(rng, n=1200, conns=24):
                 out.append((1, build.ipv4_udp("8.8.4.4", "1.1.1.16", 53, sp, pl, src_mac=R, dst_mac=H)))
             continue
 
-        def up(f, s, a, pl=b"", host=host, sp=sp):
-            return (2, build.ipv4_tcp(host, "8.8.8.8", sp, 80, f, s, a, pl, src_mac=H, dst_mac=R))
-
-        def dn(f, s, a, pl=b"", sp=sp):
-            return (1, build.ipv4_tcp("8.8.8.8", "1.1.1.16", 80, sp, f, s, a, pl, src_mac=R, dst_mac=H))
-
+        up, dn = tcp_pair(host, sp)
         st = state.get(c, 0)
         if st == 0:
             out += [up("S", 100, 0), dn("SA", 500, 101), up("A", 101, 501)]

@@ -540,16 +540,28 @@ def _switch(batched: bool):
     return sw, br, bfp
 
 
-def _traffic(rng):
+def tcp_pair(host: str, sp: int):
+    """(up, dn): frame builders of one TCP connection of the SNAT switch, ``up(flags, seq, ack,
+    payload)`` from ``host``:``sp`` to 8.8.8.8:80 in on port 2, ``dn(...)`` the reply to
+    1.1.1.16:``sp`` in on port 1."""
     from ctswitch.packet import build
     H, R = "02:00:00:00:02:01", "02:00:00:00:01:02"
+
+    def up(f, s, a, pl=b""):
+        return 2, build.ipv4_tcp(host, "8.8.8.8", sp, 80, f, s, a, pl, src_mac=H, dst_mac=R)
+
+    def dn(f, s, a, pl=b""):
+        return 1, build.ipv4_tcp("8.8.8.8", "1.1.1.16", 80, sp, f, s, a, pl, src_mac=R, dst_mac=H)
+
+    return up, dn
+
+
+def _traffic(rng):
     out = []
     state = {}
     for _ in range(900):
         c = rng.randrange(20)
-        host, sp = f"10.0.0.{c + 10}", 2000 + c
-        up = lambda f, s, a, pl=b"", host=host, sp=sp: (2, build.ipv4_tcp(host, "8.8.8.8", sp, 80, f, s, a, pl, src_mac=H, dst_mac=R))  # noqa: E731
-        dn = lambda f, s, a, pl=b"", sp=sp: (1, build.ipv4_tcp("8.8.8.8", "1.1.1.16", 80, sp, f, s, a, pl, src_mac=R, dst_mac=H))  # noqa: E731
+        up, dn = tcp_pair(f"10.0.0.{c + 10}", 2000 + c)
         st = state.get(c, 0)
         if st == 0:
             out += [up("S", 100, 0), dn("SA", 500, 101), up("A", 101, 501)]
