@@ -270,7 +270,7 @@ def _run(switch, argv: list[str]) -> Result:
         tr.sweep(now)
         # A plain listing reads copies (frozen connections stay in the compact tier); -D and -z
         # change the connections themselves.
-        src = tr.iter_conns() if cmd == "D" or "zero" in opts else _readonly(tr)
+        src = tr.iter_conns() if cmd == "D" or "zero" in opts else tr.snapshot()
         hits = [c for c in src if pred(c)]
         out = _lines(hits, now, fmt)
         if cmd == "L":
@@ -435,14 +435,7 @@ def proc_nf_conntrack(switch) -> str:
     """The text of ``/proc/net/nf_conntrack``."""
     tr = switch.tracker
     tr.sweep(switch.now)
-    return "".join(render.proc_line(c, switch.now) + "\n" for c in _readonly(tr))
-
-
-def _readonly(tr):
-    """The confirmed connections, oldest first, for reading only: the tracker's snapshot (no
-    thawing of the compact tier), or its connections when it has no snapshot."""
-    snap = getattr(tr, "snapshot", None)
-    return snap() if snap is not None else tr.iter_conns()
+    return "".join(render.proc_line(c, switch.now) + "\n" for c in tr.snapshot())  # thaws nothing
 
 
 USAGE = """Command line interface for the connection tracking system. Version 1.4.7

@@ -129,9 +129,7 @@ def _run(name: str, fn, argv: list[str]) -> Result:
 
 def _conns(switch, zone):
     """The connections of ``zone`` (None: all) to read: the tracker's snapshot thaws nothing."""
-    tr = switch.tracker
-    snap = getattr(tr, "snapshot", None)
-    return [c for c in (snap() if snap is not None else tr.iter_conns()) if zone is None or c.zone == zone]
+    return [c for c in switch.tracker.snapshot() if zone is None or c.zone == zone]
 
 
 def dump_conntrack(switch, argv, ctx=None) -> Result:

@@ -139,11 +139,11 @@ def summary_text(switch, s, before: dict) -> str:
 
 def _offloaded_now(switch):
     tr = switch.tracker
-    if tr is None or not hasattr(tr, "iter_conns"):
+    if tr is None or not hasattr(tr, "snapshot"):
         return None
     from ..datapath.datapath import IPS_HW_OFFLOAD, IPS_OFFLOAD
     hw = sw = 0
-    for c in (tr.snapshot() if hasattr(tr, "snapshot") else tr.iter_conns()):  # reads only: thaws nothing
+    for c in tr.snapshot():  # reads only: thaws nothing
         if c.status & IPS_HW_OFFLOAD:
             hw += 1
         elif c.status & IPS_OFFLOAD:
