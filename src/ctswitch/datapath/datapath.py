@@ -415,15 +415,20 @@ class Datapath:
             return  # a one-way offload (UDP before ASSURED): its replies go to conntrack
         if any(_uncacheable_of(tr.wc)):
             return
-        outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
-                   for port, okey, _ in tr.outputs]
         ck = self._cache_key(bridge, key)
-        entry = FastEntry(bridge.generation, conn, reply, outputs, list(tr.rules), tr.outputs[0][2], now,
-                          self.switch.tracker)
         if ck in self.cache:
             self._uncache(ck)
-        if self.batch is not None and self.batch.add(ck, entry) >= 0:
+        rules = list(tr.rules)
+        extra = tr.outputs[0][2]
+        if (self.batch is not None and len(tr.outputs) == 1
+                and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
+                                          tr.outputs[0][1], rules, extra, now) >= 0):
             return  # the batch table holds it (and dropped any older decision of the same key)
+        outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
+                   for port, okey, _ in tr.outputs]
+        entry = FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, self.switch.tracker)
+        if self.batch is not None and len(tr.outputs) != 1:
+            self.batch.discard(ck)  # what add() does with a decision it cannot mirror
         self.cache[ck] = entry
         self.by_conn.setdefault(conn.id, []).append(ck)
 

@@ -67,9 +67,25 @@ a whole batch and is only for callers whose misses cannot touch the table.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
+from operator import itemgetter
 
 import numpy as np
+
+from ..flow.key import (
+    DL_DST,
+    DL_SRC,
+    IPV6_DST,
+    IPV6_SRC,
+    NW_DST,
+    NW_ECN,
+    NW_SRC,
+    NW_TOS,
+    NW_TTL,
+    TP_DST,
+    TP_SRC,
+)
 
 try:  # numba is the optional "fast" extra
     import numba
@@ -90,6 +106,7 @@ PROTO_TCP = 6
 PROTO_UDP = 17
 
 _M64 = (1 << 64) - 1
+_L32 = 0xFFFFFFFF
 _C1 = np.uint64(0x9E3779B97F4A7C15)
 _C2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _C3 = np.uint64(0x165667B19E3779F9)
@@ -551,10 +568,6 @@ def csum_const(old: bytes | int, new: bytes | int, nwords: int | None = None) ->
     return _fold(nwords * 0xFFFF - _sum16(old, nwords) + _sum16(new, nwords))
 
 
-def _bswap96(x: int) -> int:
-    return int.from_bytes(x.to_bytes(12, "big"), "little")
-
-
 def key_from_cache_key(ck: tuple) -> tuple | None:
     """The fast key of a reference cache key ``Datapath._cache_key``, or None when not eligible.
 
@@ -569,12 +582,31 @@ def key_from_cache_key(ck: tuple) -> tuple | None:
     return (in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
 
 
+# The key bytes of a frame (0..11: Ethernet dst, src; 26..37: IPv4 src, dst, ports) packed from
+# the flow-key integers, and the same 24 bytes read as the row's little-endian words 0, 1 (its low
+# half), 2, 3 (its low half).  Two struct calls per direction instead of integer byte swaps:
+# pack_row runs for every offloaded direction on the slow path.
+_KEY_BYTES = struct.Struct(">HIHIIIHH")
+_KEY_WORDS = struct.Struct("<QIQI")
+
+
+def _key_words(dl_src: int, dl_dst: int, nw_src: int, nw_dst: int, sport: int, dport: int) -> tuple:
+    return _KEY_WORDS.unpack(_KEY_BYTES.pack(dl_dst >> 32, dl_dst & _L32, dl_src >> 32, dl_src & _L32,
+                                             nw_src, nw_dst, sport, dport))
+
+
+def _words_key(w0: int, w1: int, w2: int, w3: int) -> tuple:
+    """(dl_dst, dl_src, nw_src, nw_dst, sport, dport) of key words (``_key_words`` inverted)."""
+    dh, dl, sh, sl, nw_src, nw_dst, sport, dport = _KEY_BYTES.unpack(_KEY_WORDS.pack(w0, w1 & _L32, w2,
+                                                                                      w3 & _L32))
+    return (dh << 32) | dl, (sh << 32) | sl, nw_src, nw_dst, sport, dport
+
+
 def pack_key(key: tuple) -> list[int]:
     """The 4 key words of ``key`` (little-endian loads of frame bytes 0..11 and 26..37, see above)."""
     in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
-    mac = _bswap96((dl_dst << 48) | dl_src)
-    net = _bswap96((nw_src << 64) | (nw_dst << 32) | (sport << 16) | dport)
-    return [mac & _M64, (mac >> 64) | (in_port << 32), net & _M64, (net >> 64) | (proto << 32)]
+    w0, w1, w2, w3 = _key_words(dl_src, dl_dst, nw_src, nw_dst, sport, dport)
+    return [w0, w1 | (in_port << 32), w2, w3 | (proto << 32)]
 
 
 def pack_row(key: tuple, out_port: int, new_dl_src: int | None = None, new_dl_dst: int | None = None,
@@ -582,31 +614,28 @@ def pack_row(key: tuple, out_port: int, new_dl_src: int | None = None, new_dl_ds
              new_tp_dst: int | None = None) -> list[int]:
     """The 11-word table row of one direction (None: field unchanged). Counters start at 0.
 
-    Plain integer arithmetic, no bytes objects: it runs for every offloaded
+    No bytes objects beyond two struct calls per side: it runs for every offloaded
     direction on the slow path.
     """
     in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport = key
-    mac = (dl_dst << 48) | dl_src
-    ips = (nw_src << 32) | nw_dst
-    ports = (sport << 16) | dport
-    nmac = (((dl_dst if new_dl_dst is None else new_dl_dst) << 48)
-            | (dl_src if new_dl_src is None else new_dl_src))
-    nips = (((nw_src if new_nw_src is None else new_nw_src) << 32)
-            | (nw_dst if new_nw_dst is None else new_nw_dst))
-    nports = (((sport if new_tp_src is None else new_tp_src) << 16)
-              | (dport if new_tp_dst is None else new_tp_dst))
-    flags = (F_MAC if nmac != mac else 0) | (F_NET if nips != ips or nports != ports else 0)
-    ipsum = 0x3FFFC - _sum16(ips, 4) + _sum16(nips, 4)  # sum(~m) + sum(m') over the 4 address words
+    nds = dl_src if new_dl_src is None else new_dl_src
+    ndd = dl_dst if new_dl_dst is None else new_dl_dst
+    nns = nw_src if new_nw_src is None else new_nw_src
+    nnd = nw_dst if new_nw_dst is None else new_nw_dst
+    nps = sport if new_tp_src is None else new_tp_src
+    npd = dport if new_tp_dst is None else new_tp_dst
+    flags = ((F_MAC if nds != dl_src or ndd != dl_dst else 0)
+             | (F_NET if nns != nw_src or nnd != nw_dst or nps != sport or npd != dport else 0))
+    # RFC 1624: sum(~m) + sum(m') over the 4 address words, then + the 2 port words.
+    ipsum = (0x3FFFC - (nw_src >> 16) - (nw_src & 0xFFFF) - (nw_dst >> 16) - (nw_dst & 0xFFFF)
+             + (nns >> 16) + (nns & 0xFFFF) + (nnd >> 16) + (nnd & 0xFFFF))
     ipc = _fold(ipsum)
-    l4c = _fold(ipsum + 0x1FFFE - _sum16(ports, 2) + _sum16(nports, 2))  # + the 2 port words
-    lmac, lnet = _bswap96(mac), _bswap96((ips << 32) | ports)
-    nlmac, nlnet = _bswap96(nmac), _bswap96((nips << 32) | nports)
-    return [
-        lmac & _M64, (lmac >> 64) | (in_port << 32), lnet & _M64, (lnet >> 64) | (proto << 32),
-        nlmac & _M64, (nlmac >> 64) | (out_port << 32) | (flags << 48),
-        nlnet & _M64, (nlnet >> 64) | (ipc << 32) | (l4c << 48),
-        0, 0, 0,
-    ]
+    l4c = _fold(ipsum + 0x1FFFE - sport - dport + nps + npd)
+    w0, w1, w2, w3 = _key_words(dl_src, dl_dst, nw_src, nw_dst, sport, dport)
+    n0, n1, n2, n3 = _key_words(nds, ndd, nns, nnd, nps, npd)
+    return [w0, w1 | (in_port << 32), w2, w3 | (proto << 32),
+            n0, n1 | (out_port << 32) | (flags << 48), n2, n3 | (ipc << 32) | (l4c << 48),
+            0, 0, 0]
 
 
 HUGE = 2 << 20
@@ -830,10 +859,8 @@ def run_in_order(table: FastTable, buf, offsets, lengths, in_ports, now, out_por
 
 
 # ---------------------------------------------------------------- Datapath adapter
-_NEW_FIELD = {1: "new_dl_src", 2: "new_dl_dst", 5: "new_nw_src", 6: "new_nw_dst", 15: "new_tp_src",
-              16: "new_tp_dst"}  # flow.key indices DL_SRC, DL_DST, NW_SRC, NW_DST, TP_SRC, TP_DST
-_M48 = (1 << 48) - 1
-_L32 = 0xFFFFFFFF
+_NEW_FIELD = {DL_SRC: "new_dl_src", DL_DST: "new_dl_dst", NW_SRC: "new_nw_src", NW_DST: "new_nw_dst",
+              TP_SRC: "new_tp_src", TP_DST: "new_tp_dst"}
 
 
 def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
@@ -859,20 +886,21 @@ def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
     return key, port, new
 
 
+# Flow-key fields an output may change that a row cannot rewrite (datapath._REWRITABLE minus
+# _NEW_FIELD): IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL.
+_unmirrored_of = itemgetter(IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL)
+
+
 def row_key(w: list[int]) -> tuple:
     """The key (``key_from_cache_key`` order) of a row given as Python ints (``pack_key`` inverted)."""
-    mac = _bswap96(w[0] | ((w[1] & _L32) << 64))
-    net = _bswap96(w[2] | ((w[3] & _L32) << 64))
-    return (w[1] >> 32, mac & _M48, mac >> 48, net >> 64, (net >> 32) & _L32, (w[3] >> 32) & 0xFF,
-            (net >> 16) & 0xFFFF, net & 0xFFFF)
+    dl_dst, dl_src, nw_src, nw_dst, sport, dport = _words_key(w[0], w[1], w[2], w[3])
+    return (w[1] >> 32, dl_src, dl_dst, nw_src, nw_dst, (w[3] >> 32) & 0xFF, sport, dport)
 
 
 def row_new(w: list[int]) -> tuple:
     """(out_port, new dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst) of a row (``pack_row`` inverted)."""
-    mac = _bswap96(w[4] | ((w[5] & _L32) << 64))
-    net = _bswap96(w[6] | ((w[7] & _L32) << 64))
-    return ((w[5] >> 32) & 0xFFFF, mac & _M48, mac >> 48, net >> 64, (net >> 32) & _L32, (net >> 16) & 0xFFFF,
-            net & 0xFFFF)
+    dl_dst, dl_src, nw_src, nw_dst, sport, dport = _words_key(w[4], w[5], w[6], w[7])
+    return (w[5] >> 32) & 0xFFFF, dl_src, dl_dst, nw_src, nw_dst, sport, dport
 
 
 class ConnMap:
@@ -1078,13 +1106,30 @@ class BatchFastPath:
         if args is None:
             self.discard(ck)
             return -2
+        key, port, new = args
+        return self._put(ck, entry.generation, pack_row(key, port, **new), entry.cid, entry.reply, entry.rules,
+                         entry.extra, entry.packets, entry.bytes, entry.used, entry.created)
+
+    def add_output(self, ck: tuple, generation: int, cid: int, reply: bool, port: int, key: list[int],
+                   okey: list[int], rules: list, extra, now: int) -> int:
+        """``add`` of a new decision with one output (``port``, header values ``okey`` for a packet
+        of flow key ``key``), without a ``FastEntry`` first: the slow path caches every offloaded
+        direction this way.  Same results and same mirroring rule as ``add``."""
+        k = key_from_cache_key(ck)
+        if (k is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
+                or _unmirrored_of(okey) != _unmirrored_of(key)):
+            self.discard(ck)
+            return -2
+        row = pack_row(k, port, okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST])
+        return self._put(ck, generation, row, cid, reply, rules, extra, 0, 0, None, now)
+
+    def _put(self, ck: tuple, generation: int, row: list[int], cid: int, reply: bool, rules, extra,
+             packets: int, nbytes: int, used: int | None, created: int) -> int:
         t = self.tables.get(ck[0])
-        if t is not None and entry.generation < t.generation:
+        if t is not None and generation < t.generation:
             self.discard(ck)
             return -2  # an older generation's decision (enable_batch): the dict keeps it
-        t = self._table(ck[0], entry.generation)
-        key, port, new = args
-        row = pack_row(key, port, **new)
+        t = self._table(ck[0], generation)
         r = t._row
         r[:] = row
         if t.live_current():
@@ -1099,13 +1144,12 @@ class BatchFastPath:
         e = t.insert_row(row)
         if e < 0:
             return -1
-        cid = entry.cid
         t.cid1[e] = cid + 1
-        t.meta[e] = (t.shape(entry.generation, entry.rules, entry.extra) << 1) | bool(entry.reply)
-        t.fpk[e] = entry.packets
-        t.fby[e] = entry.bytes
-        t.fused1[e] = 0 if entry.used is None else entry.used + 1
-        t.fcreated[e] = entry.created
+        t.meta[e] = (t.shape(generation, rules, extra) << 1) | bool(reply)
+        t.fpk[e] = packets
+        t.fby[e] = nbytes
+        t.fused1[e] = 0 if used is None else used + 1
+        t.fcreated[e] = created
         self.conns.add(cid, (t.no << 32) | e)
         self.live += 1
         return e
