@@ -164,6 +164,8 @@ _CLOSING = _RULE["tcp_closing"]
 _UDP_REPLY = _RULE["udp_reply"]
 # Status bits that make some rule match (CONFIRMED is required instead).
 _BLOCKING = IPS_EXPECTED | IPS_SEQ_ADJUST
+_N_STATES = len(TCP_STATE_NAMES)
+_ESTABLISHED = TCP_STATE_NAMES.index("ESTABLISHED")
 
 
 def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
@@ -182,15 +184,32 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
         return _DISABLED
     st = conn.status
     proto = conn.proto
-    if ((proto == IPPROTO_TCP or proto == IPPROTO_UDP) and committed and st & IPS_CONFIRMED
-            and not st & _BLOCKING and not getattr(conn, "related", False) and not getattr(conn, "helper", None)
-            and (pkt is None or (not getattr(pkt, "nw_frag", 0) & FRAG_ANY and not getattr(pkt, "ip_options", False)
-                                 and not 0 < getattr(pkt, "nw_ttl", 64) <= 1))):
+    if (proto == IPPROTO_TCP or proto == IPPROTO_UDP) and committed and st & IPS_CONFIRMED and not st & _BLOCKING:
+        try:  # the conntrack Conn and the parsed Packet have every attribute: no getattr defaults
+            plain = not conn.related and not conn.helper and (
+                pkt is None or (not pkt.nw_frag & FRAG_ANY and not pkt.ip_options and not 0 < pkt.nw_ttl <= 1))
+        except AttributeError:  # duck-typed objects without some of them: the defaults
+            plain = not getattr(conn, "related", False) and not getattr(conn, "helper", None) and (
+                pkt is None or (not getattr(pkt, "nw_frag", 0) & FRAG_ANY and not getattr(pkt, "ip_options", False)
+                                and not 0 < getattr(pkt, "nw_ttl", 64) <= 1))
+    else:
+        plain = False
+    if plain:
         # Rules "disabled" to "ttl" do not match: the answer is one of the last three rules.
         if proto == IPPROTO_TCP:
             if not st & IPS_ASSURED:  # SYN, SYN-ACK: no state name needed for the answer
                 return _HANDSHAKE
-            name = tcp_state_name(conn)
+            # tcp_state_name's first case inline: no tcp_state, an int state
+            try:
+                s = conn.state if conn.tcp_state is None else None
+            except AttributeError:
+                s = None
+            if s.__class__ is int and 0 <= s < _N_STATES:
+                if s == _ESTABLISHED:
+                    return None
+                name = TCP_STATE_NAMES[s]
+            else:
+                name = tcp_state_name(conn)
             if name in TCP_OPENING:
                 return _HANDSHAKE
             if name != "ESTABLISHED":
