@@ -152,6 +152,27 @@ class Fdb:
         self.last_group = g.gid
         return InsertResult.OK
 
+    def insert_two(self, pattern: Pattern) -> int | None:
+        """Two entries of ``pattern`` when the group ``insert`` would pick has room for both:
+        exactly what two ``insert`` calls would do (both land in that group); returns its gid.
+        None (nothing done) otherwise: the caller falls back to ``insert``."""
+        open_groups = self._open.get(pattern)
+        if not open_groups:
+            return None
+        gid = next(iter(open_groups))
+        g = open_groups[gid]
+        used = g.used + 2
+        size = g.size
+        if used > size:
+            return None
+        g.used = used
+        self.used += 2
+        if used >= size:
+            del open_groups[gid]
+        self.stats["inserts"] += 2
+        self.last_group = gid
+        return gid
+
     def remove(self, pattern: Pattern, gid: int | None = None) -> bool:
         """Removes one entry of ``pattern`` (from group ``gid`` when given).
 

@@ -75,10 +75,18 @@ import enum
 import heapq
 import sys
 from collections import deque
+from heapq import heappush
 
 from ctswitch.offload import policy
 from ctswitch.offload.fdb import Fdb, InsertResult, Pattern, pattern_name
-from ctswitch.offload.policy import IPS_ASSURED, IPS_HW_OFFLOAD, IPS_OFFLOAD, PolicyConfig
+from ctswitch.offload.policy import (
+    _PATTERNS,
+    IPS_ASSURED,
+    IPS_HW_OFFLOAD,
+    IPS_NAT_MASK,
+    IPS_OFFLOAD,
+    PolicyConfig,
+)
 from ctswitch.packet.headers import IPPROTO_TCP, IPPROTO_UDP, TCP_FIN, TCP_RST
 from ctswitch.params import NF
 
@@ -114,6 +122,9 @@ LIFECYCLE: dict[OffloadState, frozenset[OffloadState]] = {
     OffloadState.OFFLOAD: frozenset({OffloadState.HW_OFFLOAD, OffloadState.NONE}),
     OffloadState.HW_OFFLOAD: frozenset({OffloadState.NONE}),
 }
+# The members as module constants for the per-packet paths (an Enum class attribute costs ~50 ns).
+_SW = OffloadState.OFFLOAD
+_HW = OffloadState.HW_OFFLOAD
 
 REFUSAL_KEYS = ("ct_max_offloaded_conns", "group_full", "table_full")
 
@@ -138,19 +149,17 @@ class OffloadRecord:
     __slots__ = ("state", "pattern", "since", "hw_since", "last_used", "last_try", "g1", "g2", "hent",
                  "sw_packets", "sw_bytes", "hw_packets", "hw_bytes", "uni", "seq")
 
-    def __init__(self, pattern: Pattern, now: int) -> None:
-        self.state = OffloadState.OFFLOAD
+    def __init__(self, pattern: Pattern, now: int, seq: int = 0, hent: int = -1, uni: bool = False) -> None:
+        self.state = _SW
         self.pattern = pattern
-        self.since = now
+        self.since = self.last_used = self.last_try = now
         self.hw_since: int | None = None
-        self.last_used = now
-        self.last_try = now
         self.g1: int | None = None
         self.g2: int | None = None
-        self.hent = -1
+        self.hent = hent
         self.sw_packets = self.sw_bytes = self.hw_packets = self.hw_bytes = 0
-        self.uni = False
-        self.seq = 0
+        self.uni = uni
+        self.seq = seq
 
     @property
     def groups(self) -> tuple[int, ...] | None:
@@ -219,13 +228,9 @@ def _local_refs() -> int:
 _LOCAL_REFS = _local_refs()
 
 
+# Offloaded connections share a handful of status values: one int object each (``consider``
+# stores ``_STATUS.setdefault(status, status)``).
 _STATUS: dict[int, int] = {}
-
-
-def _intern_status(conn) -> None:
-    """Offloaded connections share a handful of status values: one int object each."""
-    st = conn.status
-    conn.status = _STATUS.setdefault(st, st)
 
 
 def _count(conn, reply: bool, nbytes: int) -> None:
@@ -368,23 +373,43 @@ class OffloadManager:
             ineligible[key] = ineligible.get(key, 0) + 1
             conn.why = text
             return text
-        rec = OffloadRecord(policy.pattern_of(conn), now)
-        rec.seq = self._seq
-        self._seq += 1
-        if conn.proto == IPPROTO_UDP and self.cfg.udp_unidirectional and not conn.status & IPS_ASSURED:
-            rec.uni = True  # act_ct: bidirectional = false until ASSURED
-        conn.offload = rec
-        conn.status |= IPS_OFFLOAD
+        # Inline: the record (pattern_of, seq, heap entry, one-way flag) and _try_hw's first
+        # attempt (last_try is ``now`` already); the same steps in the same order.
+        proto = conn.proto
+        st = conn.status
+        p = (conn.ip_ver, proto, (st & IPS_NAT_MASK) != 0)
+        p = _PATTERNS.setdefault(p, p)
         cid = conn.id
+        seq = self._seq
+        self._seq = seq + 1
+        e = (now + (self._timeouts[0] if proto == IPPROTO_TCP else self._timeouts[1]) * 1000) << HEAP_SHIFT | cid
+        # act_ct: bidirectional = false for UDP until ASSURED
+        uni = True if proto == IPPROTO_UDP and self.cfg.udp_unidirectional and not st & IPS_ASSURED else False
+        conn.offload = rec = OffloadRecord(p, now, seq, e, uni)
+        conn.status = st | IPS_OFFLOAD
         self._conns[cid] = conn
         self.n_sw += 1
-        self.stats["offloaded"] += 1
-        rec.hent = e = (now + self.timeout_s(conn) * 1000) << HEAP_SHIFT | cid
-        heapq.heappush(self._heap, e)
-        if self.tracker is not None:
-            self.tracker.on_offload(conn, now)
-        self._try_hw(conn, rec, now)
-        _intern_status(conn)
+        stats = self.stats
+        stats["offloaded"] += 1
+        heappush(self._heap, e)
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.on_offload(conn, now)
+        why = self._insert_rules(rec)
+        if why is None:
+            rec.state = _HW
+            rec.hw_since = now
+            conn.why = None
+            self.n_sw -= 1
+            self.n_hw += 1
+            if uni:
+                self.n_uni += 1
+            stats["hw_inserted"] += 1
+            st = conn.status | IPS_HW_OFFLOAD
+        else:
+            conn.why = why
+            st = conn.status
+        conn.status = _STATUS.setdefault(st, st)  # one shared int per status value
         if self.compaction:
             self._cold_new.append(cid)
             self._offloads += 1
@@ -435,12 +460,19 @@ class OffloadManager:
         if self.skip_hw:
             return WHY_SKIP_HW
         if n is None:
-            n = rec.n_rules
-        if self.hw_rules + n > 2 * self.max_conns:
+            n = 1 if rec.uni else 2  # rec.n_rules
+        hw_rules = self.hw_rules
+        if hw_rules + n > 2 * self.max_conns:
             self.refused["ct_max_offloaded_conns"] += 1
             return f"ct_max_offloaded_conns reached ({self.max_conns})"
         f = self.fdb
         p = rec.pattern
+        if n == 2:
+            gid = f.insert_two(p)
+            if gid is not None:  # both in one group, as two inserts would place them
+                rec.g1 = rec.g2 = gid
+                self.hw_rules = hw_rules + 2
+                return None
         r = f.insert(p)
         if r is InsertResult.OK:
             g1 = f.last_group
@@ -471,7 +503,7 @@ class OffloadManager:
     def hw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False) -> bool:
         """A packet forwarded by the connection's HW rules; False when it has none."""
         rec = conn.offload
-        if rec is None or rec.state is not OffloadState.HW_OFFLOAD:
+        if rec is None or rec.state is not _HW:
             return False
         if reply and rec.uni:
             # One-way offload: no reply rule in hardware.  Before ASSURED the reply belongs to
@@ -523,7 +555,7 @@ class OffloadManager:
     def _retry(self, conn, rec: OffloadRecord, now: int) -> None:
         """flow_offload_refresh: a software hit re-requests the HW add of a connection
         still in software when its timeout moves by more than 1 s."""
-        if rec.state is OffloadState.OFFLOAD and now - rec.last_try > RETRY_MS:
+        if rec.state is _SW and now - rec.last_try > RETRY_MS:
             self._sync()
             self.stats["retries"] += 1
             self._try_hw(conn, rec, now)
@@ -536,7 +568,7 @@ class OffloadManager:
         rec = conn.offload
         if rec is None:
             return False
-        if rec.state is OffloadState.HW_OFFLOAD and not tcp_flags & (TCP_FIN | TCP_RST):
+        if rec.state is _HW and not tcp_flags & (TCP_FIN | TCP_RST):
             if reply and rec.uni and not conn.status & IPS_ASSURED:
                 rec.last_used = now  # the SW flow table refreshes; conntrack handles the packet
                 return False
@@ -597,10 +629,12 @@ class OffloadManager:
         """
         if conn.offload is None:
             return False
-        self._sync()
+        if self.params.version != self._ver:
+            self._sync()
         self._teardown(conn, why, now, fixup=not deleted)
         self.stats["torn_down"] += 1
-        self.torn[why] = self.torn.get(why, 0) + 1
+        torn = self.torn
+        torn[why] = torn.get(why, 0) + 1
         return True
 
     def flush(self, now: int, zone: int | None = None, why: str = WHY_FLUSH) -> int:
@@ -617,10 +651,14 @@ class OffloadManager:
             # First, while the connection is still offloaded: caches credit their last hits.
             self.teardown_hook(conn)
         rec: OffloadRecord = conn.offload
-        if rec.state is OffloadState.HW_OFFLOAD:
-            for gid in rec.groups or ():
-                self.fdb.remove(rec.pattern, gid)
-            self.hw_rules -= 1 if rec.g2 is None else 2
+        if rec.state is _HW:
+            g1, g2 = rec.g1, rec.g2
+            if g1 is not None:  # rec.groups, in order
+                remove = self.fdb.remove
+                remove(rec.pattern, g1)
+                if g2 is not None:
+                    remove(rec.pattern, g2)
+            self.hw_rules -= 1 if g2 is None else 2
             self.n_hw -= 1
             if rec.uni:
                 self.n_uni -= 1
@@ -738,7 +776,7 @@ class OffloadManager:
             pi = self._pat_ids[p] = len(self._pats)
             self._pats.append(p)
         since, hw_since = rec.since, rec.hw_since
-        ext = ((OF_HW if rec.state is OffloadState.HW_OFFLOAD else 0) | (OF_UNI if rec.uni else 0)
+        ext = ((OF_HW if rec.state is _HW else 0) | (OF_UNI if rec.uni else 0)
                | (OF_NO_HW_SINCE if hw_since is None else 0),
                pi, rec.seq, since, rec.last_used, e >> HEAP_SHIFT,
                0 if hw_since is None else hw_since - since, rec.last_try - since,
@@ -755,7 +793,7 @@ class OffloadManager:
         """The record of connection ``cid`` from its row fields (COLD_FIELDS order)."""
         of, pi, seq, since, last_used, dl, hs_d, lt_d, g1, g2, swp, swb, hwp, hwb = v
         rec = OffloadRecord.__new__(OffloadRecord)
-        rec.state = OffloadState.HW_OFFLOAD if of & OF_HW else OffloadState.OFFLOAD
+        rec.state = _HW if of & OF_HW else _SW
         rec.pattern = self._pats[pi]
         rec.since = since
         rec.hw_since = None if of & OF_NO_HW_SINCE else since + hs_d
