@@ -170,7 +170,7 @@ class Fdb:
         if used >= size:
             del open_groups[gid]
         self.stats["inserts"] += 2
-        self.last_group = gid
+        self.last_group = gid = g.gid
         return gid
 
     def remove(self, pattern: Pattern, gid: int | None = None) -> bool:
@@ -193,7 +193,10 @@ class Fdb:
         if g.used == 0:
             self._destroy(g)
         else:
-            self._open.setdefault(pattern, {})[g.gid] = g
+            og = self._open.get(pattern)
+            if og is None:  # no empty dict built per call, as setdefault(pattern, {}) would
+                og = self._open[pattern] = {}
+            og[g.gid] = g
         if self.used == 0:
             self._apply_pending()
         return True
