@@ -359,6 +359,30 @@ class Tracker:
             self._nat_packet(conn, d, base, ct, key, v)
         return v
 
+    def offloaded_verdict(self, conn: Conn, reply: bool, zone: int, ct: Ct) -> CtVerdict | None:
+        """The verdict ``process`` gives a packet of offloaded TCP/UDP connection ``conn`` in
+        direction ``reply`` that hits its flow-table entry (no FIN/RST) at a ct() ``ct`` in
+        ``zone``, computed without changing anything (the datapath predicts the other direction's
+        cached decision with it).  None when that is not the path such a packet takes: the
+        connection is not offloaded or in another zone, or ``ct`` commits (exec, force)."""
+        if (not conn.status & IPS_OFFLOAD or conn.zone != zone or ct.commit or not conn.confirmed
+                or (conn.proto != 6 and conn.proto != 17)):
+            return None
+        status = conn.status
+        if reply:
+            base = CS_TRK | CS_EST | CS_RPL
+        elif status & IPS_SEEN_REPLY:
+            base = CS_TRK | CS_EST
+        else:
+            return None
+        o = conn.orig
+        v = CtVerdict(base, zone)
+        v.mark, v.label, v.orig, v.conn, v.reply = (conn.mark, conn.label,
+                                                    (conn.ip_ver, o[0], o[1], conn.proto, o[2], o[3]), conn, reply)
+        if ct.nat is not None and status & IPS_NAT_MASK:
+            self._nat_packet(conn, DIR_REPLY if reply else DIR_ORIG, base, ct, None, v)  # key: ICMP only
+        return v
+
     def _sub(self, zone: int, ip_ver: int, proto: int) -> dict[tuple, Conn]:
         """The table of (zone, ip_ver, proto), created on first use."""
         zp = (zone << 12) | (ip_ver << 8) | proto

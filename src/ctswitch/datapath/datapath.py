@@ -39,6 +39,7 @@ from collections import Counter
 from operator import itemgetter
 
 from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
+from ..conntrack.tcp import SYN_RECV, SYN_SENT, SYN_SENT2
 from ..flow.key import (
     CS_EST,
     CT_STATE,
@@ -76,6 +77,8 @@ _uncacheable_of = itemgetter(*_UNCACHEABLE)
 # Header fields an output may have changed (what packet.rewrite.apply writes).
 _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
 GC_INTERVAL_MS = 1000
+PROTO_TCP = 6
+_HANDSHAKE = frozenset((SYN_SENT, SYN_RECV, SYN_SENT2))  # TCP states before ESTABLISHED
 # Every port's MTU (ports have no mtu_request here): what a reassembled datagram is cut for.
 PORT_MTU = 1500
 # fastpath.pack_key / row_new, bound by enable_batch (fastpath loads numba: not before it is used).
@@ -123,6 +126,8 @@ class Datapath:
         self.by_conn: dict[int, list[tuple]] = {}  # connection id -> cache keys of its decisions in cache
         self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
         self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
+        # connection id -> [orig, reply] L2 fields of a TCP connection's handshake packets (_note_peer)
+        self._peer_l2: dict[int, list] = {}
         self._params_version = -1
         self._aging = 300_000
         self.stats: Counter = Counter()
@@ -380,6 +385,7 @@ class Datapath:
                 self.drops[tr.drop or "dropped"] += 1
         off = sw.offload
         if off is not None and tr.verdicts:
+            peer = None
             seen = []  # the connections considered (a packet has one or two ct() verdicts)
             closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
@@ -391,9 +397,65 @@ class Datapath:
                         if c.status & IPS_OFFLOAD:
                             off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
                         continue
+                    was = c.status & IPS_OFFLOAD
                     off.consider(c, now, pkt=pkt)
+                    if c.proto == PROTO_TCP:
+                        peer = self._note_peer(c, v.reply, key, was)
             self._maybe_cache(bridge, key, tr, now)
+            if peer is not None:
+                self._cache_peer(bridge, *peer, now)
         return out
+
+    def _note_peer(self, c, reply: bool, key: list[int], was: int):
+        """Keeps the L2 part of each direction's key while TCP connection ``c`` is in its
+        handshake; when this packet offloaded ``c``, returns (c, the other direction, its L2)
+        for ``_cache_peer``, else None."""
+        peers = self._peer_l2
+        if c.state in _HANDSHAKE:
+            l2 = peers.get(c.id)
+            if l2 is None:
+                l2 = peers[c.id] = [None, None]
+            l2[reply] = (key[IN_PORT], key[DL_SRC], key[DL_DST], key[VLAN_TCI])
+            return None
+        l2 = peers.pop(c.id, None) if peers else None
+        if l2 is None or was or not c.status & IPS_OFFLOAD or l2[not reply] is None:
+            return None
+        return c, not reply, l2[not reply]
+
+    def _cache_peer(self, bridge, conn, reply: bool, l2: tuple, now: int) -> None:
+        """Caches direction ``reply`` of ``conn``, just offloaded by a packet of the other direction.
+
+        The conntrack offload puts both directions in the hardware at once, and the datapath
+        flows a packet of that direction needs were installed by its handshake packet, so its
+        next packet is handled in hardware, not in software.  The decision is predicted from the
+        recorded passes (``xlate.predict``) for a key made of that packet's L2 fields (``l2``:
+        in_port, dl_src, dl_dst, vlan_tci) and the direction's tuple; it is cached only under
+        the rules of ``_maybe_cache`` (nothing beyond those fields consulted, an established
+        verdict, one ct() connection) and never over an existing decision.
+        """
+        tup = conn.reply if reply else conn.orig
+        k = [0] * N_FIELDS
+        k[IN_PORT], k[DL_SRC], k[DL_DST], k[VLAN_TCI] = l2
+        if conn.ip_ver == 4:
+            k[DL_TYPE] = 0x0800
+            k[NW_SRC], k[NW_DST] = tup[0], tup[1]
+        else:
+            k[DL_TYPE] = 0x86DD
+            k[IPV6_SRC], k[IPV6_DST] = tup[0], tup[1]
+        k[NW_PROTO] = conn.proto
+        k[TP_SRC], k[TP_DST] = tup[2], tup[3]
+        tracker = self.switch.tracker
+        tr = xlate.predict(bridge, k, now, self.megaflows,
+                           lambda act, zone: tracker.offloaded_verdict(conn, reply, zone, act))
+        if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1 or any(_uncacheable_of(tr.wc)):
+            return
+        for v in tr.verdicts:
+            if v.conn is not conn or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
+                return
+        ck = self._cache_key(bridge, k)
+        if ck in self.cache or (self.batch is not None and self.batch.live and self.batch.lookup(ck)[1] >= 0):
+            return
+        self._cache(bridge, k, ck, conn, reply, tr, now)
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
         if key[NW_FRAG]:
@@ -415,7 +477,11 @@ class Datapath:
             return  # a one-way offload (UDP before ASSURED): its replies go to conntrack
         if any(_uncacheable_of(tr.wc)):
             return
-        ck = self._cache_key(bridge, key)
+        self._cache(bridge, key, self._cache_key(bridge, key), conn, reply, tr, now)
+
+    def _cache(self, bridge, key, ck, conn, reply, tr, now) -> None:
+        """Caches the decision ``tr`` for packets of flow ``key`` (cache key ``ck``), direction
+        ``reply`` of ``conn``: in the batch table when it can hold it, else as a FastEntry."""
         if ck in self.cache:
             self._uncache(ck)
         rules = list(tr.rules)
@@ -445,6 +511,8 @@ class Datapath:
 
     def forget_conn(self, conn) -> None:
         """Drops cached decisions of ``conn`` (it left offload or was deleted)."""
+        if self._peer_l2:
+            self._peer_l2.pop(conn.id, None)
         for ck in self.by_conn.pop(conn.id, ()):
             e = self.cache.get(ck)
             if e is not None and e.cid == conn.id:

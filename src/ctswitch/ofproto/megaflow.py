@@ -90,6 +90,18 @@ class MegaflowCache:
         self.misses += 1
         return None
 
+    def peek(self, bridge, table: int, key: list[int]) -> Program | None:
+        """``lookup`` without its side effects (hit/miss counters, subtable ranking, dropping a
+        stale generation): for predicting a decision, not for handling a packet."""
+        e = self._tables.get((bridge.name, table))
+        if e is None or e[0] != bridge.generation:
+            return None
+        for st in e[1]:
+            p = st[2].get(st[3](key))
+            if p is not None:
+                return p
+        return None
+
     def insert(self, bridge, table: int, key: list[int], wc: list[int], ops: list, rules: list) -> None:
         """Records a pass that started at ``table`` with ``key`` and consulted the bits ``wc``."""
         if self.n >= self.limit:

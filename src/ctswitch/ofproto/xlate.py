@@ -289,6 +289,69 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
             key[IN_PORT] = op[1]
 
 
+class _NoPacket:
+    """The packet of a prediction (``predict``): not a fragment, nothing else is read."""
+
+    nw_frag = 0
+
+
+class _Unpredictable:
+    """A ct() a prediction cannot tell: as a dropping verdict, it halts the translation."""
+
+    drop = "not predictable"
+
+
+class _FixedTracker:
+    """The tracker of a prediction: every ct() gets ``verdict(act, zone)``."""
+
+    def __init__(self, verdict: Callable) -> None:
+        self.verdict = verdict
+
+    def process(self, pkt, key: list[int], zone: int, act: A.Ct, now: int):
+        v = self.verdict(act, zone)
+        return _Unpredictable if v is None else v
+
+
+def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable) -> Translation | None:
+    """The translation a packet with flow ``key`` would get, replayed from recorded passes only,
+    with every ct() answered by ``verdict(act, zone)`` (a CtVerdict, or None: cannot tell).
+
+    Changes nothing: no classifier lookup, no conntrack, no MAC learning (a cached decision does
+    not learn either), no megaflow counters.  None when a pass is not recorded, when an op other
+    than ct(), output and MAC learning is met, or when a ct() cannot be told.  The datapath uses
+    it to cache the reply direction of a connection as it is offloaded (both directions go to the
+    hardware at once; the reply's datapath flows were installed by its earlier packets).
+    """
+    ctx = XlateContext(bridge, _NoPacket, now, _FixedTracker(verdict), 0, False, None, _default_field_index)
+    tr = ctx.tr
+    k = list(key)
+    table = 0
+    while True:
+        prog = cache.peek(bridge, table, k)
+        if prog is None:
+            return None
+        wc = tr.wc
+        for i, m in prog.wc:
+            wc[i] |= m
+        tr.rules.extend(prog.rules)
+        for op in prog.ops:
+            kind = op[0]
+            if kind == OP_OUT:
+                _emit(ctx, k, op[1])
+            elif kind == OP_CT:
+                _ct_apply(ctx, k, op[1], op[2])
+                if ctx.halted:
+                    return None
+            elif kind != OP_LEARN:
+                return None
+        if not ctx.queue:
+            return tr
+        tr.recirc += 1
+        if tr.recirc > MAX_RECIRCULATIONS:
+            return None
+        k, table, _default, _nat = ctx.queue.pop(0)
+
+
 # Ops of a recorded pass (see _exec).
 OP_OUT, OP_CT, OP_SET, OP_LEARN, OP_MOVE, OP_DEC_TTL, OP_CT_CLEAR, OP_DROP, OP_IN_PORT = range(9)
 
