@@ -431,7 +431,8 @@ class Datapath:
         recorded passes (``xlate.predict``) for a key made of that packet's L2 fields (``l2``:
         in_port, dl_src, dl_dst, vlan_tci) and the direction's tuple; it is cached only under
         the rules of ``_maybe_cache`` (nothing beyond those fields consulted, an established
-        verdict, one ct() connection) and never over an existing decision.
+        verdict, one ct() connection).  No decision of that key exists: a connection has none
+        while it is not offloaded, and the tuple was no other live connection's.
         """
         tup = conn.reply if reply else conn.orig
         k = [0] * N_FIELDS
@@ -452,10 +453,7 @@ class Datapath:
         for v in tr.verdicts:
             if v.conn is not conn or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
                 return
-        ck = self._cache_key(bridge, k)
-        if ck in self.cache or (self.batch is not None and self.batch.live and self.batch.lookup(ck)[1] >= 0):
-            return
-        self._cache(bridge, k, ck, conn, reply, tr, now)
+        self._cache(bridge, k, self._cache_key(bridge, k), conn, reply, tr, now)
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
         if key[NW_FRAG]:

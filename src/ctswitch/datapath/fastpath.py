@@ -716,10 +716,12 @@ class FastTable:
         return self.insert_row(pack_row(key, out_port, new_dl_src, new_dl_dst, new_nw_src, new_nw_dst,
                                         new_tp_src, new_tp_dst))
 
-    def insert_row(self, row: list[int]) -> int:
-        """``insert`` of a ``pack_row`` result: one kernel call (a replaced entry keeps id and counters)."""
+    def insert_row(self, row: list[int], staged: bool = False) -> int:
+        """``insert`` of a ``pack_row`` result: one kernel call (a replaced entry keeps id and counters).
+        ``staged``: ``row`` is ``self._row``, already filled."""
         r = self._row
-        r[:] = row
+        if not staged:
+            r[:] = row
         nfree = self._nfree
         e = int(_insert_one(self.ent, self.index, self.mask, r, int(self._free[nfree - 1]) if nfree else -1))
         if nfree and e == self._free[nfree - 1]:
@@ -1141,7 +1143,8 @@ class BatchFastPath:
             o = t.find_row(r, True)
             if o >= 0:
                 self.remove(t, o)
-        e = t.insert_row(row)
+                r[:] = row
+        e = t.insert_row(r, True)
         if e < 0:
             return -1
         t.cid1[e] = cid + 1
