@@ -169,48 +169,130 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID.
 
     The sender's and the receiver's fields are read into locals (``s_*``/``r_*``)
-    and written back once; before(a, b) is ``(a - b) & M32 >= 2**31`` inline.
+    and only the ones a branch changes are written back; before(a, b) is
+    ``(a - b) & M32 >= 2**31`` inline.  The rare set-up of a direction's window
+    (first segment seen that way, or a SYN restarting it) is ``_window_setup``,
+    which updates the connection in place before the checks read it.
     """
     c = conn
     flags = pkt.tcp_flags
     seq = pkt.tcp_seq
-    ack = sack = pkt.tcp_ack
-    win_raw = win = pkt.tcp_win
+    ack = pkt.tcp_ack  # also the kernel's sack: SACK blocks are not parsed, so sack == ack
+    win = pkt.tcp_win
+    syn = flags & TCP_SYN
     end = seq + pkt.payload_len
-    if flags & TCP_SYN:
+    if syn:
         end += 1
     if flags & TCP_FIN:
         end += 1
     end &= M32
-    state = c.state
-    syn = flags & TCP_SYN
+    if ((not (c.maxwin1 if d else c.maxwin0) or (syn and (c.state == SYN_SENT or c.state == SYN_RECV)))
+            and _window_setup(c, d, pkt, flags, end, win, ack)):
+        return ACCEPT  # simultaneous open
     if d:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
             c.end1, c.maxend1, c.maxwin1, c.maxack1, c.scale1, c.flags1)
-        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
+        r_end, r_maxend, r_maxwin, r_flags = c.end0, c.maxend0, c.maxwin0, c.flags0
     else:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
             c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0)
+        r_end, r_maxend, r_maxwin, r_flags = c.end1, c.maxend1, c.maxwin1, c.flags1
+    if not flags & TCP_ACK:
+        ack = r_end
+    elif flags & TCP_RST and ack == 0:
+        ack = r_end
+    if flags & TCP_RST and seq == 0 and c.state == SYN_SENT:
+        seq = end = s_end
+    maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
+    if ((seq - s_maxend - 1) & M32) < 0x80000000:  # I fails: seq beyond td_maxend
+        liberal = be_liberal or s_flags & F_BE_LIBERAL
+        if (r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) >= 0x80000000
+                and ((r_end - maxackwin - 1 - ack) & M32) >= 0x80000000
+                and ((end - s_maxend + 1) & M32) <= r_maxwin
+                and ((ack - r_end - 1) & M32) >= 0x80000000):
+            s_flags |= F_DATA_UNACKNOWLEDGED
+            if d:
+                c.end1, c.flags1 = end, s_flags
+            else:
+                c.end0, c.flags0 = end, s_flags
+            return ACCEPT if liberal else R_IGNORE
+        return ACCEPT if liberal else R_INVALID
+    if ((ack - r_end - 1) & M32) < 0x80000000:  # III fails
+        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_INVALID
+    if r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) < 0x80000000:  # II fails
+        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
+    if ((r_end - maxackwin - 1 - ack) & M32) < 0x80000000:  # IV fails
+        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
+    # In window: update both directions (td_scale, td_end of the receiver and td_maxend of
+    # the sender do not change here).
+    swin = win if syn else (win << s_scale) & M32
+    if s_maxwin < swin:  # swin = win + (sack - ack), and sack == ack (no SACK blocks)
+        s_maxwin = swin
+    if ((s_end - end) & M32) >= 0x80000000:
+        s_end = end
+        s_flags |= F_DATA_UNACKNOWLEDGED
+    if flags & TCP_ACK:
+        if not s_flags & F_MAXACK_SET:
+            s_maxack = ack
+            s_flags |= F_MAXACK_SET
+        elif ((s_maxack - ack) & M32) >= 0x80000000:
+            s_maxack = ack
+    if r_maxwin != 0 and ((s_maxend - end) & M32) >= 0x80000000:
+        r_maxwin = (r_maxwin + ((end - s_maxend) & M32)) & M32
+    if ((r_maxend - 1 - ack - swin) & M32) >= 0x80000000:
+        r_maxend = (ack + swin) & M32
+        if swin == 0:
+            r_maxend = (r_maxend + 1) & M32
+    if ack == r_end:
+        r_flags &= ~F_DATA_UNACKNOWLEDGED
+    if index == ACK_SET:
+        if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
+                and c.last_end == end and c.last_win == win):
+            c.retrans += 1
+        else:
+            c.last_dir = d
+            c.last_seq = seq
+            c.last_ack = ack
+            c.last_end = end
+            c.last_win = win
+            c.retrans = 0
+    if d:
+        c.end1, c.maxwin1, c.maxack1, c.flags1 = s_end, s_maxwin, s_maxack, s_flags
+        c.maxend0, c.maxwin0, c.flags0 = r_maxend, r_maxwin, r_flags
+    else:
+        c.end0, c.maxwin0, c.maxack0, c.flags0 = s_end, s_maxwin, s_maxack, s_flags
+        c.maxend1, c.maxwin1, c.flags1 = r_maxend, r_maxwin, r_flags
+    return ACCEPT
+
+
+def _window_setup(c: TcpConn, d: int, pkt, flags: int, end: int, win: int, ack: int) -> bool:
+    """The part of tcp_in_window before the checks, for a segment whose sender has no window
+    yet (td_maxwin 0) or a SYN in SYN_SENT/SYN_RECV: learns or restarts the sender's window in
+    place.  Returns True when the segment is accepted without the checks (simultaneous open)."""
+    if d:
+        s_end, s_maxend, s_maxwin, s_scale, s_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
+        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
+    else:
+        s_end, s_maxend, s_maxwin, s_scale, s_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
         r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
-    res = -1
-    init = False
+    accept = False
     if s_maxwin == 0:
-        if syn:
-            init = True
-            if not flags & TCP_ACK:
-                res = ACCEPT  # simultaneous open
+        init = flags & TCP_SYN
+        if init:
+            accept = not flags & TCP_ACK  # simultaneous open
         else:
             s_end = end
             s_maxwin = ((win << s_scale) & M32) or 1
             s_maxend = (end + s_maxwin) & M32
             if r_maxwin == 0:
-                r_end = r_maxend = sack
-            elif sack == ((r_end + 1) & M32):
+                r_end = r_maxend = ack
+            elif ack == ((r_end + 1) & M32):
                 r_end = (r_end + 1) & M32
-    elif syn and ((s_end - end) & M32) >= 0x80000000 and (state == SYN_SENT or state == SYN_RECV):
+    elif ((s_end - end) & M32) >= 0x80000000:  # a SYN in SYN_SENT or SYN_RECV (see in_window)
         init = True
-        if d == DIR_REPLY and not flags & TCP_ACK:
-            res = ACCEPT
+        accept = d == DIR_REPLY and not flags & TCP_ACK
+    else:
+        return False
     if init:  # kernel: the sender's state restarts from this SYN
         s_end = s_maxend = end
         s_maxwin = win or 1
@@ -224,74 +306,13 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
             s_flags |= F_WINDOW_SCALE
         if not (s_flags & F_WINDOW_SCALE and r_flags & F_WINDOW_SCALE):
             s_scale = r_scale = 0
-    if res < 0:
-        if not flags & TCP_ACK:
-            ack = sack = r_end
-        elif flags & TCP_RST and ack == 0:
-            ack = sack = r_end
-        if flags & TCP_RST and seq == 0 and state == SYN_SENT:
-            seq = end = s_end
-        liberal = be_liberal or s_flags & F_BE_LIBERAL
-        maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
-        if ((seq - s_maxend - 1) & M32) < 0x80000000:  # I fails: seq beyond td_maxend
-            if (r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) >= 0x80000000
-                    and ((r_end - maxackwin - 1 - sack) & M32) >= 0x80000000
-                    and ((end - s_maxend + 1) & M32) <= r_maxwin
-                    and ((sack - r_end - 1) & M32) >= 0x80000000):
-                s_end = end
-                s_flags |= F_DATA_UNACKNOWLEDGED
-                res = ACCEPT if liberal else R_IGNORE
-            else:
-                res = ACCEPT if liberal else R_INVALID
-        elif ((sack - r_end - 1) & M32) < 0x80000000:  # III fails
-            res = ACCEPT if liberal else R_INVALID
-        elif r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) < 0x80000000:  # II fails
-            res = ACCEPT if liberal else R_IGNORE
-        elif ((r_end - maxackwin - 1 - sack) & M32) < 0x80000000:  # IV fails
-            res = ACCEPT if liberal else R_IGNORE
-        else:
-            if not syn:
-                win = (win << s_scale) & M32
-            if s_maxwin < win:  # swin = win + (sack - ack), and sack == ack (no SACK blocks)
-                s_maxwin = win
-            if ((s_end - end) & M32) >= 0x80000000:
-                s_end = end
-                s_flags |= F_DATA_UNACKNOWLEDGED
-            if flags & TCP_ACK:
-                if not s_flags & F_MAXACK_SET:
-                    s_maxack = ack
-                    s_flags |= F_MAXACK_SET
-                elif ((s_maxack - ack) & M32) >= 0x80000000:
-                    s_maxack = ack
-            if r_maxwin != 0 and ((s_maxend - end) & M32) >= 0x80000000:
-                r_maxwin = (r_maxwin + ((end - s_maxend) & M32)) & M32
-            if ((r_maxend - 1 - sack - win) & M32) >= 0x80000000:
-                r_maxend = (sack + win) & M32
-                if win == 0:
-                    r_maxend = (r_maxend + 1) & M32
-            if ack == r_end:
-                r_flags &= ~F_DATA_UNACKNOWLEDGED
-            if index == ACK_SET:
-                if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
-                        and c.last_end == end and c.last_win == win_raw):
-                    c.retrans += 1
-                else:
-                    c.last_dir = d
-                    c.last_seq = seq
-                    c.last_ack = ack
-                    c.last_end = end
-                    c.last_win = win_raw
-                    c.retrans = 0
-            res = ACCEPT
     if d:
-        c.end1, c.maxend1, c.maxwin1, c.maxack1, c.scale1, c.flags1 = (
-            s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags)
+        c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = s_end, s_maxend, s_maxwin, s_scale, s_flags
         c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = r_end, r_maxend, r_maxwin, r_scale, r_flags
     else:
-        c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0 = (
-            s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags)
+        c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = s_end, s_maxend, s_maxwin, s_scale, s_flags
         c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = r_end, r_maxend, r_maxwin, r_scale, r_flags
-    return res
+    return accept
 
 
 def _set_side(c: TcpConn, d: int, end: int, maxend: int, maxwin: int, scale: int, flags: int) -> None:
