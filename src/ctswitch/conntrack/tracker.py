@@ -132,18 +132,21 @@ class CtVerdict:
     __slots__ = ("state", "zone", "mark", "label", "orig", "nat_src", "nat_dst", "icmp_id",
                  "icmp_inner", "conn", "reply", "drop")
 
-    def __init__(self, state: int, zone: int) -> None:
+    def __init__(self, state: int, zone: int, mark: int = 0, label: int = 0, orig: tuple | None = None,
+                 conn: Conn | None = None, reply: bool = False) -> None:
+        # The tracker passes what it knows of the connection positionally: one call per packet
+        # instead of the defaults plus a second store of each.
         self.state = state
         self.zone = zone
-        self.mark = 0
-        self.label = 0
-        self.orig: tuple | None = None
+        self.mark = mark
+        self.label = label
+        self.orig = orig
         self.nat_src: tuple[int, int] | None = None
         self.nat_dst: tuple[int, int] | None = None
         self.icmp_id: int | None = None
         self.icmp_inner: tuple | None = None  # ICMP error: new quoted (src, dst, sport, dport)
-        self.conn: Conn | None = None
-        self.reply = False
+        self.conn = conn
+        self.reply = reply
         self.drop: str | None = None
 
     def __repr__(self) -> str:
@@ -342,21 +345,18 @@ class Tracker:
                 cached = False  # committing: the helper sees this packet (OVS __ovs_ct_lookup)
         if conn.helper and conn.confirmed and not cached:
             self._help(conn, d, base, pkt, now)
-        v = CtVerdict(base, zone)
-        confirmed = conn.confirmed
-        if confirmed:
-            v.conn = conn
-        v.reply = d == DIR_REPLY
-        v.mark = conn.mark
-        v.label = conn.label
         o = conn.orig
         proto = conn.proto
         if proto == 1 or proto == 58:
-            v.orig = (conn.ip_ver, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
+            orig = (conn.ip_ver, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
         else:
-            v.orig = (conn.ip_ver, o[0], o[1], proto, o[2], o[3])
-        if ct.nat is not None and confirmed and conn.status & IPS_NAT_MASK:
-            self._nat_packet(conn, d, base, ct, key, v)
+            orig = (conn.ip_ver, o[0], o[1], proto, o[2], o[3])
+        if conn.confirmed:
+            v = CtVerdict(base, zone, conn.mark, conn.label, orig, conn, d == DIR_REPLY)
+            if ct.nat is not None and conn.status & IPS_NAT_MASK:
+                self._nat_packet(conn, d, base, ct, key, v)
+        else:
+            v = CtVerdict(base, zone, conn.mark, conn.label, orig, None, d == DIR_REPLY)
         return v
 
     def offloaded_verdict(self, conn: Conn, reply: bool, zone: int, ct: Ct) -> CtVerdict | None:
@@ -675,30 +675,42 @@ class Tracker:
         return v
 
     def _nat_packet(self, conn: Conn, d: int, base: int, ct: Ct, key: list[int], v: CtVerdict) -> None:
-        """Translates an established packet like its connection's mapping."""
+        """Translates an established packet like its connection's mapping: to the inverse of
+        its other direction's tuple."""
         status = conn.status
-        want_src = want_dst = False
         if d == DIR_ORIG:
-            if base & CS_NEW and ct.nat.kind is None:
-                return  # kernel: bare nat does not touch a NEW packet
-            want = invert(conn.proto, conn.reply)
-            if status & IPS_SRC_NAT and (ct.nat.kind != "dst" or not base & CS_NEW):
-                want_src = True
-            if status & IPS_DST_NAT and (ct.nat.kind != "src" or not base & CS_NEW):
-                want_dst = True
+            if base & CS_NEW:
+                kind = ct.nat.kind
+                if kind is None:
+                    return  # kernel: bare nat does not touch a NEW packet
+                want_src = status & IPS_SRC_NAT and kind != "dst"
+                want_dst = status & IPS_DST_NAT and kind != "src"
+            else:
+                want_src = status & IPS_SRC_NAT
+                want_dst = status & IPS_DST_NAT
+            other = conn.reply
         else:
-            want = invert(conn.proto, conn.orig)
-            want_dst = bool(status & IPS_SRC_NAT)
-            want_src = bool(status & IPS_DST_NAT)
-        icmp = conn.proto in (1, 58)
-        if want_src:
-            v.nat_src = (want[0], key[TP_SRC] if icmp else want[2])
-            v.state |= CS_SNAT
-        if want_dst:
-            v.nat_dst = (want[1], key[TP_DST] if icmp else want[3])
-            v.state |= CS_DNAT
-        if icmp and (want_src or want_dst):
-            v.icmp_id = want[2]
+            want_src = status & IPS_DST_NAT
+            want_dst = status & IPS_SRC_NAT
+            other = conn.orig
+        proto = conn.proto
+        if proto == 1 or proto == 58:
+            want = invert(proto, other)
+            if want_src:
+                v.nat_src = (want[0], key[TP_SRC])
+                v.state |= CS_SNAT
+            if want_dst:
+                v.nat_dst = (want[1], key[TP_DST])
+                v.state |= CS_DNAT
+            if want_src or want_dst:
+                v.icmp_id = want[2]
+        else:  # invert(proto, other) is (other[1], other[0], other[3], other[2]): read in place
+            if want_src:
+                v.nat_src = (other[1], other[3])
+                v.state |= CS_SNAT
+            if want_dst:
+                v.nat_dst = (other[0], other[2])
+                v.state |= CS_DNAT
 
     # ------------------------------------------------------------------ commit
     def _confirm(self, conn: Conn, ct: Ct, now: int) -> str | None:
