@@ -289,13 +289,15 @@ def _prefetch(a, i, j):
 
 def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, stop, ent, index, mask,
               out_ports, eids, copy, stop_on_miss):
-    """Runs frames ``start..stop-1``; returns (frames done, hits, sure misses after the stop).
+    """Runs frames ``start..stop-1``; returns (frames done, hits, misses right after the stop).
 
     The third value, after a stop at miss ``i``, counts the frames ``i+1..``
-    right behind it that the fast path cannot take whatever the table holds
-    (FIN/RST, not IPv4...; ``_parse`` rejects them): the caller may send
-    them to the slow path without calling the kernel again.  Their ``eids`` and
-    ``out_ports`` are set to -1.
+    right behind it that miss the table as it is now, up to the next hit: the
+    caller hands them to the slow path one by one without calling the kernel
+    again (the slow path of one may insert the entry of a later one, so a
+    frame's ``eids`` of -1 means "not in the table at the scan", -2 "never in
+    any table": FIN/RST, not IPv4..., what ``_parse`` rejects).  The miss at
+    ``i`` is marked the same way; ``out_ports`` of all of them is -1.
 
     Frames go in chunks of CHUNK, in passes (VPP style): parse + hash + prefetch
     of the first index slot; load of the slot + prefetch of the candidate row;
@@ -376,9 +378,19 @@ def _classify(buf, out, offsets, lengths, in_ports, nows, now_stride, start, sto
             if e < 0:
                 out_ports[i] = -1
                 if stop_on_miss:
+                    if protos[j] < 0:
+                        eids[i] = -2
                     k = i + 1
-                    while k < stop and _parse(buf, offsets[k], lengths[k]) < 0:
-                        eids[k] = -1
+                    while k < stop:
+                        o = offsets[k]
+                        p = _parse(buf, o, lengths[k])
+                        if p < 0:
+                            eids[k] = -2
+                        elif _find(ent, index, mask, _ld64(buf, o), _ld32(buf, o + 8) | (np.uint64(in_ports[k]) << _U32),
+                                   _ld64(buf, o + 26), _ld32(buf, o + 34) | (np.uint64(p) << _U32)) >= 0:
+                            break
+                        else:
+                            eids[k] = -1
                         out_ports[k] = -1
                         k += 1
                     return i - start, hits, k - i - 1
@@ -691,6 +703,7 @@ class FastTable:
         self.generation = 0  # for the caller: the bridge generation the entries belong to
         self._now1 = np.zeros(1, dtype=np.int64)
         self._row = np.zeros(ROW_WORDS, dtype=np.uint64)
+        self.nins = 0  # inserts so far: a miss found by a scan stays one until the next insert
 
     def __len__(self) -> int:
         return self.capacity - self._nfree
@@ -726,6 +739,7 @@ class FastTable:
         e = int(_insert_one(self.ent, self.index, self.mask, r, int(self._free[nfree - 1]) if nfree else -1))
         if nfree and e == self._free[nfree - 1]:
             self._nfree = nfree - 1
+        self.nins += 1
         return e
 
     def _find_key(self, key: tuple) -> int:
@@ -743,6 +757,7 @@ class FastTable:
             return np.empty(0, dtype=np.int64)
         eids = self._free[self._nfree - n:self._nfree][::-1].copy()
         self._nfree -= n
+        self.nins += n
         res = np.zeros(n, dtype=np.int64)
         _insert_rows(self.ent, self.index, self.mask, np.ascontiguousarray(rows, dtype=np.uint64), eids, res)
         return eids
@@ -804,7 +819,8 @@ class FastTable:
             buf: uint8 buffer holding the frames.
             offsets, lengths: int64 per frame; in_ports: int64 per frame.
             now: ms, an int for the whole batch or an int64 array per frame.
-            out_ports, eids: int32 / int64 per frame, written (-1 on a miss).
+            out_ports, eids: int32 / int64 per frame, written (-1 on a miss; with ``stop_on_miss``,
+                eids -2 for the misses the fast path never takes, see ``_classify``).
             out: output buffer with the same layout (None or ``buf``: rewrite in place).
             stop_on_miss: stop at the first miss (frame ``start + done`` is the miss).
         """
@@ -1378,16 +1394,14 @@ class BatchFastPath:
                 dirty.setdefault(name, []).append(eids[i:j])
             if j >= n:
                 break
-            # The miss at j, then the frames behind it that cannot be hits whatever the slow path does.
-            # The miss itself, when the kernel parsed it, is known not to be among the current entries.
-            o = int(offsets[j])
-            ln = int(lengths[j])
-            slow_out[j] = receive(bridge, int(in_ports[j]), buf[o:o + ln].tobytes(),
-                                  int(now[j]) if per_frame else now, _parse(buf, o, ln) >= 0)
-            for k in range(j + 1, j + 1 + sure):
+            # The miss at j and the misses right behind it, in order, through the per-frame path.  A
+            # frame the kernel parsed and did not find (eids -1) is still no entry's while nothing was
+            # inserted since (the slow path of an earlier one may insert it): receive skips its lookup.
+            nins = t.nins
+            for k in range(j, j + 1 + sure):
                 o = int(offsets[k])
                 slow_out[k] = receive(bridge, int(in_ports[k]), buf[o:o + int(lengths[k])].tobytes(),
-                                      int(now[k]) if per_frame else now)
+                                      int(now[k]) if per_frame else now, eids[k] == -1 and t.nins == nins)
             t = self._table(name, bridge.generation)  # the slow path may have changed the bridge's generation
             i = j + 1 + sure
         return out_ports, slow_out
