@@ -204,7 +204,7 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     if flags & TCP_RST and seq == 0 and c.state == SYN_SENT:
         seq = end = s_end
     maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
-    if ((seq - s_maxend - 1) & M32) < 0x80000000:  # I fails: seq beyond td_maxend
+    if ((s_maxend - seq) & M32) >= 0x80000000:  # I fails: after(seq, td_maxend)
         liberal = be_liberal or s_flags & F_BE_LIBERAL
         if (r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) >= 0x80000000
                 and ((r_end - maxackwin - 1 - ack) & M32) >= 0x80000000
@@ -217,11 +217,11 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
                 c.end0, c.flags0 = end, s_flags
             return ACCEPT if liberal else R_IGNORE
         return ACCEPT if liberal else R_INVALID
-    if ((ack - r_end - 1) & M32) < 0x80000000:  # III fails
+    if ((r_end - ack) & M32) >= 0x80000000:  # III fails: after(ack, receiver td_end)
         return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_INVALID
-    if r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) < 0x80000000:  # II fails
+    if r_maxwin and ((end - s_end + r_maxwin) & M32) >= 0x80000000:  # II fails: before(end, td_end - td_maxwin)
         return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
-    if ((r_end - maxackwin - 1 - ack) & M32) < 0x80000000:  # IV fails
+    if ((ack - r_end + maxackwin) & M32) >= 0x80000000:  # IV fails: before(ack, td_end - maxackwin)
         return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
     # In window: update both directions (td_scale, td_end of the receiver and td_maxend of
     # the sender do not change here).
