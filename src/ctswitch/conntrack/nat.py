@@ -47,11 +47,13 @@ EXHAUSTED_MSG = ("Unable to NAT due to tuple space exhaustion - if DoS attack, "
 
 
 def port_class(port: int) -> tuple[int, int]:
-    """The ephemeral class of ``port`` (0 maps to the first class)."""
-    for lo, hi in PORT_CLASSES:
-        if port <= hi:
-            return (lo, hi) if port >= lo else (lo, hi)
-    return PORT_CLASSES[-1]
+    """The ephemeral class of ``port``: the first of PORT_CLASSES whose top is not below it (0
+    and 512-599, in no class, map to the next one up; above 65535, the last)."""
+    if port <= 511:
+        return PORT_CLASSES[0]
+    if port <= 1023:
+        return PORT_CLASSES[1]
+    return PORT_CLASSES[2]
 
 
 def _hash(*vals: int) -> int:

@@ -506,7 +506,7 @@ class Tracker:
                 if ev:
                     if ev & EV_ASSURED:
                         self._unassured.pop(conn.id, None)
-                    if conn.confirmed:
+                    if conn.confirmed and self.events_enabled:  # (tested here: no call per packet)
                         self._event(conn, now, "UPDATE")
                 return conn, d, base
         # Not found: a new, unconfirmed connection.
@@ -744,7 +744,8 @@ class Tracker:
         self._zone_count[zone] = self._zone_count.get(zone, 0) + 1
         if conn.expires < self._next_expiry:
             self._next_expiry = conn.expires
-        self._event(conn, now, "NEW")
+        if self.events_enabled:
+            self._event(conn, now, "NEW")
         return None
 
     def _setup_nat(self, conn: Conn, spec, now: int) -> str | None:
