@@ -4,8 +4,10 @@ A real ``Switch`` with the vendor example 2 flows (``ct(table=1,nat)``,
 ``ct(commit,nat(src=1.1.1.16)),p0``, NORMAL for established):
 
 * new connections: SYN (classifier, ct lookup miss, commit, SNAT allocation),
-  SYN-ACK, ACK (established + assured: offload insert of both directions),
-  each through ``Datapath.receive``; also the SYN alone;
+  SYN-ACK, ACK (established + assured: offload insert of both directions, and the datapath
+  decisions of both: the ACK's own and the reply's, predicted), each through
+  ``Datapath.receive``; the same followed by a first data packet each way (both hardware
+  hits); also the SYN alone;
 * established packets with offload disabled (``hw-offload=false``), so every
   packet walks both tables and conntrack;
 * a cProfile of both, top functions by own time (``--profile``);
@@ -25,9 +27,11 @@ from bench.common import report, timeit
 from bench.switchbench import data, establish, handshake, make_switch
 
 
-def _new_conns(n: int, syn_only: bool):
+def _new_conns(n: int, syn_only: bool, with_data: bool = False):
     state = {}
-    pkts = [p for c in range(n) for p in (handshake(c)[:1] if syn_only else handshake(c))]
+    pkts = [p for c in range(n)
+            for p in (handshake(c)[:1] if syn_only else handshake(c) + ([data(c, False), data(c, True)]
+                                                                         if with_data else []))]
 
     def setup():
         state["sw"], state["br"] = make_switch(True, max_offloaded=n)
@@ -103,6 +107,7 @@ def stage_split(run, sw) -> list[str]:
         wrap(sw.offload, "consider", "OffloadManager.consider")
     wrap(dp, "_emit", "Datapath._emit (NAT rewrite included)")
     wrap(dp, "_maybe_cache", "Datapath._maybe_cache (offload insert into the caches)")
+    wrap(dp, "_cache_peer", "Datapath._cache_peer (the reply direction, predicted)")
     wrap(xlate, "translate", "xlate.translate (pipeline + conntrack)")
     wrap(D.codec, "parse", "codec.parse")
     wrap(D, "extract", "flow key extract")
@@ -129,6 +134,12 @@ def main(argv: list[str]) -> list[str]:
     lines.append(f"* new connections (SYN, SYN-ACK, ACK; commit, SNAT, offload of both directions), {n:,} conns: "
                  f"**{t.per_s(' conn/s')}**, {t.median / n / 3 * 1e6:.1f} µs per packet; "
                  f"offloaded {sw.offload.counters()['offloaded']:,}, tracked {len(sw.tracker):,}")
+    setup5, run5, state5 = _new_conns(n, syn_only=False, with_data=True)
+    t5 = timeit(run5, runs=3, warmup=1, setup=setup5)
+    st5 = state5["sw"].datapath.stats
+    lines.append(f"* connections with a first data packet each way (the handshake, then host -> remote and "
+                 f"remote -> host: {st5['slow_path'] - 2:,} of {5 * n + 2:,} frames on the slow path, "
+                 f"{st5['fast_hw']:,} hardware hits), {n:,} conns: **{t5.per_s(' conn/s')}**")
     setup2, run2, _ = _new_conns(n, syn_only=True)
     t2 = timeit(run2, runs=3, warmup=1, setup=setup2)
     lines.append(f"* first packet only (SYN: classifier, ct miss, commit, SNAT), {n:,} conns: "
