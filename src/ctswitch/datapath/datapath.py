@@ -67,7 +67,7 @@ from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
 from ..packet import codec, rewrite
 from ..packet.fragment import refragment
-from ..packet.headers import TCP_FIN, TCP_RST
+from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
 
 # Fields a cached decision may depend on: exactly the fields of the cache key.
 _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
@@ -400,7 +400,7 @@ class Datapath:
                     was = c.status & IPS_OFFLOAD
                     off.consider(c, now, pkt=pkt)
                     if c.proto == PROTO_TCP:
-                        peer = self._note_peer(c, v.reply, key, was)
+                        peer = self._note_peer(c, v.reply, key, was) or peer
             self._maybe_cache(bridge, key, tr, now)
             if peer is not None:
                 self._cache_peer(bridge, *peer, now)
@@ -438,10 +438,10 @@ class Datapath:
         k = [0] * N_FIELDS
         k[IN_PORT], k[DL_SRC], k[DL_DST], k[VLAN_TCI] = l2
         if conn.ip_ver == 4:
-            k[DL_TYPE] = 0x0800
+            k[DL_TYPE] = ETH_TYPE_IP
             k[NW_SRC], k[NW_DST] = tup[0], tup[1]
         else:
-            k[DL_TYPE] = 0x86DD
+            k[DL_TYPE] = ETH_TYPE_IPV6
             k[IPV6_SRC], k[IPV6_DST] = tup[0], tup[1]
         k[NW_PROTO] = conn.proto
         k[TP_SRC], k[TP_DST] = tup[2], tup[3]
