@@ -126,8 +126,8 @@ class Datapath:
         self.by_conn: dict[int, list[tuple]] = {}  # connection id -> cache keys of its decisions in cache
         self.batch = None  # the batched (Numba) fast path, once enable_batch() ran
         self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
-        # connection id -> [orig, reply] L2 fields of a TCP connection's handshake packets (_note_peer)
-        self._peer_l2: dict[int, list] = {}
+        # connection id -> L2 fields of a TCP connection's reply during its handshake (_note_peer)
+        self._peer_l2: dict[int, tuple] = {}
         self._params_version = -1
         self._aging = 300_000
         self.stats: Counter = Counter()
@@ -407,20 +407,18 @@ class Datapath:
         return out
 
     def _note_peer(self, c, reply: bool, key: list[int], was: int):
-        """Keeps the L2 part of each direction's key while TCP connection ``c`` is in its
-        handshake; when this packet offloaded ``c``, returns (c, the other direction, its L2)
-        for ``_cache_peer``, else None."""
+        """Keeps the L2 part of the key of TCP connection ``c``'s reply during its handshake (the
+        SYN-ACK's; only the reply's: a SYN flood keeps nothing); when this packet, of the original
+        direction, offloaded ``c``, returns (c, True, that L2) for ``_cache_peer``, else None."""
         peers = self._peer_l2
         if c.state in _HANDSHAKE:
-            l2 = peers.get(c.id)
-            if l2 is None:
-                l2 = peers[c.id] = [None, None]
-            l2[reply] = (key[IN_PORT], key[DL_SRC], key[DL_DST], key[VLAN_TCI])
+            if reply:
+                peers[c.id] = (key[IN_PORT], key[DL_SRC], key[DL_DST], key[VLAN_TCI])
             return None
         l2 = peers.pop(c.id, None) if peers else None
-        if l2 is None or was or not c.status & IPS_OFFLOAD or l2[not reply] is None:
+        if l2 is None or reply or was or not c.status & IPS_OFFLOAD:
             return None
-        return c, not reply, l2[not reply]
+        return c, True, l2
 
     def _cache_peer(self, bridge, conn, reply: bool, l2: tuple, now: int) -> None:
         """Caches direction ``reply`` of ``conn``, just offloaded by a packet of the other direction.
