@@ -5,6 +5,8 @@ were installed by the SYN-ACK, so the first reply packet after the handshake is 
 hardware (Datapath._cache_peer predicts its decision from the recorded passes).
 """
 
+import pytest
+from pipeline import REMOTE_MAC as REMOTE
 from pipeline import Lab
 
 from ctswitch.conntrack.conn import IPS_OFFLOAD
@@ -113,3 +115,85 @@ def test_handshake_l2_forgotten_with_the_connection():
     from ctswitch.control import conntrack_tool
     assert conntrack_tool.run(lab.sw, ["-F"]).code == 0
     assert lab.sw.datapath._peer_l2 == {}
+
+
+# ---------------------------------------------------------------- MAC learning refreshed by hits
+def _batch_send(lab, frames: list[tuple[str, bytes]], t: int) -> list[tuple[str, bytes]]:
+    """``frames`` as one batch at time ``t`` through the kernel path (receive_batch)."""
+    import numpy as np
+    lab.t = t
+    sw = lab.sw
+    sw.now = max(sw.now, t)
+    sw.datapath.tick(sw.now)
+    lens = np.array([len(f) for _, f in frames], dtype=np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    buf = np.frombuffer(b"".join(f for _, f in frames), dtype=np.uint8).copy()
+    inp = np.array([lab.br.ports[p].ofport for p, _ in frames], dtype=np.int64)
+    ports, slow = sw.datapath.batch.receive_batch(lab.br, buf, offs, lens, inp, sw.now)
+    out = []
+    for i, op in enumerate(ports.tolist()):
+        if i in slow:
+            out += [(lab.br.name_of(p) if p != 0xFFFE else "ctBr", f) for p, f in slow[i]]
+        elif op >= 0:
+            out.append((lab.br.name_of(op), buf[offs[i]:offs[i] + lens[i]].tobytes()))
+    return out
+
+
+def _mac_lab(batch: bool) -> Lab:
+    lab = Lab(**{"other_config:mac-aging-time": 60})
+    if batch:
+        lab.sw.datapath.enable_batch()
+    lab.handshake()  # the remote's MAC learned by the SYN-ACK, at t = 2 ms
+    return lab
+
+
+def _send_at(lab, batch: bool, t: int, frames):
+    if batch:
+        return _batch_send(lab, frames, t)
+    out = []
+    for p, f in frames:
+        out += lab.at(t).send(p, f, dt=0)
+    return out
+
+
+def _fin(lab):
+    return ("pf0hpf", lab.host_tcp("FA", seq=1002, ack=5001))  # slow path: NORMAL looks the remote up
+
+
+def _reply(lab):
+    return ("p0", lab.remote_tcp("A", seq=5001, ack=1001))
+
+
+def _host(lab):
+    return ("pf0hpf", lab.host_tcp("PA", seq=1001, ack=5001, payload=b"x"))
+
+
+def _remote_mac_port(lab):
+    return lab.br.mac.get((0, int(REMOTE.replace(":", ""), 16)), (None,))[0]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_cached_hits_refresh_the_mac_their_normal_learned(batch):
+    """MAC aging 60 s. After the handshake the reply direction is seen only as cached hits (t = 20,
+    40 s): they refresh the remote's MAC as OVS's revalidators do from the flow statistics, so at
+    t = 70 s it is still known and the host's FIN, on the slow path, goes to p0 (not flooded)."""
+    lab = _mac_lab(batch)
+    slow = lab.sw.datapath.stats["slow_path"]
+    _send_at(lab, batch, 20_000, [_reply(lab)])
+    _send_at(lab, batch, 40_000, [_reply(lab)])
+    assert lab.sw.datapath.stats["slow_path"] == slow  # hits only
+    out = _send_at(lab, batch, 70_000, [_fin(lab)])
+    assert [p for p, _ in out] == ["p0"] and _remote_mac_port(lab) == lab.p0
+
+
+def test_batch_table_gives_the_bridge_its_mac_sync():
+    """In batch mode a reply hit's MAC refresh waits for the crediting (each tick, views); the
+    batch table gives the bridge the ``mac_sync`` that credits it, which the bridge runs before
+    expiring a MAC on lookup (tests/unit/ofproto/test_bridge.py has that contract)."""
+    lab = _mac_lab(True)
+    remote = (0, int(REMOTE.replace(":", ""), 16))
+    learned = lab.br.mac[remote][1]
+    _batch_send(lab, [_host(lab), _reply(lab)], 20_000)  # the 20 s tick ran before this batch
+    assert lab.br.mac[remote][1] == learned  # the reply hit is not credited yet
+    lab.br.mac_sync()
+    assert lab.br.mac[remote] == (lab.p0, 20_000)

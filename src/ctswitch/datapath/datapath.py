@@ -95,9 +95,9 @@ class FastEntry:
     """
 
     __slots__ = ("generation", "cid", "tracker", "reply", "outputs", "rules", "extra", "packets", "bytes",
-                 "used", "created")
+                 "used", "created", "learns")
 
-    def __init__(self, generation, conn, reply, outputs, rules, extra, now=0, tracker=None):
+    def __init__(self, generation, conn, reply, outputs, rules, extra, now=0, tracker=None, learns=()):
         self.generation = generation
         self.cid = conn.id
         self.tracker = tracker
@@ -109,6 +109,7 @@ class FastEntry:
         self.bytes = 0
         self.used = None  # ms of the last hit, None: never
         self.created = now
+        self.learns = learns  # (vlan, mac, ofport) NORMAL learned: each hit refreshes them
 
     @property
     def conn(self):
@@ -236,6 +237,8 @@ class Datapath:
             r.n_packets += 1
             r.n_bytes += n
             r.last_used_ms = now
+        for vlan, mac, port in e.learns:  # as OVS's revalidators refresh them from the flow stats
+            bridge.learn(vlan, mac, port, now)
         outputs = []
         for ofport, deltas in e.outputs:
             okey = key
@@ -297,11 +300,13 @@ class Datapath:
         else:
             self.stats["fast_sw"] += 1
             off.sw_hit(conn, now, n, reply)
-        _gen, rules, extra = t.shapes[meta >> 1]
+        _gen, rules, extra, learns = t.shapes[meta >> 1]
         for rl in rules:
             rl.n_packets += 1
             rl.n_bytes += n
             rl.last_used_ms = now
+        if learns:
+            bridge.learn(0, key[DL_SRC], key[IN_PORT], now)
         port, dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst = _row_new(t.ent[e].tolist())
         okey = key
         if (dl_src != key[DL_SRC] or dl_dst != key[DL_DST] or nw_src != key[NW_SRC] or nw_dst != key[NW_DST]
@@ -482,13 +487,14 @@ class Datapath:
             self._uncache(ck)
         rules = list(tr.rules)
         extra = tr.outputs[0][2]
+        learns = tuple(dict.fromkeys(tr.learns))
         if (self.batch is not None and len(tr.outputs) == 1
                 and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
-                                          tr.outputs[0][1], rules, extra, now) >= 0):
+                                          tr.outputs[0][1], rules, extra, now, learns) >= 0):
             return  # the batch table holds it (and dropped any older decision of the same key)
         outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
-        entry = FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, self.switch.tracker)
+        entry = FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, self.switch.tracker, learns)
         if self.batch is not None and len(tr.outputs) != 1:
             self.batch.discard(ck)  # what add() does with a decision it cannot mirror
         self.cache[ck] = entry

@@ -904,6 +904,16 @@ def mirror_args(ck: tuple, entry) -> tuple[tuple, int, dict] | None:
     return key, port, new
 
 
+def _row_learns(key: tuple, learns) -> bool | None:
+    """Whether a decision for fast key ``key`` that learns ``learns`` ((vlan, mac, ofport) ...)
+    refreshes MAC learning at its hits, as a row records it (the key's own source MAC on its
+    in_port, VLAN 0); None when it learns anything else (not mirrorable)."""
+    for vlan, mac, port in learns:
+        if vlan or mac != key[1] or port != key[0]:
+            return None
+    return bool(learns)
+
+
 # Flow-key fields an output may change that a row cannot rewrite (datapath._REWRITABLE minus
 # _NEW_FIELD): IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL.
 _unmirrored_of = itemgetter(IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL)
@@ -1017,12 +1027,14 @@ class MirrorTable(FastTable):
             self.sindex[:] = EMPTY
         self.nstale = 0
 
-    def shape(self, generation: int, rules, extra) -> int:
-        k = (generation, tuple(map(id, rules)), extra)
+    def shape(self, generation: int, rules, extra, learns: bool = False) -> int:
+        """The number of the shape (generation, rules, extra, learns): ``learns``, its hits refresh
+        the MAC learning of the row's (in_port, dl_src) on VLAN 0."""
+        k = (generation, tuple(map(id, rules)), extra, learns)
         s = self.shape_ids.get(k)
         if s is None:
             s = self.shape_ids[k] = len(self.shapes)
-            self.shapes.append((generation, list(rules), extra))
+            self.shapes.append((generation, list(rules), extra, learns))
         return s
 
     def roll(self, generation: int) -> None:
@@ -1111,6 +1123,9 @@ class BatchFastPath:
             self.by_no.append(t)
             self.names.append(name)
             t.generation = generation
+            br = self.dp.switch.bridges.get(name)
+            if br is not None:  # hits refresh MAC learning when credited: before a MAC expires on lookup
+                br.mac_sync = lambda: self.sync(name)
         elif t.generation != generation:
             self.sync(name)
             t.roll(generation)
@@ -1125,24 +1140,29 @@ class BatchFastPath:
             self.discard(ck)
             return -2
         key, port, new = args
+        learns = _row_learns(key, entry.learns)
+        if learns is None:
+            self.discard(ck)
+            return -2
         return self._put(ck, entry.generation, pack_row(key, port, **new), entry.cid, entry.reply, entry.rules,
-                         entry.extra, entry.packets, entry.bytes, entry.used, entry.created)
+                         entry.extra, entry.packets, entry.bytes, entry.used, entry.created, learns)
 
     def add_output(self, ck: tuple, generation: int, cid: int, reply: bool, port: int, key: list[int],
-                   okey: list[int], rules: list, extra, now: int) -> int:
+                   okey: list[int], rules: list, extra, now: int, learns: tuple = ()) -> int:
         """``add`` of a new decision with one output (``port``, header values ``okey`` for a packet
         of flow key ``key``), without a ``FastEntry`` first: the slow path caches every offloaded
         direction this way.  Same results and same mirroring rule as ``add``."""
         k = key_from_cache_key(ck)
-        if (k is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
+        learn = None if k is None else _row_learns(k, learns)
+        if (learn is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
                 or _unmirrored_of(okey) != _unmirrored_of(key)):
             self.discard(ck)
             return -2
         row = pack_row(k, port, okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST])
-        return self._put(ck, generation, row, cid, reply, rules, extra, 0, 0, None, now)
+        return self._put(ck, generation, row, cid, reply, rules, extra, 0, 0, None, now, learn)
 
     def _put(self, ck: tuple, generation: int, row: list[int], cid: int, reply: bool, rules, extra,
-             packets: int, nbytes: int, used: int | None, created: int) -> int:
+             packets: int, nbytes: int, used: int | None, created: int, learns: bool = False) -> int:
         t = self.tables.get(ck[0])
         if t is not None and generation < t.generation:
             self.discard(ck)
@@ -1164,7 +1184,7 @@ class BatchFastPath:
         if e < 0:
             return -1
         t.cid1[e] = cid + 1
-        t.meta[e] = (t.shape(generation, rules, extra) << 1) | bool(reply)
+        t.meta[e] = (t.shape(generation, rules, extra, learns) << 1) | bool(reply)
         t.fpk[e] = packets
         t.fby[e] = nbytes
         t.fused1[e] = 0 if used is None else used + 1
@@ -1241,11 +1261,12 @@ class BatchFastPath:
                        t.fby[eids].tolist(), t.fused1[eids].tolist(), t.fcreated[eids].tolist())
             for w, cid1, meta, pk, by, used1, created in cols:
                 ck = t.cache_key(name, w)
-                gen, rules, extra = t.shapes[meta >> 1]
+                gen, rules, extra, learns = t.shapes[meta >> 1]
                 fe = FastEntry.__new__(FastEntry)
                 fe.generation, fe.cid, fe.tracker, fe.reply = gen, cid1 - 1, tracker, bool(meta & 1)
                 fe.outputs = [self.outputs(w, ck)]
                 fe.rules, fe.extra = list(rules), extra
+                fe.learns = ((0, ck[2], ck[1]),) if learns else ()
                 fe.packets, fe.bytes, fe.used, fe.created = pk, by, (used1 - 1 if used1 else None), created
                 yield ck, fe
 
@@ -1272,8 +1293,8 @@ class BatchFastPath:
         t.fby[e] += by
         t.fused1[e] = used + 1
         bridge = self.dp.switch.bridges.get(self.names[t.no])
-        self._credit_entry(t, bridge.by_no if bridge is not None else {}, pk, by, used, int(t.cid1[e]),
-                           int(t.meta[e]), int(r[1]), int(r[5]))
+        self._credit_entry(t, bridge, pk, by, used, int(t.cid1[e]), int(t.meta[e]), int(r[0]), int(r[1]),
+                           int(r[5]))
 
     def _credit_many(self, t: MirrorTable, eids: np.ndarray, bridge) -> None:
         """Credits the row counters of entries ``eids`` (unique, live, ascending) to the decisions,
@@ -1293,16 +1314,17 @@ class BatchFastPath:
         t.fpk[eids] += cnt[:, 0]
         t.fby[eids] += cnt[:, 1]
         t.fused1[eids] = cnt[:, 2] + 1
-        by_no = bridge.by_no if bridge is not None else {}
         credit = self._credit_entry
-        cols = zip(cnt.tolist(), t.cid1[eids].tolist(), t.meta[eids].tolist(), ent[eids, 1].tolist(),
-                   ent[eids, 5].tolist())
-        for (pk, by, used), cid1, meta, k1, k5 in cols:
-            credit(t, by_no, pk, by, used, cid1, meta, k1, k5)
+        cols = zip(cnt.tolist(), t.cid1[eids].tolist(), t.meta[eids].tolist(), ent[eids, 0].tolist(),
+                   ent[eids, 1].tolist(), ent[eids, 5].tolist())
+        for (pk, by, used), cid1, meta, k0, k1, k5 in cols:
+            credit(t, bridge, pk, by, used, cid1, meta, k0, k1, k5)
 
-    def _credit_entry(self, t, by_no, pk, by, used, cid1, meta, k1, k5) -> None:
+    def _credit_entry(self, t, bridge, pk, by, used, cid1, meta, k0, k1, k5) -> None:
         """Credits ``pk`` kernel hits (``by`` bytes, last at ``used``) of one entry (connection id + 1
-        ``cid1``, ``meta``, key word 1 ``k1`` and action word 5 ``k5`` of its row)."""
+        ``cid1``, ``meta``, key words 0 and 1 ``k0``, ``k1`` and action word 5 ``k5`` of its row) of
+        ``bridge`` (None: deleted meanwhile)."""
+        by_no = bridge.by_no if bridge is not None else {}
         dp = self.dp
         stats = dp.stats
         reply = bool(meta & 1)
@@ -1336,10 +1358,13 @@ class BatchFastPath:
                 off.hw_hit(conn, used, last, reply)
             else:
                 off.sw_hit(conn, used, last, reply)
-        for r in t.shapes[meta >> 1][1]:
+        shape = t.shapes[meta >> 1]
+        for r in shape[1]:
             r.n_packets += pk
             r.n_bytes += by
             r.last_used_ms = used
+        if shape[3] and bridge is not None:  # the MAC NORMAL learned, refreshed as of the last hit
+            bridge.learn(0, _words_key(k0, k1, 0, 0)[1], k1 >> 32, used)
         p = by_no.get(k1 >> 32)
         if p is not None:
             p.rx_packets += pk

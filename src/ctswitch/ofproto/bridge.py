@@ -24,7 +24,7 @@ stale.  MAC learning is per bridge, keyed by (vlan, mac), aged on the switch clo
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..flow.actions import OFPP_LOCAL, OFPP_NORMAL, RESERVED_NAMES, RESERVED_PORTS, Output
@@ -97,6 +97,9 @@ class OFBridge:
         self.by_no: dict[int, Port] = {}
         self.tables: list[Classifier | None] = [None] * N_TABLES
         self.mac: dict[tuple[int, int], tuple[int, int]] = {}  # (vlan, mac) -> (ofport, learned_ms)
+        # Called before a MAC expires on lookup: the datapath's batched hits, credited late, may
+        # have refreshed it (``fastpath.BatchFastPath``); None: nothing pending anywhere.
+        self.mac_sync: Callable[[], None] | None = None
         self.generation = 0
         self.n_rules = 0
         self._seq = 0
@@ -304,6 +307,11 @@ class OFBridge:
         if e is None:
             return None
         if now - e[1] >= aging_ms:
+            if self.mac_sync is not None:
+                self.mac_sync()
+                e = self.mac[(vlan, mac)]
+                if now - e[1] < aging_ms:
+                    return e[0]
             del self.mac[(vlan, mac)]
             self.generation += 1
             return None

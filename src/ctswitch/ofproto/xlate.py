@@ -100,7 +100,7 @@ class Translation:
     """
 
     __slots__ = ("outputs", "rules", "verdicts", "wc", "drop", "stateful", "trace", "controller",
-                 "recirc", "dp_actions", "stolen", "defrag")
+                 "recirc", "dp_actions", "stolen", "defrag", "learns")
 
     def __init__(self, trace: list | None = None) -> None:
         # A plain slotted class, not a dataclass: one is built per slow-path packet.
@@ -119,6 +119,9 @@ class Translation:
         # a datagram: later outputs carry the reassembled packet (refragmented) and later rules
         # count its length.
         self.defrag: tuple | None = None
+        # (vlan, mac, ofport) NORMAL learned: a cached decision refreshes them at its hits, as
+        # OVS's revalidators do from the datapath flows' statistics (xlate_push_stats, XC_NORMAL).
+        self.learns: list = []
 
 
 class XlateContext:
@@ -269,7 +272,9 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
             _, idx, m, v = op
             key[idx] = (key[idx] & ~m) | v
         elif kind == OP_LEARN:
-            ctx.bridge.learn(key[VLAN_TCI] & 0x0FFF, key[DL_SRC], key[IN_PORT], ctx.now)
+            learn = (key[VLAN_TCI] & 0x0FFF, key[DL_SRC], key[IN_PORT])
+            ctx.bridge.learn(*learn, ctx.now)
+            tr.learns.append(learn)
         elif kind == OP_MOVE:
             _, si, sofs, nbits, di, dofs = op
             v = (key[si] >> sofs) & ((1 << nbits) - 1)
@@ -316,8 +321,8 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
     """The translation a packet with flow ``key`` would get, replayed from recorded passes only,
     with every ct() answered by ``verdict(act, zone)`` (a CtVerdict, or None: cannot tell).
 
-    Changes nothing: no classifier lookup, no conntrack, no MAC learning (a cached decision does
-    not learn either), no megaflow counters.  None when a pass is not recorded, when an op other
+    Changes nothing: no classifier lookup, no conntrack, no MAC learning (recorded in ``learns``
+    for the cached decision's hits), no megaflow counters.  None when a pass is not recorded, when an op other
     than ct(), output and MAC learning is met, or when a ct() cannot be told.  The datapath uses
     it to cache the reply direction of a connection as it is offloaded (both directions go to the
     hardware at once; the reply's datapath flows were installed by its earlier packets).
@@ -342,7 +347,9 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
                 _ct_apply(ctx, k, op[1], op[2])
                 if ctx.halted:
                     return None
-            elif kind != OP_LEARN:
+            elif kind == OP_LEARN:  # not learned now: the cached decision refreshes it at its hits
+                tr.learns.append((k[VLAN_TCI] & 0x0FFF, k[DL_SRC], k[IN_PORT]))
+            else:
                 return None
         if not ctx.queue:
             return tr
@@ -561,6 +568,7 @@ def _normal(ctx: XlateContext, key: list[int], trace, indent: str) -> None:
     wc[IN_PORT] = EXACT[IN_PORT]
     if not ctx.trace_on:
         br.learn(vlan, key[DL_SRC], in_port, ctx.now)
+        tr.learns.append((vlan, key[DL_SRC], in_port))
         _rec(ctx, (OP_LEARN,))
     dst = key[DL_DST]
     if dst & (1 << 40):  # broadcast or multicast: flood

@@ -84,3 +84,24 @@ def test_mac_learning_and_aging():
     br.learn(0, 0xFFFFFFFFFFFF, 2, now=0)  # broadcast source never learned
     assert (0, 0xFFFFFFFFFFFF) not in br.mac
     assert br.mac_lookup(0, 0x020000000102, now=300_010, aging_ms=300_000) is None
+
+
+def test_mac_sync_runs_before_a_mac_expires_on_lookup():
+    """``mac_sync`` (the datapath's batched hits, credited late) runs only when a MAC would expire
+    on lookup; a refresh it credits keeps the MAC, with no generation change."""
+    br = OFBridge("br0")
+    mac = 0x020000000102
+    br.learn(0, mac, 1, now=0)
+    calls = []
+
+    def sync():
+        calls.append(1)
+        br.learn(0, mac, 1, now=60_400)  # a hit at 60.4 s, credited now
+
+    br.mac_sync = sync
+    g = br.generation
+    assert br.mac_lookup(0, mac, now=59_000, aging_ms=60_000) == 1 and calls == []
+    assert br.mac_lookup(0, mac, now=60_500, aging_ms=60_000) == 1 and calls == [1]
+    assert br.generation == g and br.mac[(0, mac)] == (1, 60_400)
+    assert br.mac_lookup(0, mac, now=120_400, aging_ms=60_000) is None  # synced again: nothing new
+    assert calls == [1, 1] and br.generation == g + 1
