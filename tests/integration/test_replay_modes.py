@@ -54,6 +54,7 @@ def test_replay_restores_the_gc_threshold(traffic, tmp_path):
     import gc
 
     from ctswitch.io import replay as replay_mod
+    from ctswitch.io.gcpolicy import PACKET_GC_GEN0
 
     before = gc.get_threshold()
     seen = []
@@ -68,7 +69,7 @@ def test_replay_restores_the_gc_threshold(traffic, tmp_path):
         _run(traffic, "vector")
     finally:
         replay_mod._run_vectorized = real
-    assert seen == [max(before[0], replay_mod.REPLAY_GC_GEN0)] and gc.get_threshold() == before
+    assert seen == [max(before[0], PACKET_GC_GEN0)] and gc.get_threshold() == before
     bad = tmp_path / "cut.pcap"
     bad.write_bytes((traffic / "p0.pcap").read_bytes()[:5000])  # a record cut short: a PcapError mid-way
     lab = Lab(arp=False)
