@@ -5,9 +5,8 @@ translation) that die by reference count within the packet, yet count towards th
 allocations that trigger a young-generation collection; each collection also walks the
 survivors, and the older generations' collections walk every long-lived connection object.
 ``packet_gc()`` raises the young-generation threshold to ``PACKET_GC_GEN0`` while it is
-entered and restores the previous thresholds on exit, also on error.  Measured (A/B, CPU time):
-+3-5 % on the vendor replays; new TCP connections through ``Datapath.receive`` spent ~21 us of
-~127 us per connection in collections at the default threshold (`bench/bench_slowpath.py`).
+entered and restores the previous thresholds on exit, also on error (the vendor replays gained
+3-5 %, measured A/B; ``bench/bench_slowpath.py`` times its loops under it as well).
 """
 
 from __future__ import annotations
