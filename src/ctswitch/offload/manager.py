@@ -520,17 +520,7 @@ class OffloadManager:
         rec.last_used = now
         rec.hw_packets += 1
         rec.hw_bytes += nbytes
-        try:  # _count inline: the conntrack Conn's int slots
-            if reply:
-                conn.pk1 += 1
-                conn.by1 += nbytes
-            else:
-                conn.pk0 += 1
-                conn.by0 += nbytes
-        except AttributeError:  # any other connection object: [orig, reply] lists
-            d = 1 if reply else 0
-            conn.packets[d] += 1
-            conn.bytes[d] += nbytes
+        _count(conn, reply, nbytes)
         return True
 
     def sw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False, tcp_flags: int = 0) -> bool:
@@ -559,8 +549,7 @@ class OffloadManager:
         rec.sw_packets += 1
         rec.sw_bytes += nbytes
         _count(conn, reply, nbytes)
-        if rec.state is _SW and now - rec.last_try > RETRY_MS:  # _retry's test, without the call
-            self._retry(conn, rec, now)
+        self._retry(conn, rec, now)
         return True
 
     def _retry(self, conn, rec: OffloadRecord, now: int) -> None:
