@@ -414,7 +414,7 @@ class Datapath:
     def _note_peer(self, c, reply: bool, key: list[int], was: int):
         """Keeps the L2 part of the key of TCP connection ``c``'s reply during its handshake (the
         SYN-ACK's; only the reply's: a SYN flood keeps nothing); when this packet, of the original
-        direction, offloaded ``c``, returns (c, True, that L2) for ``_cache_peer``, else None."""
+        direction, offloaded ``c``, returns (c, that L2) for ``_cache_peer``, else None."""
         peers = self._peer_l2
         if c.state in _HANDSHAKE:
             if reply:
@@ -423,21 +423,21 @@ class Datapath:
         l2 = peers.pop(c.id, None) if peers else None
         if l2 is None or reply or was or not c.status & IPS_OFFLOAD:
             return None
-        return c, True, l2
+        return c, l2
 
-    def _cache_peer(self, bridge, conn, reply: bool, l2: tuple, now: int) -> None:
-        """Caches direction ``reply`` of ``conn``, just offloaded by a packet of the other direction.
+    def _cache_peer(self, bridge, conn, l2: tuple, now: int) -> None:
+        """Caches the reply direction of ``conn``, just offloaded by a packet of its original one.
 
         The conntrack offload puts both directions in the hardware at once, and the datapath
-        flows a packet of that direction needs were installed by its handshake packet, so its
-        next packet is handled in hardware, not in software.  The decision is predicted from the
-        recorded passes (``xlate.predict``) for a key made of that packet's L2 fields (``l2``:
-        in_port, dl_src, dl_dst, vlan_tci) and the direction's tuple; it is cached only under
+        flows a reply needs were installed by the SYN-ACK, so the next reply is handled in
+        hardware, not in software.  The decision is predicted from the recorded passes
+        (``xlate.predict``) for a key made of the SYN-ACK's L2 fields (``l2``: in_port, dl_src,
+        dl_dst, vlan_tci) and the reply tuple; it is cached only under
         the rules of ``_maybe_cache`` (nothing beyond those fields consulted, an established
         verdict, one ct() connection).  No decision of that key exists: a connection has none
         while it is not offloaded, and the tuple was no other live connection's.
         """
-        tup = conn.reply if reply else conn.orig
+        tup = conn.reply
         k = [0] * N_FIELDS
         k[IN_PORT], k[DL_SRC], k[DL_DST], k[VLAN_TCI] = l2
         if conn.ip_ver == 4:
@@ -450,13 +450,13 @@ class Datapath:
         k[TP_SRC], k[TP_DST] = tup[2], tup[3]
         tracker = self.switch.tracker
         tr = xlate.predict(bridge, k, now, self.megaflows,
-                           lambda act, zone: tracker.offloaded_verdict(conn, reply, zone, act))
+                           lambda act, zone: tracker.offloaded_verdict(conn, True, zone, act))
         if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1 or any(_uncacheable_of(tr.wc)):
             return
         for v in tr.verdicts:
             if v.conn is not conn or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
                 return
-        self._cache(bridge, k, self._cache_key(bridge, k), conn, reply, tr, now)
+        self._cache(bridge, k, self._cache_key(bridge, k), conn, True, tr, now)
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
         if key[NW_FRAG]:
