@@ -345,6 +345,12 @@ class Tracker:
                 cached = False  # committing: the helper sees this packet (OVS __ovs_ct_lookup)
         if conn.helper and conn.confirmed and not cached:
             self._help(conn, d, base, pkt, now)
+        return self._verdict(conn, d, base, zone, ct, key)
+
+    def _verdict(self, conn: Conn, d: int, base: int, zone: int, ct: Ct, key: list[int] | None) -> CtVerdict:
+        """The verdict of a packet of ``conn`` in direction ``d`` with ct_state ``base``: the
+        connection's mark, label and original tuple, and its NAT when ``ct`` asks for it
+        (``key``: the packet's flow key, read for ICMP only)."""
         o = conn.orig
         proto = conn.proto
         if proto == 1 or proto == 58:
@@ -368,20 +374,13 @@ class Tracker:
         if (not conn.status & IPS_OFFLOAD or conn.zone != zone or ct.commit or not conn.confirmed
                 or (conn.proto != 6 and conn.proto != 17)):
             return None
-        status = conn.status
         if reply:
             base = CS_TRK | CS_EST | CS_RPL
-        elif status & IPS_SEEN_REPLY:
+        elif conn.status & IPS_SEEN_REPLY:
             base = CS_TRK | CS_EST
         else:
             return None
-        o = conn.orig
-        v = CtVerdict(base, zone)
-        v.mark, v.label, v.orig, v.conn, v.reply = (conn.mark, conn.label,
-                                                    (conn.ip_ver, o[0], o[1], conn.proto, o[2], o[3]), conn, reply)
-        if ct.nat is not None and status & IPS_NAT_MASK:
-            self._nat_packet(conn, DIR_REPLY if reply else DIR_ORIG, base, ct, None, v)  # key: ICMP only
-        return v
+        return self._verdict(conn, DIR_REPLY if reply else DIR_ORIG, base, zone, ct, None)
 
     def _sub(self, zone: int, ip_ver: int, proto: int) -> dict[tuple, Conn]:
         """The table of (zone, ip_ver, proto), created on first use."""
