@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench bench-deps lint venv system-deps clean
+.PHONY: demo test bench bench-deps lint venv native system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,15 +15,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The compiled core: the per-packet modules compiled by Cython from their unchanged source
+# (src/ctswitch/_native.py says which and when they load). Incremental: only changed modules are
+# rebuilt; without a compiler everything runs as Python, and it says so.
+native: venv
+	@$(BIN)/python scripts/build_native.py
+
 # Packages the differential and live tests use (real Open vSwitch, tshark, iproute2).
 # Installed when missing and when we are root; tests that need them skip otherwise.
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-demo: venv
+demo: native
 	@CTSWITCH_DB=$$(mktemp -d)/demo.db $(BIN)/ctswitch demo
 
-test: venv system-deps
+test: native system-deps
 	@$(BIN)/python -m pytest tests
 
 # Real OVS 3.1 with DPDK, which bench_replay runs beside ctswitch (bench/ovs_dpdk.py). Installed when
@@ -39,11 +45,11 @@ bench-deps:
 	  || echo "warning: could not install openvswitch-switch-dpdk (see /tmp/ctswitch-apt-dpdk.log); bench_replay uses the recorded OVS figures" >&2; \
 	fi
 
-bench: venv bench-deps
+bench: native bench-deps
 	@$(BIN)/python -m bench.run_all
 
 lint: venv
 	@$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info src/ctswitch/_compiled

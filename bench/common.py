@@ -50,9 +50,10 @@ def _version(mod: str) -> str:
 
 def machine() -> str:
     """One line describing the machine and the interpreter."""
+    from ctswitch import _native
     return (f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()} "
             f"({platform.python_implementation()}), numpy {_version('numpy')}, numba {_version('numba')}, "
-            f"{platform.system()} {platform.release()}")
+            f"{platform.system()} {platform.release()}; {_native.status()}")
 
 
 @dataclass

@@ -6,3 +6,7 @@ Adapters (io, daemon, cli) live at the edge.
 """
 
 __version__ = "0.1.0"
+
+from . import _native
+
+_native.install()  # the compiled core, when built and current (ctswitch/_native.py)

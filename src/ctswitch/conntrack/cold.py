@@ -141,8 +141,9 @@ def row_conn(v: tuple, rare: tuple | None) -> Conn:
             wide = _WIDE.unpack(w)
         (c.end0, c.maxend0, c.maxwin0, c.maxack0, c.end1, c.maxend1, c.maxwin1, c.maxack1, c.last_seq,
          c.last_ack, c.last_end, c.last_win) = wide
+        small = v[N_KEY + 14:N_CONN]  # (a name of its own: Cython cannot unpack this slice in place)
         (c.scale0, c.flags0, c.scale1, c.flags1, c.last_dir, c.last_index, c.last_wscale, c.last_flags,
-         c.retrans) = v[N_KEY + 14:N_CONN]
+         c.retrans) = small
     return c
 
 

@@ -270,6 +270,11 @@ def set_icmp_id(frame: bytes | bytearray, pkt: Packet, new_id: int) -> bytes:
     return bytes(b)
 
 
+# ICMP types whose quoted header carries an echo identifier in place of ports (queries and replies).
+_ICMP_QUERIES = (0, 8, 13, 14, 15, 16, 17, 18)
+_ICMP6_QUERIES = (128, 129)
+
+
 def nat_icmp_error(frame: bytes | bytearray, pkt: Packet, new_outer_src: int | None, new_outer_dst: int | None,
                    inner_src: int, inner_dst: int, inner_sport: int, inner_dport: int) -> bytes:
     """Rewrites an ICMP/ICMPv6 error under NAT.
@@ -327,7 +332,7 @@ def nat_icmp_error(frame: bytes | bytearray, pkt: Packet, new_outer_src: int | N
                     if ck_off >= 0:
                         _l4_patch(b, ck_off, ck_udp, old, new)
         elif ip_ in (IPPROTO_ICMP, IPPROTO_ICMPV6) and inner.icmp_id != inner_sport and inner.tp_src in (
-                (0, 8, 13, 14, 15, 16, 17, 18) if ip_ == IPPROTO_ICMP else (128, 129)):
+                _ICMP_QUERIES if ip_ == IPPROTO_ICMP else _ICMP6_QUERIES):
             old = _get16(b, il4 + 4)
             _put16(b, il4 + 4, inner_sport & 0xFFFF)
             _patch(b, il4 + 2, old, inner_sport & 0xFFFF)

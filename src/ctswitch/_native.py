@@ -1,0 +1,142 @@
+"""The compiled core: which modules load as C extensions, and when.
+
+``scripts/build_native.py`` (run by ``make``) compiles the modules listed in ``MODULES`` from their
+unchanged source with Cython, in pure-Python mode (no annotations used as C types, Python semantics:
+unbounded ints, the same exceptions), into ``src/ctswitch/_compiled/``, and records in its
+``manifest.json`` the SHA-256 of each source it compiled and the interpreter's ABI.  The slow path
+(classifier, megaflow replay, conntrack, NAT, offload decisions, rewrite) is per-packet Python whose
+profile is flat; compiled, the same code runs 1.5-1.7x faster (docs/performance.md §6).
+
+``install()`` (from ``ctswitch/__init__.py``) puts a finder in front of the import system that loads
+a listed module from its extension only when the manifest's digest equals the digest of the ``.py``
+as it is now and the ABI is this interpreter's.  So:
+
+* an edited source is never shadowed by an older build: it runs as Python (one warning names the
+  modules) until ``make`` rebuilds it;
+* without a build (no compiler, no Cython) everything runs as Python, with the same results;
+* ``CTSWITCH_PURE=1`` in the environment turns the compiled modules off (the tests compare both).
+
+The extensions live in their own directory, not beside the sources, so nothing but this finder can
+pick them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+import warnings
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+NATIVE_DIR = os.path.join(PACKAGE_DIR, "_compiled")
+MANIFEST = os.path.join(NATIVE_DIR, "manifest.json")
+
+# The per-packet code: the pure core and the loops that drive it.  Not listed: the modules with
+# Numba kernels (datapath/fastpath.py, io/_pcapscan.py, io/vnet.py: Numba compiles from Python
+# bytecode), the package __init__ files, the control plane, CLI and daemon (run once per command), and
+# io/afpacket.py, which runs as a script too (``python -m ctswitch.io.afpacket``: runpy needs bytecode).
+MODULES = (
+    "conntrack.cold", "conntrack.conn", "conntrack.defrag", "conntrack.generic", "conntrack.helpers",
+    "conntrack.icmp", "conntrack.limits", "conntrack.nat", "conntrack.protocols", "conntrack.render",
+    "conntrack.tcp", "conntrack.timeouts", "conntrack.tracker", "conntrack.tuples", "conntrack.udp",
+    "datapath.datapath", "datapath.dpflows", "datapath.switch",
+    "flow.actions", "flow.fields", "flow.key",
+    "io.loop", "io.pcap", "io.replay",
+    "offload.fdb", "offload.manager", "offload.policy", "offload.render",
+    "ofproto.bridge", "ofproto.classifier", "ofproto.megaflow", "ofproto.rule", "ofproto.xlate",
+    "packet.build", "packet.checksum", "packet.codec", "packet.fragment", "packet.headers",
+    "packet.rewrite", "packet.summary",
+)
+
+ENV_PURE = "CTSWITCH_PURE"
+
+
+def abi() -> str:
+    """The extension ABI tag of this interpreter (what an extension must have been built for)."""
+    return sysconfig.get_config_var("EXT_SUFFIX") or ""
+
+
+def source_path(name: str) -> str:
+    """The .py of module ``ctswitch.<name>``."""
+    return os.path.join(PACKAGE_DIR, *name.split(".")) + ".py"
+
+
+def digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def read_manifest(path: str = MANIFEST) -> dict:
+    """The build's manifest ({} when there is none or it cannot be read)."""
+    try:
+        with open(path) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return m if isinstance(m, dict) else {}
+
+
+def check(manifest: dict, native_dir: str = NATIVE_DIR) -> tuple[dict[str, str], list[str]]:
+    """(fresh, stale): the modules whose extension matches their source now, as
+    {"ctswitch.<name>": extension path}, and the built ones whose source changed since."""
+    fresh: dict[str, str] = {}
+    stale: list[str] = []
+    if manifest.get("abi") != abi():
+        return fresh, stale
+    for name, entry in (manifest.get("modules") or {}).items():
+        if name not in MODULES or not isinstance(entry, dict):
+            continue
+        so = os.path.join(native_dir, str(entry.get("file", "")))
+        try:
+            same = digest(source_path(name)) == entry.get("sha256")
+        except OSError:
+            continue
+        if not same:
+            stale.append(name)
+        elif os.path.isfile(so):
+            fresh["ctswitch." + name] = so
+    return fresh, stale
+
+
+class _Finder:
+    """Finds the fresh compiled modules (a meta path finder, first in ``sys.meta_path``)."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self.modules = modules
+
+    def find_spec(self, fullname, path=None, target=None):
+        so = self.modules.get(fullname)
+        if so is None:
+            return None
+        from importlib.machinery import ExtensionFileLoader
+        from importlib.util import spec_from_file_location
+        return spec_from_file_location(fullname, so, loader=ExtensionFileLoader(fullname, so))
+
+
+_installed: _Finder | None = None
+
+
+def install() -> None:
+    """Puts the finder of the fresh compiled modules in place (once; not with CTSWITCH_PURE=1)."""
+    global _installed
+    if _installed is not None or os.environ.get(ENV_PURE, "") not in ("", "0"):
+        return
+    fresh, stale = check(read_manifest())
+    if stale:
+        warnings.warn("ctswitch: source changed since the compiled build, running as Python: "
+                      + ", ".join(sorted(stale)) + " (make rebuilds them)", RuntimeWarning, stacklevel=2)
+    _installed = _Finder(fresh)
+    if fresh:
+        sys.meta_path.insert(0, _installed)
+
+
+def status() -> str:
+    """One line: whether this process runs the compiled core, and how much of it."""
+    if os.environ.get(ENV_PURE, "") not in ("", "0"):
+        return f"pure Python ({ENV_PURE}=1)"
+    n = len(_installed.modules) if _installed is not None else 0
+    if not n:
+        return "pure Python (no compiled build)"
+    return f"compiled core (Cython): {n} of {len(MODULES)} modules"
