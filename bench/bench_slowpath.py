@@ -10,7 +10,8 @@ A real ``Switch`` with the vendor example 2 flows (``ct(table=1,nat)``,
   hits); also the SYN alone;
 * established packets with offload disabled (``hw-offload=false``), so every
   packet walks both tables and conntrack;
-* a cProfile of both, top functions by own time (``--profile``);
+* a cProfile of both, top functions by own time (``--profile``; as pure Python only: cProfile
+  sees no frames inside the compiled core, so a compiled run says so instead);
 * every timed loop runs under ``io.gcpolicy.packet_gc`` (the young-generation GC threshold the
   replay and the live daemon use while packets flow);
 * with ``--split``, the microseconds per packet of each stage (parse, key, translate and the
@@ -27,6 +28,7 @@ import sys
 
 from bench.common import report, timeit
 from bench.switchbench import data, establish, handshake, make_switch
+from ctswitch import _native
 from ctswitch.io.gcpolicy import PACKET_GC_GEN0, packet_gc
 
 
@@ -159,7 +161,11 @@ def main(argv: list[str]) -> list[str]:
                  f"(slow-path packets counted: {slow:,} of {4 * npk:,})")
     lines.append(f"* every timed loop runs under `io.gcpolicy.packet_gc` (young-generation GC threshold "
                  f"{PACKET_GC_GEN0:,}, as the replay and the live daemon run packets)")
-    if "--profile" in argv or not quick:
+    compiled = _native.status().startswith("compiled")
+    if compiled and "--profile" in argv:
+        lines += ["", "No cProfile: it sees no frames inside the compiled core; "
+                  "`CTSWITCH_PURE=1 python -m bench.bench_slowpath --profile` profiles the same code as Python."]
+    elif "--profile" in argv or not quick:
         lines.append("")
         lines.append("cProfile, established packets through the slow path (top by own time):")
         lines.append("")
