@@ -40,16 +40,20 @@ def _compile(names: list[str], jobs: int, tmp: str) -> dict[str, str]:
     from setuptools import Distribution, Extension
     from setuptools.command.build_ext import build_ext
 
+    def cy(group: list[str], nthreads: int) -> list:
+        return cythonize([Extension("ctswitch." + n, [_native.source_path(n)]) for n in group],
+                         compiler_directives=DIRECTIVES, build_dir=os.path.join(tmp, "c"), quiet=True,
+                         force=True, nthreads=nthreads)
+
     built: dict[str, str] = {}
-    for name in names:  # one module at a time in Cython (a failure names its module), C in parallel below
-        ext = Extension("ctswitch." + name, [_native.source_path(name)])
-        try:
-            exts = cythonize([ext], compiler_directives=DIRECTIVES, build_dir=os.path.join(tmp, "c"),
-                             quiet=True, force=True)
-        except Exception as e:  # Cython's CompileError: this module stays Python
-            _say(f"ctswitch.{name} does not compile with Cython ({type(e).__name__}); it runs as Python")
-            continue
-        built[name] = exts[0]
+    try:  # all at once, in parallel
+        built = dict(zip(names, cy(names, jobs), strict=True))
+    except Exception:  # Cython's CompileError: again one by one, so the failure names its module
+        for name in names:
+            try:
+                built[name] = cy([name], 0)[0]
+            except Exception as e:  # this module stays Python
+                _say(f"ctswitch.{name} does not compile with Cython ({type(e).__name__}); it runs as Python")
     if not built:
         return {}
     dist = Distribution({"name": "ctswitch-native", "ext_modules": list(built.values())})
