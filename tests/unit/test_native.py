@@ -1,0 +1,325 @@
+"""The loader of the compiled core (ctswitch._native): which modules load from an extension, and when.
+
+The logic (check, read_manifest, install, status, the finder) is tested in this process against
+manifests and dummy "extensions" in a temporary directory; what a fresh interpreter really imports
+(the .py with CTSWITCH_PURE=1 or a stale source, the extension when the build is fresh) is tested
+in subprocesses, never by touching the source tree or the build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.machinery import ExtensionFileLoader
+
+import pytest
+
+from ctswitch import _native
+
+TRACKER = "conntrack.tracker"
+NAT = "conntrack.nat"
+
+
+def _entry(name: str, file: str, sha256: str | None = None) -> dict:
+    return {"file": file, "sha256": _native.digest(_native.source_path(name)) if sha256 is None else sha256}
+
+
+def _touch(d, name: str) -> str:
+    path = os.path.join(str(d), name)
+    with open(path, "wb") as f:
+        f.write(b"not really an extension")
+    return path
+
+
+def _fresh_build(*names: str) -> None:
+    """Skips unless the real build is present, for this interpreter, and fresh for ``names``."""
+    fresh, _stale = _native.check(_native.read_manifest())
+    if not fresh:
+        pytest.skip("no compiled build: run make native (scripts/build_native.py)")
+    missing = [n for n in names if "ctswitch." + n not in fresh]
+    if missing:
+        pytest.skip(f"the compiled build is not fresh for {', '.join(missing)}: run make native")
+
+
+def _python(code: str, pure: str | None, *args: str) -> str:
+    """Runs ``code`` (with ``args``) in a fresh interpreter (CTSWITCH_PURE=``pure``, or unset); its stdout."""
+    env = {k: v for k, v in os.environ.items() if k != _native.ENV_PURE}
+    if pure is not None:
+        env[_native.ENV_PURE] = pure
+    p = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+# --- the module list and the paths --------------------------------------------------------------
+
+def test_every_listed_module_has_its_source() -> None:
+    assert len(set(_native.MODULES)) == len(_native.MODULES)
+    for name in _native.MODULES:
+        path = _native.source_path(name)
+        assert os.path.isfile(path), name
+        assert not path.endswith("__init__.py"), name
+
+
+def test_source_path_and_digest(tmp_path) -> None:
+    assert _native.source_path(TRACKER) == os.path.join(_native.PACKAGE_DIR, "conntrack", "tracker.py")
+    assert _native.NATIVE_DIR == os.path.join(_native.PACKAGE_DIR, "_compiled")
+    assert _native.MANIFEST == os.path.join(_native.NATIVE_DIR, "manifest.json")
+    p = tmp_path / "x.py"
+    p.write_bytes(b"abc")
+    assert _native.digest(str(p)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_abi_is_this_interpreters_extension_suffix() -> None:
+    import sysconfig
+    assert _native.abi() == sysconfig.get_config_var("EXT_SUFFIX")
+    assert _native.abi().endswith(".so") or _native.abi().endswith(".pyd")
+
+
+# --- read_manifest ------------------------------------------------------------------------------
+
+def test_read_manifest_missing_file(tmp_path) -> None:
+    assert _native.read_manifest(str(tmp_path / "nope.json")) == {}
+
+
+@pytest.mark.parametrize("text", ["{", "", "not json", "\xff", '{"abi": '])
+def test_read_manifest_invalid_json(tmp_path, text: str) -> None:
+    p = tmp_path / "manifest.json"
+    p.write_text(text, encoding="latin-1")
+    assert _native.read_manifest(str(p)) == {}
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "3", '"abi"', "null"])
+def test_read_manifest_not_an_object(tmp_path, text: str) -> None:
+    p = tmp_path / "manifest.json"
+    p.write_text(text)
+    assert _native.read_manifest(str(p)) == {}
+
+
+def test_read_manifest_valid(tmp_path) -> None:
+    m = {"abi": _native.abi(), "modules": {TRACKER: {"file": "t.so", "sha256": "00"}}}
+    p = tmp_path / "manifest.json"
+    p.write_text(json.dumps(m))
+    assert _native.read_manifest(str(p)) == m
+
+
+# --- check --------------------------------------------------------------------------------------
+
+def test_check_fresh_stale_and_ignored(tmp_path) -> None:
+    tracker_so = _touch(tmp_path, "tracker.so")
+    nat_so = _touch(tmp_path, "nat.so")
+    _touch(tmp_path, "unknown.so")
+    _touch(tmp_path, "tcp.so")
+    manifest = {"abi": _native.abi(), "modules": {
+        TRACKER: _entry(TRACKER, "tracker.so"),                      # fresh
+        NAT: _entry(NAT, "nat.so", sha256="0" * 64),                  # source changed since: stale
+        "conntrack.udp": _entry("conntrack.udp", "missing.so"),      # no extension file: ignored
+        "conntrack.nosuch": {"file": "unknown.so", "sha256": "0" * 64},  # not in MODULES: ignored
+        "cli.main": {"file": "unknown.so", "sha256": "0" * 64},      # not in MODULES: ignored
+        "conntrack.tcp": "tcp.so",                                    # not an entry: ignored
+        "conntrack.icmp": {"sha256": _native.digest(_native.source_path("conntrack.icmp"))},  # no file
+    }}
+    fresh, stale = _native.check(manifest, native_dir=str(tmp_path))
+    assert fresh == {"ctswitch.conntrack.tracker": tracker_so}
+    assert stale == [NAT]
+    assert os.path.isfile(nat_so)  # stale although its extension is there
+
+
+def test_check_every_module_fresh(tmp_path) -> None:
+    modules = {}
+    for name in _native.MODULES:
+        _touch(tmp_path, name + ".so")
+        modules[name] = _entry(name, name + ".so")
+    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    assert fresh == {"ctswitch." + n: os.path.join(str(tmp_path), n + ".so") for n in _native.MODULES}
+    assert stale == []
+
+
+def test_check_stale_in_manifest_order(tmp_path) -> None:
+    names = ["offload.manager", "conntrack.tcp", "packet.codec"]
+    for n in names:
+        _touch(tmp_path, n)
+    manifest = {"abi": _native.abi(), "modules": {n: _entry(n, n, sha256=n) for n in names}}
+    assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, names)
+
+
+@pytest.mark.parametrize("abi", ["", ".cpython-27-x86_64-linux-gnu.so", None, "missing"])
+def test_check_other_abi_gives_nothing(tmp_path, abi) -> None:
+    _touch(tmp_path, "tracker.so")
+    manifest = {"modules": {TRACKER: _entry(TRACKER, "tracker.so"), NAT: _entry(NAT, "nat.so", "0")}}
+    if abi != "missing":
+        manifest["abi"] = abi
+    assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, [])
+    manifest["abi"] = _native.abi()  # the same manifest with this ABI does load
+    assert _native.check(manifest, native_dir=str(tmp_path)) == (
+        {"ctswitch.conntrack.tracker": os.path.join(str(tmp_path), "tracker.so")}, [NAT])
+
+
+@pytest.mark.parametrize("manifest", [{}, {"abi": "x"}, {"modules": None}])
+def test_check_empty(tmp_path, manifest) -> None:
+    assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, [])
+
+
+def test_check_this_abi_without_modules(tmp_path) -> None:
+    for modules in (None, {}, []):
+        assert _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path)) == ({}, [])
+
+
+# --- the finder, install and status, in this process (nothing is imported) -----------------------
+
+def test_finder_answers_only_for_its_modules(tmp_path) -> None:
+    so = _touch(tmp_path, "tracker.ext")  # the loader must not depend on the name's suffix
+    f = _native._Finder({"ctswitch.conntrack.tracker": so})
+    spec = f.find_spec("ctswitch.conntrack.tracker")
+    assert spec.name == "ctswitch.conntrack.tracker"
+    assert spec.origin == so
+    assert isinstance(spec.loader, ExtensionFileLoader)
+    assert spec.loader.path == so
+    assert f.find_spec("ctswitch.conntrack.nat") is None
+    assert f.find_spec("conntrack.tracker") is None
+
+
+@pytest.fixture
+def fresh_loader(monkeypatch, tmp_path):
+    """``_native`` as if nothing were installed yet, with its own sys.meta_path and environment,
+    reading ``tmp_path/manifest.json`` and the extensions in ``tmp_path`` (restored afterwards)."""
+    monkeypatch.delenv(_native.ENV_PURE, raising=False)
+    monkeypatch.setattr(_native, "_installed", None)
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    path = str(tmp_path / "manifest.json")
+    read, check = _native.read_manifest, _native.check
+    monkeypatch.setattr(_native, "read_manifest", lambda: read(path))
+    monkeypatch.setattr(_native, "check", lambda m: check(m, native_dir=str(tmp_path)))
+
+    def write(modules: dict) -> None:
+        with open(path, "w") as f:
+            json.dump({"abi": _native.abi(), "modules": modules}, f)
+    return write
+
+
+def test_install_puts_the_finder_first(fresh_loader, tmp_path, recwarn) -> None:
+    so = _touch(tmp_path, "tracker.so")
+    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    before = list(sys.meta_path)
+    _native.install()
+    assert sys.meta_path[0] is _native._installed
+    assert sys.meta_path[1:] == before
+    assert _native._installed.modules == {"ctswitch.conntrack.tracker": so}
+    assert _native.status() == f"compiled core (Cython): 1 of {len(_native.MODULES)} modules"
+    assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+    first = _native._installed
+    _native.install()  # once
+    assert _native._installed is first
+    assert sys.meta_path[1:] == before
+
+
+def test_install_warns_once_naming_the_stale_modules(fresh_loader, tmp_path) -> None:
+    for n in ("tracker.so", "nat.so", "tcp.so"):
+        _touch(tmp_path, n)
+    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so", "0" * 64), NAT: _entry(NAT, "nat.so", "1" * 64),
+                  "conntrack.tcp": _entry("conntrack.tcp", "tcp.so")})
+    with pytest.warns(RuntimeWarning) as rec:
+        _native.install()
+    assert [str(w.message) for w in rec] == [
+        "ctswitch: source changed since the compiled build, running as Python: "
+        "conntrack.nat, conntrack.tracker (make rebuilds them)"]
+    assert _native._installed.modules == {"ctswitch.conntrack.tcp": os.path.join(str(tmp_path), "tcp.so")}
+    assert sys.meta_path[0] is _native._installed
+
+
+def test_install_without_a_build(fresh_loader, recwarn) -> None:
+    before = list(sys.meta_path)  # no manifest written
+    _native.install()
+    assert sys.meta_path == before
+    assert _native._installed is not None and _native._installed.modules == {}
+    assert _native.status() == "pure Python (no compiled build)"
+    assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "true"])
+def test_install_with_pure_set(fresh_loader, monkeypatch, tmp_path, value: str) -> None:
+    _touch(tmp_path, "tracker.so")
+    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    monkeypatch.setenv(_native.ENV_PURE, value)
+    before = list(sys.meta_path)
+    _native.install()
+    assert sys.meta_path == before
+    assert _native._installed is None
+    assert _native.status() == "pure Python (CTSWITCH_PURE=1)"
+
+
+@pytest.mark.parametrize("value", ["", "0"])
+def test_pure_unset_or_zero_does_not_disable(fresh_loader, monkeypatch, tmp_path, value: str) -> None:
+    _touch(tmp_path, "tracker.so")
+    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    monkeypatch.setenv(_native.ENV_PURE, value)
+    _native.install()
+    assert sys.meta_path[0] is _native._installed
+    assert _native.status() == f"compiled core (Cython): 1 of {len(_native.MODULES)} modules"
+
+
+# --- fresh interpreters: what is really imported ------------------------------------------------
+
+_REPORT = """
+import json, ctswitch.conntrack.tracker as t, ctswitch.conntrack.nat as n
+from ctswitch import _native
+print(json.dumps([t.__file__, n.__file__, _native.status()]))
+"""
+
+
+def test_pure_runs_the_sources() -> None:
+    tracker, nat, status = json.loads(_python(_REPORT, pure="1"))
+    assert tracker == _native.source_path(TRACKER)
+    assert tracker.endswith(os.path.join("conntrack", "tracker.py"))
+    assert nat == _native.source_path(NAT)
+    assert status == "pure Python (CTSWITCH_PURE=1)"
+
+
+@pytest.mark.parametrize("pure", [None, "0"])
+def test_fresh_build_loads_the_extension(pure) -> None:
+    _fresh_build(TRACKER, NAT)
+    fresh, _stale = _native.check(_native.read_manifest())
+    tracker, nat, status = json.loads(_python(_REPORT, pure=pure))
+    assert tracker == fresh["ctswitch.conntrack.tracker"]
+    assert os.path.dirname(tracker) == _native.NATIVE_DIR
+    assert tracker.endswith(_native.abi())
+    assert nat == fresh["ctswitch.conntrack.nat"]
+    assert status == f"compiled core (Cython): {len(fresh)} of {len(_native.MODULES)} modules"
+
+
+# Started with CTSWITCH_PURE=1, so that ``import ctswitch`` installs nothing; then the loader runs as
+# without it, on a copy of the manifest (argv[1]).  read_manifest is what is redirected: its path
+# default is bound when it is defined, so setting _native.MANIFEST would change nothing.
+_STALE = """
+import functools, json, os, sys, warnings
+from ctswitch import _native
+assert _native._installed is None
+del os.environ[_native.ENV_PURE]
+_native.read_manifest = functools.partial(_native.read_manifest, sys.argv[1])
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    _native.install()
+    _native.install()
+import ctswitch.conntrack.tracker as t, ctswitch.conntrack.nat as n
+print(json.dumps({"warnings": [[x.category.__name__, str(x.message)] for x in w],
+                  "tracker": t.__file__, "nat": n.__file__, "status": _native.status(),
+                  "finder_first": sys.meta_path[0] is _native._installed}))
+"""
+
+
+def test_stale_module_falls_back_to_its_source(tmp_path) -> None:
+    _fresh_build(TRACKER, NAT)
+    manifest = _native.read_manifest()
+    fresh, _stale = _native.check(manifest)
+    manifest["modules"][TRACKER] = dict(manifest["modules"][TRACKER], sha256="0" * 64)  # as if edited
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    out = json.loads(_python(_STALE, "1", str(path)))
+    assert out["warnings"] == [["RuntimeWarning", "ctswitch: source changed since the compiled build, running as "
+                                                  "Python: conntrack.tracker (make rebuilds them)"]]
+    assert out["tracker"] == _native.source_path(TRACKER)  # the stale one: its .py
+    assert out["nat"] == fresh["ctswitch.conntrack.nat"]  # the others still compiled
+    assert out["status"] == f"compiled core (Cython): {len(fresh) - 1} of {len(_native.MODULES)} modules"
+    assert out["finder_first"] is True
