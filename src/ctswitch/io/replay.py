@@ -80,8 +80,14 @@ class _SigintFlag:
 
 
 def _frames(reader: PcapReader, order: int, port_no: int) -> Iterator[tuple[int, int, int, int, bytes]]:
+    """One input's frames, each with the time it is replayed at: its timestamp, or the latest one
+    before it when the capture's timestamps go back (merged captures, multi-queue NICs).  So an
+    input is always replayed in file order, and the clock and the output pcaps never go back."""
+    hi = None
     for seq, (ts, frame) in enumerate(reader):
-        yield ts, order, seq, port_no, frame
+        if hi is None or ts > hi:
+            hi = ts
+        yield hi, order, seq, port_no, frame
 
 
 class _State:
@@ -162,6 +168,7 @@ class _Source:
         self.done = False
         self.pos = 0
         self.ts = None
+        self.hi: int | None = None  # the latest timestamp so far
         self.error: BaseException | None = None
 
     def fill(self, np) -> None:
@@ -177,6 +184,13 @@ class _Source:
             self.error = e
             return
         # PcapReader.chunks() gives NumPy arrays already (int64 ts/offsets/lengths, uint8 data).
+        # A timestamp that goes back takes the latest one before it, as in _frames (the window
+        # cut-offs below also need each input's times in order).
+        if len(ts):
+            if self.hi is not None:
+                ts = np.maximum(ts, self.hi)
+            ts = np.maximum.accumulate(ts)
+            self.hi = int(ts[-1])
         self.ts, self.data, self.offs, self.lens = ts, data, offs, lens
         self.pos = 0
 
