@@ -1,8 +1,9 @@
 """Builds the compiled core: the modules of ``ctswitch._native.MODULES``, compiled by Cython from
-their unchanged source (pure-Python mode) into ``src/ctswitch/_compiled/``.
+their unchanged source (pure-Python mode, with the augmenting .pxd declarations beside some of
+them) into ``src/ctswitch/_compiled/``.
 
-Incremental: a module is rebuilt only when its source digest or the interpreter's ABI differs from
-the manifest's.  Never fails the make target: without Cython or a C compiler, or when a module does
+Incremental: a module is rebuilt only when its digest (``_native.module_digest``: its .py, its
+.pxd and those of the types it cimports) or the interpreter's ABI differs from the manifest's.  Never fails the make target: without Cython or a C compiler, or when a module does
 not compile, it says so on one line and that module runs as Python (ctswitch._native).
 
     python scripts/build_native.py [--clean] [--jobs N]
@@ -25,8 +26,10 @@ from ctswitch import _native  # noqa: E402
 
 # Cython directives: Python semantics throughout.  annotation_typing=False: the annotations are
 # documentation, not C types (a ``list[int]`` argument may be None, an ``int`` may be big);
-# binding=True: functions are full Python function objects (introspection, methods, patching).
-DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True,
+# binding=True: functions are full Python function objects (introspection, methods, patching);
+# nonecheck=True: a None where a .pxd types a variable with one of our classes raises
+# AttributeError, as Python does, instead of reading a field of None.
+DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True, "nonecheck": True,
               "embedsignature": False, "always_allow_keywords": True}
 
 
@@ -91,7 +94,7 @@ def main(argv: list[str]) -> int:
     todo = []
     for name in _native.MODULES:
         e = entries.get(name)
-        d = _native.digest(_native.source_path(name))
+        d = _native.module_digest(name)
         if not (isinstance(e, dict) and e.get("sha256") == d
                 and os.path.isfile(os.path.join(_native.NATIVE_DIR, str(e.get("file", ""))))):
             todo.append((name, d))

@@ -3,16 +3,21 @@
 ``scripts/build_native.py`` (run by ``make``) compiles the modules listed in ``MODULES`` from their
 unchanged source with Cython, in pure-Python mode (no annotations used as C types, Python semantics:
 unbounded ints, the same exceptions), into ``src/ctswitch/_compiled/``, and records in its
-``manifest.json`` the SHA-256 of each source it compiled and the interpreter's ABI.  The slow path
+``manifest.json`` each module's digest (``module_digest``) and the interpreter's ABI.  Beside a few
+modules an augmenting ``.pxd`` declares their hot classes as extension types whose fields are all
+``object`` (the same values: only the access becomes a struct read) and types the arguments of
+their hot functions with them (tests/unit/test_pxd_fields.py keeps the fields equal to the
+classes' slots).  The slow path
 (classifier, megaflow replay, conntrack, NAT, offload decisions, rewrite) is per-packet Python whose
-profile is flat; compiled, the same code runs 1.5-1.7x faster (docs/performance.md §6).
+profile is flat; compiled, the same code runs about 2x faster (docs/performance.md §6).
 
 ``install()`` (from ``ctswitch/__init__.py``) puts a finder in front of the import system that loads
 a listed module from its extension only when the manifest's digest equals the digest of the ``.py``
 as it is now and the ABI is this interpreter's.  So:
 
 * an edited source is never shadowed by an older build: it runs as Python (one warning names the
-  modules) until ``make`` rebuilds it;
+  modules) until ``make`` rebuilds it, and so do the modules whose .pxd cimport its types (their
+  extension would refuse to import beside a Python one);
 * without a build (no compiler, no Cython) everything runs as Python, with the same results;
 * ``CTSWITCH_PURE=1`` in the environment turns the compiled modules off (the tests compare both).
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import sysconfig
 import warnings
@@ -68,6 +74,55 @@ def digest(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def pxd_path(name: str) -> str:
+    """The augmenting declarations of module ``ctswitch.<name>`` (may not exist)."""
+    return source_path(name)[:-3] + ".pxd"
+
+
+_CIMPORT = re.compile(r"^\s*(?:from\s+ctswitch\.([\w.]+)\s+cimport|cimport\s+ctswitch\.([\w.]+))", re.M)
+
+
+def cimports(name: str) -> list[str]:
+    """The modules whose types the .pxd of ``name`` cimports (its compiled code needs them compiled)."""
+    try:
+        with open(pxd_path(name)) as f:
+            text = f.read()
+    except OSError:
+        return []
+    return sorted({a or b for a, b in _CIMPORT.findall(text)} - {name})
+
+
+def needs(name: str) -> list[str]:
+    """``name`` and every module it cimports, transitively (sorted, ``name`` first)."""
+    seen = {name}
+    todo = [name]
+    while todo:
+        for m in cimports(todo.pop()):
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return [name] + sorted(seen - {name})
+
+
+def module_digest(name: str) -> str:
+    """SHA-256 of what the compiled ``name`` is made of: its .py, and the .pxd of each module in
+    ``needs(name)`` (its own declarations and the types it cimports: a change in either changes
+    the compiled code)."""
+    h = hashlib.sha256()
+    for m in needs(name):
+        paths = [pxd_path(m)] if m != name else [source_path(m), pxd_path(m)]
+        for p in paths:
+            try:
+                with open(p, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                if p.endswith(".py"):
+                    raise
+                continue
+            h.update(os.path.relpath(p, PACKAGE_DIR).encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
 def read_manifest(path: str = MANIFEST) -> dict:
     """The build's manifest ({} when there is none or it cannot be read)."""
     try:
@@ -79,8 +134,10 @@ def read_manifest(path: str = MANIFEST) -> dict:
 
 
 def check(manifest: dict, native_dir: str = NATIVE_DIR) -> tuple[dict[str, str], list[str]]:
-    """(fresh, stale): the modules whose extension matches their source now, as
-    {"ctswitch.<name>": extension path}, and the built ones whose source changed since."""
+    """(fresh, stale): the modules whose extension matches their sources now, as
+    {"ctswitch.<name>": extension path}, and the built ones that cannot load: their .py or a
+    .pxd they depend on changed since (``module_digest``), or a module whose types they cimport
+    does not load compiled (its extension would refuse to import)."""
     fresh: dict[str, str] = {}
     stale: list[str] = []
     if manifest.get("abi") != abi():
@@ -90,13 +147,17 @@ def check(manifest: dict, native_dir: str = NATIVE_DIR) -> tuple[dict[str, str],
             continue
         so = os.path.join(native_dir, str(entry.get("file", "")))
         try:
-            same = digest(source_path(name)) == entry.get("sha256")
+            same = module_digest(name) == entry.get("sha256")
         except OSError:
             continue
         if not same:
             stale.append(name)
         elif os.path.isfile(so):
             fresh["ctswitch." + name] = so
+    for name in list(MODULES):
+        if "ctswitch." + name in fresh and any("ctswitch." + m not in fresh for m in needs(name)[1:]):
+            del fresh["ctswitch." + name]
+            stale.append(name)
     return fresh, stale
 
 

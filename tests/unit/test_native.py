@@ -20,10 +20,11 @@ from ctswitch import _native
 
 TRACKER = "conntrack.tracker"
 NAT = "conntrack.nat"
+FDB = "offload.fdb"
 
 
 def _entry(name: str, file: str, sha256: str | None = None) -> dict:
-    return {"file": file, "sha256": _native.digest(_native.source_path(name)) if sha256 is None else sha256}
+    return {"file": file, "sha256": _native.module_digest(name) if sha256 is None else sha256}
 
 
 def _touch(d, name: str) -> str:
@@ -112,17 +113,22 @@ def test_check_fresh_stale_and_ignored(tmp_path) -> None:
     nat_so = _touch(tmp_path, "nat.so")
     _touch(tmp_path, "unknown.so")
     _touch(tmp_path, "tcp.so")
+    deps = {}
+    for m in _native.needs(TRACKER)[1:]:  # the modules whose types it cimports, fresh too
+        deps[m] = _entry(m, _touch(tmp_path, m + ".so"))
     manifest = {"abi": _native.abi(), "modules": {
+        **deps,
         TRACKER: _entry(TRACKER, "tracker.so"),                      # fresh
         NAT: _entry(NAT, "nat.so", sha256="0" * 64),                  # source changed since: stale
         "conntrack.udp": _entry("conntrack.udp", "missing.so"),      # no extension file: ignored
         "conntrack.nosuch": {"file": "unknown.so", "sha256": "0" * 64},  # not in MODULES: ignored
         "cli.main": {"file": "unknown.so", "sha256": "0" * 64},      # not in MODULES: ignored
         "conntrack.tcp": "tcp.so",                                    # not an entry: ignored
-        "conntrack.icmp": {"sha256": _native.digest(_native.source_path("conntrack.icmp"))},  # no file
+        "conntrack.icmp": {"sha256": _native.module_digest("conntrack.icmp")},  # no file
     }}
     fresh, stale = _native.check(manifest, native_dir=str(tmp_path))
-    assert fresh == {"ctswitch.conntrack.tracker": tracker_so}
+    assert fresh == {"ctswitch.conntrack.tracker": tracker_so,
+                     **{"ctswitch." + m: os.path.join(str(tmp_path), m + ".so") for m in deps}}
     assert stale == [NAT]
     assert os.path.isfile(nat_so)  # stale although its extension is there
 
@@ -147,14 +153,57 @@ def test_check_stale_in_manifest_order(tmp_path) -> None:
 
 @pytest.mark.parametrize("abi", ["", ".cpython-27-x86_64-linux-gnu.so", None, "missing"])
 def test_check_other_abi_gives_nothing(tmp_path, abi) -> None:
-    _touch(tmp_path, "tracker.so")
-    manifest = {"modules": {TRACKER: _entry(TRACKER, "tracker.so"), NAT: _entry(NAT, "nat.so", "0")}}
+    _touch(tmp_path, "fdb.so")
+    manifest = {"modules": {FDB: _entry(FDB, "fdb.so"), NAT: _entry(NAT, "nat.so", "0")}}
     if abi != "missing":
         manifest["abi"] = abi
     assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, [])
     manifest["abi"] = _native.abi()  # the same manifest with this ABI does load
     assert _native.check(manifest, native_dir=str(tmp_path)) == (
-        {"ctswitch.conntrack.tracker": os.path.join(str(tmp_path), "tracker.so")}, [NAT])
+        {"ctswitch.offload.fdb": os.path.join(str(tmp_path), "fdb.so")}, [NAT])
+
+
+def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
+    """Compiled tcp cimports Conn, Timeouts and Packet: when conn is not current (runs as Python),
+    tcp, tracker and the other modules whose .pxd cimport its types must not load compiled either
+    (their extension would refuse to import); modules that do not need it still load."""
+    modules = {}
+    for name in _native.MODULES:
+        modules[name] = _entry(name, _touch(tmp_path, name + ".so"))
+    modules["conntrack.conn"] = dict(modules["conntrack.conn"], sha256="0" * 64)  # as if edited
+    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    users = sorted(n for n in _native.MODULES if "conntrack.conn" in _native.needs(n)[1:])
+    assert users == ["conntrack.tcp", "conntrack.tracker"]
+    assert stale == ["conntrack.conn"] + users
+    assert set(fresh) == {"ctswitch." + n for n in _native.MODULES} - {"ctswitch." + n for n in stale}
+    del modules["packet.headers"]  # not built at all: everything that reads a Packet typed stays Python
+    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    assert sorted(stale) == ["conntrack.conn", "conntrack.tcp", "conntrack.tracker", "flow.key", "packet.codec",
+                             "packet.rewrite"]
+    assert "ctswitch.ofproto.xlate" in fresh and "ctswitch.packet.headers" not in fresh
+
+
+def test_module_digest_covers_the_pxd_it_depends_on(tmp_path, monkeypatch) -> None:
+    """The digest of tcp changes with tcp.py, tcp.pxd and conn.pxd (a type it cimports), not with
+    an unrelated module's .pxd; a module without a .pxd hashes its .py alone."""
+    import shutil
+    root = tmp_path / "ctswitch"
+    shutil.copytree(_native.PACKAGE_DIR, root, ignore=shutil.ignore_patterns("_compiled", "__pycache__"))
+    monkeypatch.setattr(_native, "PACKAGE_DIR", str(root))
+    base = {m: _native.module_digest(m) for m in ("conntrack.tcp", "packet.codec", "offload.fdb")}
+    assert len(set(base.values())) == 3
+    for rel, changed in (("conntrack/conn.pxd", {"conntrack.tcp"}),
+                         ("conntrack/tcp.pxd", {"conntrack.tcp"}),
+                         ("packet/headers.pxd", {"conntrack.tcp", "packet.codec"}),
+                         ("packet/codec.py", {"packet.codec"}),
+                         ("offload/fdb.py", {"offload.fdb"})):
+        p = root / rel
+        old = p.read_bytes()
+        p.write_bytes(old + b"\n# changed\n")
+        now = {m: _native.module_digest(m) for m in base}
+        assert {m for m in base if now[m] != base[m]} == changed, rel
+        p.write_bytes(old)
+    assert {m: _native.module_digest(m) for m in base} == base
 
 
 @pytest.mark.parametrize("manifest", [{}, {"abi": "x"}, {"modules": None}])
@@ -200,13 +249,13 @@ def fresh_loader(monkeypatch, tmp_path):
 
 
 def test_install_puts_the_finder_first(fresh_loader, tmp_path, recwarn) -> None:
-    so = _touch(tmp_path, "tracker.so")
-    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    so = _touch(tmp_path, "fdb.so")
+    fresh_loader({FDB: _entry(FDB, "fdb.so")})
     before = list(sys.meta_path)
     _native.install()
     assert sys.meta_path[0] is _native._installed
     assert sys.meta_path[1:] == before
-    assert _native._installed.modules == {"ctswitch.conntrack.tracker": so}
+    assert _native._installed.modules == {"ctswitch.offload.fdb": so}
     assert _native.status() == f"compiled core (Cython): 1 of {len(_native.MODULES)} modules"
     assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
     first = _native._installed
@@ -216,16 +265,16 @@ def test_install_puts_the_finder_first(fresh_loader, tmp_path, recwarn) -> None:
 
 
 def test_install_warns_once_naming_the_stale_modules(fresh_loader, tmp_path) -> None:
-    for n in ("tracker.so", "nat.so", "tcp.so"):
+    for n in ("tracker.so", "nat.so", "fdb.so"):
         _touch(tmp_path, n)
     fresh_loader({TRACKER: _entry(TRACKER, "tracker.so", "0" * 64), NAT: _entry(NAT, "nat.so", "1" * 64),
-                  "conntrack.tcp": _entry("conntrack.tcp", "tcp.so")})
+                  FDB: _entry(FDB, "fdb.so")})
     with pytest.warns(RuntimeWarning) as rec:
         _native.install()
     assert [str(w.message) for w in rec] == [
         "ctswitch: source changed since the compiled build, running as Python: "
         "conntrack.nat, conntrack.tracker (make rebuilds them)"]
-    assert _native._installed.modules == {"ctswitch.conntrack.tcp": os.path.join(str(tmp_path), "tcp.so")}
+    assert _native._installed.modules == {"ctswitch.offload.fdb": os.path.join(str(tmp_path), "fdb.so")}
     assert sys.meta_path[0] is _native._installed
 
 
@@ -240,8 +289,8 @@ def test_install_without_a_build(fresh_loader, recwarn) -> None:
 
 @pytest.mark.parametrize("value", ["1", "yes", "true"])
 def test_install_with_pure_set(fresh_loader, monkeypatch, tmp_path, value: str) -> None:
-    _touch(tmp_path, "tracker.so")
-    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    _touch(tmp_path, "fdb.so")
+    fresh_loader({FDB: _entry(FDB, "fdb.so")})
     monkeypatch.setenv(_native.ENV_PURE, value)
     before = list(sys.meta_path)
     _native.install()
@@ -252,8 +301,8 @@ def test_install_with_pure_set(fresh_loader, monkeypatch, tmp_path, value: str) 
 
 @pytest.mark.parametrize("value", ["", "0"])
 def test_pure_unset_or_zero_does_not_disable(fresh_loader, monkeypatch, tmp_path, value: str) -> None:
-    _touch(tmp_path, "tracker.so")
-    fresh_loader({TRACKER: _entry(TRACKER, "tracker.so")})
+    _touch(tmp_path, "fdb.so")
+    fresh_loader({FDB: _entry(FDB, "fdb.so")})
     monkeypatch.setenv(_native.ENV_PURE, value)
     _native.install()
     assert sys.meta_path[0] is _native._installed

@@ -1,0 +1,53 @@
+# Augmenting declarations for xlate.py: Translation and XlateContext become extension types
+# (``public object`` fields: their slots); the helpers taking the context become cpdef with it
+# typed, and their ``tr = ctx.tr`` local typed Translation, so the context's and the
+# translation's fields are struct member reads.  Packets, verdicts and trackers stay untyped
+# (a prediction runs with stand-ins for them: _NoPacket, _FixedTracker, _Unpredictable).
+cimport cython
+
+
+cdef class Translation:
+    cdef public object outputs, rules, verdicts, wc, drop, stateful, trace, controller
+    cdef public object recirc, dp_actions, stolen, defrag, learns
+
+
+cdef class XlateContext:
+    cdef public object bridge, pkt, now, tracker, mac_aging_ms, tr, queue, depth, tdepth
+    cdef public object icmp_id, icmp_inner, ct_next, field_index, trace_on, orig_in_port, halted
+    cdef public object formatter, rec, rec_ok, after_ct, pwc, prules
+
+
+cpdef _run_pass(XlateContext ctx, key, table, formatter, cache)
+
+@cython.locals(tr=Translation)
+cpdef _exec(XlateContext ctx, key, prog)
+
+cpdef _rec(XlateContext ctx, op)
+
+@cython.locals(tr=Translation)
+cpdef _end_pass(XlateContext ctx, key, start, recirc_id)
+
+cpdef _run_table(XlateContext ctx, key, table_id, formatter)
+
+cpdef _action_indent(XlateContext ctx)
+
+cpdef _run_actions(XlateContext ctx, key, actions, table_id, formatter)
+
+cpdef _emit(XlateContext ctx, key, port)
+
+@cython.locals(tr=Translation)
+cpdef _output(XlateContext ctx, key, port, trace, indent)
+
+@cython.locals(tr=Translation)
+cpdef _normal(XlateContext ctx, key, trace, indent)
+
+cpdef _ct(XlateContext ctx, key, act, trace, indent)
+
+@cython.locals(tr=Translation)
+cpdef _ct_apply(XlateContext ctx, key, act, zone)
+
+@cython.locals(tr=Translation)
+cpdef _defrag(XlateContext ctx, key, zone)
+
+@cython.locals(tr=Translation)
+cpdef _ct_fork(XlateContext ctx, key, act, zone, state, verdict, default_state=*)
