@@ -40,14 +40,14 @@ NATIVE_DIR = os.path.join(PACKAGE_DIR, "_compiled")
 MANIFEST = os.path.join(NATIVE_DIR, "manifest.json")
 
 # The per-packet code: the pure core and the loops that drive it.  Not listed: the modules with
-# Numba kernels (datapath/fastpath.py, io/_pcapscan.py, io/vnet.py: Numba compiles from Python
+# Numba kernels (datapath/kernels.py, io/_pcapscan.py, io/vnet.py: Numba compiles from Python
 # bytecode), the package __init__ files, the control plane, CLI and daemon (run once per command), and
 # io/afpacket.py, which runs as a script too (``python -m ctswitch.io.afpacket``: runpy needs bytecode).
 MODULES = (
     "conntrack.cold", "conntrack.conn", "conntrack.defrag", "conntrack.generic", "conntrack.helpers",
     "conntrack.icmp", "conntrack.limits", "conntrack.nat", "conntrack.protocols", "conntrack.render",
     "conntrack.tcp", "conntrack.timeouts", "conntrack.tracker", "conntrack.tuples", "conntrack.udp",
-    "datapath.datapath", "datapath.dpflows", "datapath.switch",
+    "datapath.datapath", "datapath.dpflows", "datapath.fastpath", "datapath.switch",
     "flow.actions", "flow.fields", "flow.key",
     "io.loop", "io.pcap", "io.replay",
     "offload.fdb", "offload.manager", "offload.policy", "offload.render",

@@ -180,7 +180,7 @@ class LiveLoop:
         if self.stats["batch_unavailable"]:
             return False
         try:
-            from ..datapath.fastpath import HAVE_NUMBA, numba
+            from ..datapath.kernels import HAVE_NUMBA, numba
             jit = HAVE_NUMBA and not numba.config.DISABLE_JIT  # the kernel as plain Python is slower
         except ImportError:
             jit = False
