@@ -228,11 +228,17 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
         if not live:
             break
         pending = [src for src in live if not src.done]
-        cutoff = min(int(src.ts[-1]) for src in pending) if pending else None
+        # The window: every frame that sorts before the next chunk of each input still being
+        # read, by (time, input order): that chunk's frames come at its input's latest time
+        # (T, O) or later.  At time T itself only inputs up to order O may go on, so an input
+        # given earlier keeps its frames at T ahead of a later one's across a chunk boundary.
+        # The input at (T, O) is always emptied: it is refilled next round.
+        cutoff = min((int(src.ts[-1]), src.order) for src in pending) if pending else None
         parts = []
         base_off = 0
         for src in live:
-            stop = len(src.ts) if cutoff is None else int(np.searchsorted(src.ts, cutoff, side="right"))
+            stop = len(src.ts) if cutoff is None else int(np.searchsorted(
+                src.ts, cutoff[0], side="right" if src.order <= cutoff[1] else "left"))
             if stop <= src.pos:
                 continue
             sl = slice(src.pos, stop)
