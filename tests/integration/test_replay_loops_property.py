@@ -19,14 +19,13 @@ dump-flows, the port counters, the datapath's stats (but the fast/slow split) an
 offload counters and the switch clock.
 
 ``CTSWITCH_REPLAY_PROPERTY_EXAMPLES=N`` runs N examples instead of the suite's few.
-The regression tests at the end are minimised disagreements the property found.  Three of them
-(xfail) are not fixed yet, all in how the batched loops credit kernel hits later, in bulk: MAC
-learning and a hardware insert retry applied after a later slow-path frame, and the retry's
-1 s rate limit measured from the last hit of a bulk instead of the first.  Until they are fixed,
-the random traffic avoids what they need (frames from a known MAC on another port, a one-slot
-hardware table) and the offload "retries" counter is not compared;
-``CTSWITCH_REPLAY_PROPERTY_KNOWN_BUGS=1`` brings all that back (to check a fix: then make it the
-default and drop the xfail marks).
+The regression tests at the end are minimised disagreements the property found, all fixed: the
+window's order at a chunk boundary (io/replay.py), and three in how the batched loops credited
+kernel hits later, in bulk: MAC learning applied after a later slow-path MAC move (now: pending
+hits are credited before a move, ``OFBridge.learn``), a software-offloaded connection's hardware
+insert retry run after a later teardown, and the retry's 1 s rate limit measured from the last
+hit of a bulk instead of each hit (now: only hardware-offloaded connections' decisions go to the
+batch table, ``Datapath._cache``).
 """
 
 from __future__ import annotations
@@ -34,11 +33,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import tempfile
 from unittest import mock
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pipeline import EXAMPLE2, HOST_MAC, REMOTE_MAC, Lab
@@ -55,9 +52,6 @@ MODES = ("one", "batch", "vector")
 ALARM_FIRST_S, ALARM_S = 30, 5
 _alarm_s = [ALARM_FIRST_S]
 EXAMPLES = int(os.environ.get("CTSWITCH_REPLAY_PROPERTY_EXAMPLES", "60"))
-KNOWN_BUGS = os.environ.get("CTSWITCH_REPLAY_PROPERTY_KNOWN_BUGS") == "1"  # see module docstring
-STRAY_MAC = {"pf0hpf": bytes.fromhex("020000000301"), "p0": bytes.fromhex("020000000302"),  # frames on
-             "ctBr": bytes.fromhex("020000000303")}  # another port come from these (no MAC moves)
 
 HOST, REMOTE, SNAT = "2.2.2.1", "1.1.1.2", "1.1.1.16"
 PORT_OF = {"h": "pf0hpf", "r": "p0"}  # where a direction's frames arrive
@@ -72,7 +66,7 @@ CONFIGS = [
     {},
     {"sysctl:net.netfilter.nf_conntrack_acct": 1, "other_config:mac-aging-time": 60},
     {"other_config:tc-policy": "skip_hw"},
-    {"devlink:ct_max_offloaded_conns": 1},  # (KNOWN_BUGS only)
+    {"devlink:ct_max_offloaded_conns": 1},
 ]
 SIZES = [0, 1, 100, 1400]
 
@@ -228,13 +222,11 @@ def scenario(draw):
         if not mine or draw(st.integers(0, 9)) == 0:  # now and then on another port
             mine = list(range(len(ports)))
         k = mine[draw(st.integers(0, len(mine) - 1))]
-        if ports[k] != PORT_OF[d] and not KNOWN_BUGS:
-            fr = fr[:6] + STRAY_MAC[ports[k]] + fr[12:]
         inputs[k].append((t, fr))
     fmts = [draw(st.sampled_from(["us", "ns", "ng"])) for _ in ports]
     chunk = draw(st.sampled_from([None, 60, 150, 400]))
     max_records = draw(st.sampled_from([None, 1, 2, 5]))
-    config = draw(st.integers(0, len(CONFIGS) - (1 if KNOWN_BUGS else 2)))
+    config = draw(st.integers(0, len(CONFIGS) - 1))
     arp = draw(st.booleans())
     return ports, list(zip(fmts, inputs)), chunk, max_records, config, arp
 
@@ -304,7 +296,7 @@ def run_mode(d: str, files, mode: str, config: dict, arp: bool) -> dict:
         "stats": {k: v for k, v in stats.items() if k not in ("fast_hw", "fast_sw", "slow_path") and v},
         "processed": stats["fast_hw"] + stats["fast_sw"] + stats["slow_path"],
         "drops": {k: v for k, v in sw.datapath.drops.items() if v},
-        "offload": {k: v for k, v in sw.offload.counters().items() if KNOWN_BUGS or k != "retries"},
+        "offload": sw.offload.counters(),
         "now": sw.now,
     }
     if per_frame:
@@ -390,8 +382,6 @@ def test_equal_times_across_a_chunk_boundary_keep_the_input_order():
     assert [r[2] for r in rows] == ["pf0hpf"] * 4 + ["p0"] * 2
 
 
-@pytest.mark.xfail(strict=True, reason="deferred crediting of batch kernel hits: MAC learning applied "
-                   "after a later slow-path MAC move (datapath/fastpath.py)")
 def test_a_mac_move_after_a_kernel_hit_in_the_same_tick():
     """Found by the property (minimised).  The remote's frames reach pf0hpf too, so REMOTE_MAC
     moves between p0 and pf0hpf.  At 1 s the SYN-ACK on p0 hits the remote's cached decision
@@ -413,8 +403,6 @@ def test_a_mac_move_after_a_kernel_hit_in_the_same_tick():
     assert ref["trace"].splitlines()[-1].endswith("\t-")
 
 
-@pytest.mark.xfail(strict=True, reason="deferred crediting of batch kernel hits: the hardware insert "
-                   "retry of a hit runs after a later slow-path teardown (datapath/fastpath.py)")
 def test_a_hardware_slot_freed_after_a_kernel_hit_in_the_same_tick():
     """Found by the property.  With ct_max_offloaded_conns=1 a TCP connection holds the one
     hardware slot and a UDP connection is offloaded in software only (refused).  In one 1 s
@@ -431,8 +419,6 @@ def test_a_hardware_slot_freed_after_a_kernel_hit_in_the_same_tick():
     assert any("udp" in ln and "[OFFLOAD]" in ln for ln in ref["conntrack -L"]), ref["conntrack -L"]
 
 
-@pytest.mark.xfail(strict=True, reason="bulk crediting of batch kernel hits: the hardware insert retry "
-                   "runs at the last hit of a bulk, not the first (datapath/fastpath.py)")
 def test_hardware_retries_of_software_hits_in_bulk():
     """Found by the property (minimised).  A connection offloaded in software only (tc-policy
     skip_hw) retries the hardware insert at a hit when the last try is more than 1 s old
@@ -445,5 +431,4 @@ def test_hardware_retries_of_software_hits_in_bulk():
         (3000, _tcp("h", "PA", 1002, 5002, b"x")), (3007, _tcp("h", "PA", 1003, 5002, b"x")),
         (4007, _tcp("h", "PA", 1004, 5002, b"x")),
     ]
-    with mock.patch.object(sys.modules[__name__], "KNOWN_BUGS", True):  # compare "retries"
-        check(*_inputs(timeline), config=2)
+    check(*_inputs(timeline), config=2)

@@ -482,20 +482,26 @@ class Datapath:
 
     def _cache(self, bridge, key, ck, conn, reply, tr, now) -> None:
         """Caches the decision ``tr`` for packets of flow ``key`` (cache key ``ck``), direction
-        ``reply`` of ``conn``: in the batch table when it can hold it, else as a FastEntry."""
+        ``reply`` of ``conn``: in the batch table when it can hold it, else as a FastEntry.
+
+        The batch table (the modelled eSwitch FDB) takes hardware-offloaded connections only: its
+        hits are credited later, in bulk, and a software-offloaded connection's hit has effects
+        that depend on each hit's time and on what came between (the manager's hardware insert
+        retry, at most one a second, may take a slot a later packet frees), so its decisions are
+        FastEntries, used one packet at a time (found by tests/integration/test_replay_loops_property.py)."""
         if ck in self.cache:
             self._uncache(ck)
         rules = list(tr.rules)
         extra = tr.outputs[0][2]
         learns = tuple(dict.fromkeys(tr.learns))
-        if (self.batch is not None and len(tr.outputs) == 1
-                and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
-                                          tr.outputs[0][1], rules, extra, now, learns) >= 0):
+        mirror = self.batch is not None and len(tr.outputs) == 1 and bool(conn.status & IPS_HW_OFFLOAD)
+        if mirror and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
+                                            tr.outputs[0][1], rules, extra, now, learns) >= 0:
             return  # the batch table holds it (and dropped any older decision of the same key)
         outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
                    for port, okey, _ in tr.outputs]
         entry = FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, self.switch.tracker, learns)
-        if self.batch is not None and len(tr.outputs) != 1:
+        if self.batch is not None and not mirror:
             self.batch.discard(ck)  # what add() does with a decision it cannot mirror
         self.cache[ck] = entry
         self.by_conn.setdefault(conn.id, []).append(ck)
@@ -559,6 +565,9 @@ class Datapath:
         _pack_key, _row_new = pack_key, row_new
         self.batch = b = BatchFastPath(self, capacity)
         for ck, e in list(self.cache.items()):
+            c = e.conn
+            if c is None or not c.status & IPS_HW_OFFLOAD:
+                continue  # software-offloaded connections' decisions stay FastEntries (_cache)
             if b.add(ck, e) >= 0:  # moved to the table with its counters
                 del self.cache[ck]
                 cks = self.by_conn[e.cid]

@@ -294,10 +294,17 @@ class OFBridge:
 
     # ------------------------------------------------------------------ MAC learning
     def learn(self, vlan: int, mac: int, ofport: int, now: int) -> None:
-        """Learns ``mac`` on ``ofport``; a move or a new entry bumps ``generation``."""
+        """Learns ``mac`` on ``ofport``; a move or a new entry bumps ``generation``.
+
+        Before a move or a new entry, the batched fast path's pending hits are credited
+        (``mac_sync``): they came before this packet, and each refreshes the MAC it learned, so
+        credited later they would undo the move."""
         if mac & (1 << 40):  # multicast/broadcast sources are never learned
             return
         old = self.mac.get((vlan, mac))
+        if (old is None or old[0] != ofport) and self.mac_sync is not None:
+            self.mac_sync()
+            old = self.mac.get((vlan, mac))
         self.mac[(vlan, mac)] = (ofport, now)
         if old is None or old[0] != ofport:
             self.generation += 1
