@@ -314,9 +314,58 @@ def _hostile(root: str) -> list[str]:
     return lines
 
 
+def _ipv6_nat_and_icmp_errors(root: str) -> list[str]:
+    """IPv6 TCP and UDP through SNAT to a port range (the general rewrite: each field and its
+    checksums in turn) and ICMP / ICMPv6 errors quoting NATed datagrams (the quoted header and
+    both checksums rewritten): the rewrite paths the vendor traffic does not take."""
+    from scapy.all import ICMP, IP, UDP, Ether, ICMPv6DestUnreach, IPv6, Raw
+    from scapy.all import TCP as STCP
+
+    from ctswitch.control import ofctl
+    from ctswitch.datapath.switch import Switch
+    from ctswitch.io.pcap import PcapWriter
+    sw = Switch()
+    br = sw.add_bridge("ctBr", "secure")
+    br.add_port("p0")
+    br.add_port("pf0hpf")
+    sw.params.set("other_config:hw-offload", True)
+    for f in ("table=0,ip,ct_state=-trk,action=ct(table=1,nat)", "table=0,ipv6,ct_state=-trk,action=ct(table=1,nat)",
+              "table=1,in_port=pf0hpf,ip,ct_state=+trk+new,action=ct(commit,nat(src=1.1.1.16)),p0",
+              "table=1,in_port=pf0hpf,ipv6,ct_state=+trk+new,action=ct(commit,nat(src=[fd00::16]:40000-40010)),p0",
+              "table=1,in_port=pf0hpf,ct_state=+trk+est,action=p0", "table=1,in_port=p0,ct_state=+trk+est,action=pf0hpf",
+              "table=1,in_port=p0,ct_state=+trk+rel,action=pf0hpf"):
+        assert ofctl.run(sw, ["add-flow", "ctBr", f]).code == 0, f
+    h, r = "02:00:00:00:00:01", "02:00:00:00:00:02"
+    h6 = Ether(src=h, dst=r) / IPv6(src="fd00::1", dst="fd00::99")
+    r6 = Ether(src=r, dst=h) / IPv6(src="fd00::99", dst="fd00::16")
+    r4 = Ether(src=r, dst=h) / IP(src="1.1.1.2", dst="1.1.1.16")
+    frames = [
+        ("pf0hpf", h6 / STCP(sport=1234, dport=80, flags="S", seq=100)),
+        ("p0", r6 / STCP(sport=80, dport=40000, flags="SA", seq=500, ack=101)),
+        ("pf0hpf", h6 / STCP(sport=1234, dport=80, flags="A", seq=101, ack=501)),
+        ("pf0hpf", h6 / STCP(sport=1234, dport=80, flags="PA", seq=101, ack=501) / Raw(b"hello")),
+        ("p0", r6 / STCP(sport=80, dport=40000, flags="FA", seq=501, ack=106)),
+        ("pf0hpf", h6 / UDP(sport=5353, dport=53) / Raw(b"q")),
+        ("p0", r6 / UDP(sport=53, dport=40000) / Raw(b"a")),
+        ("p0", r6 / ICMPv6DestUnreach(code=4) / IPv6(src="fd00::16", dst="fd00::99") / UDP(sport=40000, dport=53)
+         / Raw(b"q")),
+        ("pf0hpf", Ether(src=h, dst=r) / IP(src="2.2.2.1", dst="1.1.1.2") / UDP(sport=6000, dport=53) / Raw(b"q")),
+        ("p0", r4 / ICMP(type=3, code=3) / IP(src="1.1.1.16", dst="1.1.1.2") / UDP(sport=6000, dport=53) / Raw(b"q")),
+    ]
+    d = os.path.join(root, "v6")
+    os.makedirs(d)
+    w = {p: PcapWriter(os.path.join(d, f"{p}.pcap")) for p in ("pf0hpf", "p0")}
+    for i, (port, fr) in enumerate(frames):
+        w[port].write(T0 + i * 1_000_000, bytes(fr))
+    for x in w.values():
+        x.close()
+    lines = _replay("ipv6 and icmp errors", sw, _ins(d), os.path.join(root, "out-v6"), root, mode="one")
+    return lines + _state("after ipv6 and icmp errors", sw, root)
+
+
 def scenario(root: str) -> str:
     """The report of the whole scenario, run in ``root`` (paths in it shown as <tmp>)."""
-    return "\n".join(_traffic(root) + _hostile(root)) + "\n"
+    return "\n".join(_traffic(root) + _hostile(root) + _ipv6_nat_and_icmp_errors(root)) + "\n"
 
 
 def _loaded_compiled() -> list[str]:
@@ -371,6 +420,10 @@ def test_compiled_core_gives_the_same_results_as_python(tmp_path) -> None:
     cut = re.search(r"^error: <tmp>/cut/pf0hpf\.pcap: record (\d+): truncated packet data\n"
                     r"interrupted: False\npackets (\d+) ", pure_out, re.M)
     assert cut and int(cut[1]) == int(cut[2]) + 1 > 500  # every record before the cut was replayed
+    v6 = pure_out[pure_out.index("## replay ipv6 and icmp errors"):]
+    assert "packets 10 " in v6 and "tcp,orig=(src=fd00::1,dst=fd00::99,sport=1234,dport=80)," \
+        "reply=(src=fd00::99,dst=fd00::16,sport=80,dport=40000)" in v6
+    assert '"tx_packets": 10' in v6  # every frame forwarded, the two ICMP errors as related
     if pure_out != comp_out:
         pl, cl = pure_out.splitlines(), comp_out.splitlines()
         diff = [f"line {i + 1}:\n  pure:     {a}\n  compiled: {b}"
