@@ -161,8 +161,7 @@ def main(argv: list[str]) -> list[str]:
                  f"(slow-path packets counted: {slow:,} of {4 * npk:,})")
     lines.append(f"* every timed loop runs under `io.gcpolicy.packet_gc` (young-generation GC threshold "
                  f"{PACKET_GC_GEN0:,}, as the replay and the live daemon run packets)")
-    compiled = _native.status().startswith("compiled")
-    if compiled and ("--profile" in argv or not quick):
+    if _native.active() and ("--profile" in argv or not quick):
         lines += ["", "No cProfile: it sees no frames inside the compiled core; "
                   "`CTSWITCH_PURE=1 python -m bench.bench_slowpath --profile` profiles the same code as Python."]
     elif "--profile" in argv or not quick:

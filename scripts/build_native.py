@@ -102,13 +102,12 @@ def main(argv: list[str]) -> int:
     for name in dropped:
         del entries[name]
         try:
-            os.remove(os.path.join(_native.NATIVE_DIR, f"{name}{_native.abi()}"))
+            os.remove(os.path.join(_native.NATIVE_DIR, _native.ext_file(name)))
         except OSError:
             pass
-    if not todo and not dropped:
-        return 0
     if not todo:
-        _write(entries)
+        if dropped:
+            _write(entries)
         return 0
     try:
         import Cython  # noqa: F401
@@ -131,7 +130,7 @@ def main(argv: list[str]) -> int:
             path = done.get(name)
             if path is None:
                 continue
-            fname = f"{name}{_native.abi()}"
+            fname = _native.ext_file(name)
             shutil.copyfile(path, os.path.join(_native.NATIVE_DIR, fname + ".tmp"))
             os.replace(os.path.join(_native.NATIVE_DIR, fname + ".tmp"), os.path.join(_native.NATIVE_DIR, fname))
             entries[name] = {"file": fname, "sha256": d}

@@ -69,6 +69,11 @@ def source_path(name: str) -> str:
     return os.path.join(PACKAGE_DIR, *name.split(".")) + ".py"
 
 
+def ext_file(name: str) -> str:
+    """The file name of module ``ctswitch.<name>``'s extension in NATIVE_DIR."""
+    return name + abi()
+
+
 def digest(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -193,11 +198,18 @@ def install() -> None:
         sys.meta_path.insert(0, _installed)
 
 
+def active() -> int:
+    """How many compiled modules this process may load (0: it runs as pure Python)."""
+    if os.environ.get(ENV_PURE, "") not in ("", "0") or _installed is None:
+        return 0
+    return len(_installed.modules)
+
+
 def status() -> str:
     """One line: whether this process runs the compiled core, and how much of it."""
     if os.environ.get(ENV_PURE, "") not in ("", "0"):
         return f"pure Python ({ENV_PURE}=1)"
-    n = len(_installed.modules) if _installed is not None else 0
+    n = active()
     if not n:
         return "pure Python (no compiled build)"
     return f"compiled core (Cython): {n} of {len(MODULES)} modules"

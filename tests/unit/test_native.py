@@ -257,6 +257,7 @@ def test_install_puts_the_finder_first(fresh_loader, tmp_path, recwarn) -> None:
     assert sys.meta_path[1:] == before
     assert _native._installed.modules == {"ctswitch.offload.fdb": so}
     assert _native.status() == f"compiled core (Cython): 1 of {len(_native.MODULES)} modules"
+    assert _native.active() == 1
     assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
     first = _native._installed
     _native.install()  # once
@@ -284,6 +285,7 @@ def test_install_without_a_build(fresh_loader, recwarn) -> None:
     assert sys.meta_path == before
     assert _native._installed is not None and _native._installed.modules == {}
     assert _native.status() == "pure Python (no compiled build)"
+    assert _native.active() == 0
     assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
 
 
@@ -297,6 +299,7 @@ def test_install_with_pure_set(fresh_loader, monkeypatch, tmp_path, value: str) 
     assert sys.meta_path == before
     assert _native._installed is None
     assert _native.status() == "pure Python (CTSWITCH_PURE=1)"
+    assert _native.active() == 0
 
 
 @pytest.mark.parametrize("value", ["", "0"])
