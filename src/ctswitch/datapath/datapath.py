@@ -117,6 +117,16 @@ class FastEntry:
         return self.tracker.get(self.cid)
 
 
+def _batchable(conn) -> bool:
+    """Whether ``conn``'s decisions may go to the batch table (the modelled eSwitch FDB): only
+    while it is offloaded to hardware.  The table's hits are credited later, in bulk, and a
+    software-offloaded connection's hit has effects that depend on each hit's time and on what
+    came between (the manager's hardware insert retry, at most one a second, may take a slot a
+    later packet frees), so its decisions are FastEntries, used one packet at a time (found by
+    tests/integration/test_replay_loops_property.py)."""
+    return conn is not None and bool(conn.status & IPS_HW_OFFLOAD)
+
+
 class Datapath:
     """The packet path of one Switch (see module docstring)."""
 
@@ -482,19 +492,14 @@ class Datapath:
 
     def _cache(self, bridge, key, ck, conn, reply, tr, now) -> None:
         """Caches the decision ``tr`` for packets of flow ``key`` (cache key ``ck``), direction
-        ``reply`` of ``conn``: in the batch table when it can hold it, else as a FastEntry.
-
-        The batch table (the modelled eSwitch FDB) takes hardware-offloaded connections only: its
-        hits are credited later, in bulk, and a software-offloaded connection's hit has effects
-        that depend on each hit's time and on what came between (the manager's hardware insert
-        retry, at most one a second, may take a slot a later packet frees), so its decisions are
-        FastEntries, used one packet at a time (found by tests/integration/test_replay_loops_property.py)."""
+        ``reply`` of ``conn``: in the batch table when it can hold it (``_batchable``), else as a
+        FastEntry."""
         if ck in self.cache:
             self._uncache(ck)
         rules = list(tr.rules)
         extra = tr.outputs[0][2]
         learns = tuple(dict.fromkeys(tr.learns))
-        mirror = self.batch is not None and len(tr.outputs) == 1 and bool(conn.status & IPS_HW_OFFLOAD)
+        mirror = self.batch is not None and len(tr.outputs) == 1 and _batchable(conn)
         if mirror and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
                                             tr.outputs[0][1], rules, extra, now, learns) >= 0:
             return  # the batch table holds it (and dropped any older decision of the same key)
@@ -565,10 +570,7 @@ class Datapath:
         _pack_key, _row_new = pack_key, row_new
         self.batch = b = BatchFastPath(self, capacity)
         for ck, e in list(self.cache.items()):
-            c = e.conn
-            if c is None or not c.status & IPS_HW_OFFLOAD:
-                continue  # software-offloaded connections' decisions stay FastEntries (_cache)
-            if b.add(ck, e) >= 0:  # moved to the table with its counters
+            if _batchable(e.conn) and b.add(ck, e) >= 0:  # moved to the table with its counters
                 del self.cache[ck]
                 cks = self.by_conn[e.cid]
                 cks.remove(ck)
