@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import sys
 
-from bench.common import report, timeit
+from bench.common import check_flags, report, timeit
 from ctswitch.flow.key import (
     DL_SRC,
     DL_TYPE,
@@ -33,6 +33,10 @@ from ctswitch.flow.key import (
 from ctswitch.ofproto.classifier import Classifier
 from ctswitch.ofproto.rule import Rule
 
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+}
 
 def _match(fields: dict[int, tuple[int, int]]) -> Match:
     v = [0] * N_FIELDS
@@ -85,6 +89,7 @@ def keys(n: int, exact, prefix, ports, rng: random.Random) -> list[list[int]]:
 
 
 def main(argv: list[str]) -> list[str]:
+    check_flags(argv, FLAGS, "bench_classifier")
     quick = "--quick" in argv
     rng = random.Random(1)
     lines = ["| flows | subtables | lookups/s (median, ±half-spread) | µs/lookup | with wildcard tracking |",

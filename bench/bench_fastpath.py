@@ -17,9 +17,13 @@ import time
 
 import numpy as np
 
-from bench.common import report, timeit
+from bench.common import check_flags, report, timeit
 from bench.traffic import bad_checksums, fill_table, make_frames
 
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+}
 
 def kernel_rate(table, frames2d, pristine, in_ports, batch: int, runs: int):
     n, size = frames2d.shape
@@ -49,6 +53,7 @@ def kernel_rate(table, frames2d, pristine, in_ports, batch: int, runs: int):
 
 
 def main(argv: list[str]) -> list[str]:
+    check_flags(argv, FLAGS, "bench_fastpath")
     quick = "--quick" in argv
     lines = ["| conns | frame | batch | Mpps (median, ±half-spread) | hits/frames | bad csum |",
              "|---|---|---|---|---|---|"]

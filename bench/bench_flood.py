@@ -29,12 +29,19 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from .common import report, rss_bytes
+from .common import check_flags, report, rss_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "robustness"), str(ROOT / "tests" / "integration")]
 
 MIB = 1 << 20
+
+
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+}
+SCENARIOS = ("syn", "offload", "nat", "flows")
 
 
 def _lab(n_protect: int = 4, **params):
@@ -151,8 +158,9 @@ def flow_churn(n: int, rounds: int) -> list[str]:
 
 
 def main(argv: list[str]) -> list[str]:
+    check_flags(argv, FLAGS, "bench_flood", SCENARIOS)
     quick = "--quick" in argv
-    which = [a for a in argv if not a.startswith("-")] or ["syn", "offload", "nat", "flows"]
+    which = [a for a in argv if not a.startswith("-")] or list(SCENARIOS)
     n = 200_000 if quick else 2_000_000
     lines = []
     if "syn" in which:

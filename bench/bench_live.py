@@ -124,6 +124,11 @@ print(n, refused, now() - t, flush=True)
 """
 
 
+FLAGS = {  # the options run_all may pass (without values); the module parses its own with argparse
+    "--no-save": "print only",
+    "--no-ovs": "skip the Open vSwitch userspace run",
+}
+
 def _udp_frame() -> bytes:
     from ctswitch.packet import build
     f = build.ipv4_udp("2.2.2.1", "1.1.1.2", 40000, 5002, b"\0" * 18,

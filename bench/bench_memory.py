@@ -24,11 +24,16 @@ import subprocess
 import sys
 import time
 
-from bench.common import report, rss_bytes
+from bench.common import check_flags, report, rss_bytes
 
 CHUNK = 1_000
 PACE = 25  # connections per ms of switch time
 
+
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+}
 
 def child(n: int) -> dict:
     from bench.switchbench import handshake, make_switch
@@ -139,6 +144,7 @@ def main(argv: list[str]) -> list[str]:
     if argv and argv[0] == "--switch-child":
         print(json.dumps(switch_child(int(argv[1]))))
         return []
+    check_flags(argv, FLAGS, "bench_memory")
     quick = "--quick" in argv
     sizes = (20_000,) if quick else (100_000, 1_000_000)
     lines = ["| conns | offloaded | frozen (compact tier) | RSS delta | B/conn (target <= 256) | compact tier "

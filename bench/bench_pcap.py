@@ -22,6 +22,9 @@ from bench.common import report
 from ctswitch.io.pcap import PcapNgWriter, PcapReader, PcapWriter
 from ctswitch.packet import build, codec
 
+FLAGS = {  # the options run_all may pass (without values); the module parses its own with argparse
+    "--no-save": "print only",
+}
 
 def _median(fn, runs: int = 3) -> float:
     ts = []

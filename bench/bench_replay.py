@@ -29,12 +29,18 @@ import sys
 import tempfile
 import time
 
-from bench.common import report
+from bench.common import check_flags, report
 from ctswitch.control.vendor import EXAMPLE2 as FLOWS
 
 # (rx-window pkt/s, PMD cycles/pkt) recorded with the same method, shared/oracle/README.md §2
 OVS_RECORDED = {10_000: (1.31e6, 1982), 100_000: (1.17e6, 2260)}
 
+
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+    "--no-ovs": "no OVS DPDK run: the ratio is against the recorded figures",
+}
 
 def _switch():
     from ctswitch.control import ofctl
@@ -71,6 +77,7 @@ def _ovs_run(d: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = argv or []
+    check_flags(argv, FLAGS, "bench_replay")
     from bench import ovs_dpdk
     from ctswitch.gen import cli_main
     quick = "--quick" in argv

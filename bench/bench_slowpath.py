@@ -26,11 +26,17 @@ import pstats
 import random
 import sys
 
-from bench.common import report, timeit
+from bench.common import check_flags, report, timeit
 from bench.switchbench import data, establish, handshake, make_switch
 from ctswitch import _native
 from ctswitch.io.gcpolicy import PACKET_GC_GEN0, packet_gc
 
+FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
+    "--quick": "a short pass (smaller sizes, fewer runs)",
+    "--no-save": "print only, do not append to docs/benchmarks.md",
+    "--profile": "cProfile of the loops (as pure Python: CTSWITCH_PURE=1)",
+    "--split": "microseconds per packet in each stage",
+}
 
 def _new_conns(n: int, syn_only: bool, with_data: bool = False):
     state = {}
@@ -132,6 +138,7 @@ def stage_split(run, sw) -> list[str]:
 
 
 def main(argv: list[str]) -> list[str]:
+    check_flags(argv, FLAGS, "bench_slowpath")
     quick = "--quick" in argv
     n = 3000 if quick else 20_000
     lines = []

@@ -52,6 +52,10 @@ from ctswitch.control.daemon_tool import read_pid
 # tcp_info: 8 bytes of u8 fields, then u32s; tcpi_total_retrans is the 24th u32 (offset 100).
 TCP_INFO_RETRANS = r"""
 import socket, struct
+FLAGS = {  # the options run_all may pass (without values); the module parses its own with argparse
+    "--no-save": "print only",
+}
+
 def total_retrans(s):
     try:
         b = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)

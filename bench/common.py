@@ -128,6 +128,24 @@ def command_line() -> str:
     return "python -m " + Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python"
 
 
+def check_flags(argv: list[str], flags: dict[str, str], module: str, positional: tuple[str, ...] = ()) -> None:
+    """Checks a benchmark's command line before it runs: ``-h``/``--help`` prints the usage and
+    exits 0; an unknown option (or a positional argument not in ``positional``) exits 2 with a
+    one-line error.  ``flags``: option -> what it does."""
+    usage = f"usage: python -m bench.{module} " + " ".join(f"[{f}]" for f in flags) + (
+        f" [{'|'.join(positional)}...]" if positional else "")
+    if "-h" in argv or "--help" in argv:
+        print(usage)
+        for f, what in flags.items():
+            print(f"  {f:<12} {what}")
+        raise SystemExit(0)
+    for a in argv:
+        if a not in flags and (a.startswith("-") or a not in positional):
+            print(f"bench.{module}: unknown {'option' if a.startswith('-') else 'argument'} {a!r} ({usage})",
+                  file=sys.stderr)
+            raise SystemExit(2)
+
+
 def report(title: str, module: str, argv: list[str], lines: list[str], save: bool = True) -> list[str]:
     """Prints the figures and (unless ``--no-save``) appends them to docs/benchmarks.md."""
     print(f"== {title}")

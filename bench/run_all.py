@@ -22,15 +22,28 @@ def modules() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    only = [a for a in argv if not a.startswith("--")]
-    flags = [a for a in argv if a.startswith("--")]
-    for name in modules():
-        if only and name not in only:
-            continue
+    names = modules()
+    only = [a for a in argv if not a.startswith("-")]
+    flags = [a for a in argv if a.startswith("-")]
+    if "-h" in flags or "--help" in flags:
+        print(f"usage: python -m bench.run_all [options] [{'|'.join(names)}...]; "
+              "each option goes to the modules that take it (python -m bench.<name> --help)")
+        return 0
+    bad = [a for a in only if a not in names]
+    if bad:
+        print(f"bench.run_all: no benchmark named {bad[0]!r} (have: {', '.join(names)})", file=sys.stderr)
+        return 2
+    mods = {name: importlib.import_module(f"bench.{name}") for name in names if not only or name in only}
+    known = {f for mod in mods.values() for f in getattr(mod, "FLAGS", ())}
+    bad = [f for f in flags if f not in known]
+    if bad:
+        print(f"bench.run_all: unknown option {bad[0]!r} (the selected benchmarks take: "
+              f"{', '.join(sorted(known))})", file=sys.stderr)
+        return 2
+    for name, mod in mods.items():
         t0 = time.perf_counter()
-        mod = importlib.import_module(f"bench.{name}")
         if inspect.signature(mod.main).parameters:
-            mod.main(list(flags))
+            mod.main([f for f in flags if f in getattr(mod, "FLAGS", ())])
         else:
             mod.main()
         print(f"-- {name} took {time.perf_counter() - t0:.0f} s\n")
