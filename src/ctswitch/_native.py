@@ -166,6 +166,25 @@ def check(manifest: dict, native_dir: str = NATIVE_DIR) -> tuple[dict[str, str],
     return fresh, stale
 
 
+def stale_message(stale: list[str], manifest: dict) -> str:
+    """The one-line warning for the ``stale`` modules of ``check``: those whose sources changed,
+    then those held back because a module whose types they cimport runs as Python."""
+    entries = manifest.get("modules") or {}
+
+    def changed(name: str) -> bool:
+        try:
+            return module_digest(name) != (entries.get(name) or {}).get("sha256")
+        except OSError:
+            return True
+
+    edited = sorted(n for n in stale if changed(n))
+    held = sorted(set(stale) - set(edited))
+    msg = "ctswitch: source changed since the compiled build, running as Python: " + ", ".join(edited)
+    if held:
+        msg += ("; also " if edited else "") + "running as Python as they cimport those types: " + ", ".join(held)
+    return msg + " (make rebuilds them)"
+
+
 class _Finder:
     """Finds the fresh compiled modules (a meta path finder, first in ``sys.meta_path``)."""
 
@@ -191,8 +210,7 @@ def install() -> None:
         return
     fresh, stale = check(read_manifest())
     if stale:
-        warnings.warn("ctswitch: source changed since the compiled build, running as Python: "
-                      + ", ".join(sorted(stale)) + " (make rebuilds them)", RuntimeWarning, stacklevel=2)
+        warnings.warn(stale_message(stale, read_manifest()), RuntimeWarning, stacklevel=2)
     _installed = _Finder(fresh)
     if fresh:
         sys.meta_path.insert(0, _installed)

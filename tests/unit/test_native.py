@@ -183,6 +183,24 @@ def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
     assert "ctswitch.ofproto.xlate" in fresh and "ctswitch.packet.headers" not in fresh
 
 
+def test_stale_message_names_the_edited_modules_apart_from_those_held_back(tmp_path) -> None:
+    """The warning says which sources changed, and which modules run as Python only because they
+    cimport the types of a changed one (it used to say "source changed" for both)."""
+    modules = {name: _entry(name, _touch(tmp_path, name + ".so")) for name in _native.MODULES}
+    modules["conntrack.conn"] = dict(modules["conntrack.conn"], sha256="0" * 64)  # as if edited
+    manifest = {"abi": _native.abi(), "modules": modules}
+    _fresh, stale = _native.check(manifest, native_dir=str(tmp_path))
+    users = sorted(n for n in _native.MODULES if "conntrack.conn" in _native.needs(n)[1:])
+    assert users
+    assert _native.stale_message(stale, manifest) == (
+        "ctswitch: source changed since the compiled build, running as Python: conntrack.conn; also running "
+        "as Python as they cimport those types: " + ", ".join(users) + " (make rebuilds them)")
+    modules["conntrack.conn"] = _entry("conntrack.conn", "conntrack.conn.so")
+    modules[NAT] = dict(modules[NAT], sha256="0" * 64)
+    assert _native.stale_message([NAT], manifest) == (
+        f"ctswitch: source changed since the compiled build, running as Python: {NAT} (make rebuilds them)")
+
+
 def test_module_digest_covers_the_pxd_it_depends_on(tmp_path, monkeypatch) -> None:
     """The digest of tcp changes with tcp.py, tcp.pxd and conn.pxd (a type it cimports), not with
     an unrelated module's .pxd; a module without a .pxd hashes its .py alone."""
