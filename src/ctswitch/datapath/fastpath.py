@@ -113,6 +113,8 @@ from .kernels import (  # the kernels and the row layout they share with the tab
     _insert_one,
     _insert_rows,
     _move_index,
+    _mt_forget,
+    _mt_put,
 )
 
 
@@ -441,6 +443,9 @@ def run_in_order(table: FastTable, buf, offsets, lengths, in_ports, now, out_por
 
 
 # ---------------------------------------------------------------- Datapath adapter
+# The one-call kernels of BatchFastPath's per-connection operations (add_output, forget); False:
+# the general path of several calls (the same results; the tests compare the two).
+_FUSED = True
 _NEW_FIELD = {DL_SRC: "new_dl_src", DL_DST: "new_dl_dst", NW_SRC: "new_nw_src", NW_DST: "new_nw_dst",
               TP_SRC: "new_tp_src", TP_DST: "new_tp_dst"}
 
@@ -660,6 +665,7 @@ class BatchFastPath:
         self.by_no: list[MirrorTable | None] = []
         self.names: list[str] = []
         self.conns = ConnMap()
+        self._fout = np.empty((len(self.conns._out), 8), dtype=np.uint64)  # forget's rows to credit
         self.live = 0  # entries over all tables
         # Entry ids hit since their counters were last credited, per bridge.  Crediting is
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
@@ -722,16 +728,47 @@ class BatchFastPath:
                 or _unmirrored_of(okey) != _unmirrored_of(key)):
             self.discard(ck)
             return -2
-        row = pack_row(k, port, okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST])
-        return self._put(ck, generation, row, cid, reply, rules, extra, 0, 0, None, now, learn)
+        t = self._target(ck, generation)
+        if t is None:
+            return -2
+        nds, ndd, nns, nnd, nps, npd = okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST]
+        conns = self.conns
+        nfree = t._nfree
+        if _FUSED and nfree and 2 * (conns.n + 1) <= len(conns.keys):
+            # The common case in one kernel call: a free entry, no entry of the key (current or
+            # stale), no growth of the connection map; the general path below otherwise.
+            stale = t.nstale != 0
+            e = int(_mt_put(t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, t._free, nfree, t.cid1,
+                            t.fpk, t.fby, t.fused1, t.fcreated, conns.keys, conns.vals, conns.mask, t.no, k[0], k[1],
+                            k[2], k[3], k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd, nps, npd, cid, now))
+            if e >= 0:
+                t.meta[e] = (t.shape(generation, rules, extra, learn) << 1) | bool(reply)
+                t._nfree = nfree - 1
+                t.nins += 1
+                conns.n += 1
+                self.live += 1
+                return e
+        return self._put_row(t, pack_row(k, port, nds, ndd, nns, nnd, nps, npd), generation, cid, reply, rules,
+                             extra, 0, 0, None, now, learn)
 
-    def _put(self, ck: tuple, generation: int, row: list[int], cid: int, reply: bool, rules, extra,
-             packets: int, nbytes: int, used: int | None, created: int, learns: bool = False) -> int:
+    def _target(self, ck: tuple, generation: int) -> MirrorTable | None:
+        """The table a decision of bridge generation ``generation`` goes to; None (the decision
+        under ``ck`` discarded) when the table is of a newer generation."""
         t = self.tables.get(ck[0])
         if t is not None and generation < t.generation:
             self.discard(ck)
-            return -2  # an older generation's decision (enable_batch): the dict keeps it
-        t = self._table(ck[0], generation)
+            return None  # an older generation's decision (enable_batch): the dict keeps it
+        return self._table(ck[0], generation)
+
+    def _put(self, ck: tuple, generation: int, row: list[int], cid: int, reply: bool, rules, extra,
+             packets: int, nbytes: int, used: int | None, created: int, learns: bool = False) -> int:
+        t = self._target(ck, generation)
+        if t is None:
+            return -2
+        return self._put_row(t, row, generation, cid, reply, rules, extra, packets, nbytes, used, created, learns)
+
+    def _put_row(self, t: MirrorTable, row: list[int], generation: int, cid: int, reply: bool, rules, extra,
+                 packets: int, nbytes: int, used: int | None, created: int, learns: bool) -> int:
         r = t._row
         r[:] = row
         if t.live_current():
@@ -795,6 +832,32 @@ class BatchFastPath:
 
     def forget(self, cid: int) -> None:
         """Drops every decision of connection ``cid``."""
+        by_no = self.by_no
+        if _FUSED and by_no:
+            # One kernel call drops them all (when they are in one table); their hits are credited
+            # after, in the same order (crediting reads nothing of the table).
+            conns = self.conns
+            t = by_no[0]
+            while True:
+                stale = t.sindex is not None
+                n, ns, c = _mt_forget(t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree,
+                                      t.cid1, t.meta, t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask,
+                                      cid, t.no, conns._out, self._fout)
+                if n > -3:
+                    break
+                t = by_no[-3 - n]
+            if n >= 0:
+                if n:
+                    t._nfree += n
+                    t.nstale -= ns
+                    conns.n -= n
+                    self.live -= n
+                    if c:
+                        bridge = self.dp.switch.bridges.get(self.names[t.no])
+                        credit = self._credit_entry
+                        for pk, by, used, cid1, meta, k0, k1, k5 in self._fout[:c].tolist():
+                            credit(t, bridge, pk, by, used, cid1, meta, k0, k1, k5)
+                return
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
             e = v & 0xFFFFFFFF

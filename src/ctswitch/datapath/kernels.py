@@ -426,6 +426,127 @@ def _cm_get(keys, vals, mask, k, out):
         s = (s + 1) & mask
 
 
+
+# The batch table's per-connection operations (``BatchFastPath``): one call per direction
+# cached and one per connection forgotten, instead of several kernel calls and NumPy scalar
+# reads and writes from Python.
+def _rev(x, n):
+    """The ``n``-byte big-endian integer ``x`` read back little-endian (a byte swap), as uint64."""
+    r = np.uint64(0)
+    for _ in range(n):
+        r = (r << _U8) | np.uint64(x & 0xFF)
+        x >>= 8
+    return r
+
+
+def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1, fcreated,
+            cmkeys, cmvals, cmmask, no, in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport, port,
+            nds, ndd, nns, nnd, nps, npd, cid, created):
+    """``BatchFastPath._put`` of a new decision (``add_output``) in one call, when the table has
+    a free entry and the connection map room for one more: packs the row (``pack_row``), takes
+    the top of the free stack, indexes the row and fills the side arrays but ``meta`` (the
+    caller's: counters 0, never used, created ``created``) and the connection map.  Returns the entry id; -3 (nothing
+    done) when an entry of the key exists, current (``index``) or stale (``sindex``, looked
+    at when ``stale``), or -4 when a value is out of the row's range (``pack_row`` raises)."""
+    if not (0 <= dl_src < 1 << 48 and 0 <= dl_dst < 1 << 48 and 0 <= nds < 1 << 48 and 0 <= ndd < 1 << 48
+            and 0 <= nw_src <= _L32 and 0 <= nw_dst <= _L32 and 0 <= nns <= _L32 and 0 <= nnd <= _L32
+            and 0 <= sport <= 0xFFFF and 0 <= dport <= 0xFFFF and 0 <= nps <= 0xFFFF and 0 <= npd <= 0xFFFF):
+        return -4
+    s = _rev(dl_src, 6)
+    k0 = _rev(dl_dst, 6) | ((s & _FFFF) << _U48)
+    k1 = (s >> _U16) | (np.uint64(in_port) << _U32)
+    k2 = _rev(nw_src, 4) | (_rev(nw_dst, 4) << _U32)
+    k3 = _rev(sport, 2) | (_rev(dport, 2) << _U16) | (np.uint64(proto) << _U32)
+    if _find(ent, index, mask, k0, k1, k2, k3) >= 0:
+        return -3
+    if stale and _find(ent, sindex, mask, k0, k1, k2, k3) >= 0:
+        return -3
+    flags = 0
+    if nds != dl_src or ndd != dl_dst:
+        flags |= F_MAC
+    if nns != nw_src or nnd != nw_dst or nps != sport or npd != dport:
+        flags |= F_NET
+    # RFC 1624: sum(~m) + sum(m') over the 4 address words, then + the 2 port words (pack_row).
+    ipsum = (0x3FFFC - (nw_src >> 16) - (nw_src & 0xFFFF) - (nw_dst >> 16) - (nw_dst & 0xFFFF)
+             + (nns >> 16) + (nns & 0xFFFF) + (nnd >> 16) + (nnd & 0xFFFF))
+    ipc = ipsum
+    while ipc >> 16:
+        ipc = (ipc & 0xFFFF) + (ipc >> 16)
+    l4c = ipsum + 0x1FFFE - sport - dport + nps + npd
+    while l4c >> 16:
+        l4c = (l4c & 0xFFFF) + (l4c >> 16)
+    s = _rev(nds, 6)
+    e = free[nfree - 1]
+    ent[e, 0] = k0
+    ent[e, 1] = k1
+    ent[e, 2] = k2
+    ent[e, 3] = k3
+    ent[e, 4] = _rev(ndd, 6) | ((s & _FFFF) << _U48)
+    ent[e, 5] = (s >> _U16) | (np.uint64(port) << _U32) | (np.uint64(flags) << _U48)
+    ent[e, 6] = _rev(nns, 4) | (_rev(nnd, 4) << _U32)
+    ent[e, 7] = _rev(nps, 2) | (_rev(npd, 2) << _U16) | (np.uint64(ipc) << _U32) | (np.uint64(l4c) << _U48)
+    ent[e, W_PKTS] = 0
+    ent[e, W_BYTES] = 0
+    ent[e, W_USED] = 0
+    _index_put(ent, index, mask, e)
+    cid1[e] = cid + 1
+    fpk[e] = 0
+    fby[e] = 0
+    fused1[e] = 0
+    fcreated[e] = created
+    _cm_put(cmkeys, cmvals, cmmask, cid, (no << 32) | e)
+    return e
+
+
+def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
+               cid, no, vals, out):
+    """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``:
+    for each entry, in the connection map's order, takes its row counters (into ``out``, with
+    cid1, meta and row words 0, 1 and 5, when it has hits to credit: ``fpk``/``fby``/``fused1``
+    take them as ``_credit_one`` does), removes it from the map, drops it (index or ``sindex``,
+    row and cid1 zeroed, id pushed on the free stack).  Returns (entries dropped, of them stale,
+    rows of ``out`` to credit); (-2, 0, 0) with nothing done when ``vals`` or ``out`` is too short or the
+    entries span tables, (-3 - table, 0, 0) when they are all in another table."""
+    n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
+    if n > vals.shape[0] or n > out.shape[0]:
+        return -2, 0, 0
+    for i in range(n):
+        if (vals[i] >> 32) != (vals[0] >> 32):
+            return -2, 0, 0
+    if n and (vals[0] >> 32) != no:
+        return -3 - (vals[0] >> 32), 0, 0
+    ns = 0
+    c = 0
+    for i in range(n):
+        v = vals[i]
+        e = v & 0xFFFFFFFF
+        pk = ent[e, W_PKTS]
+        if pk != np.uint64(0):
+            by = ent[e, W_BYTES]
+            used = ent[e, W_USED]
+            out[c, 0] = pk
+            out[c, 1] = by
+            out[c, 2] = used
+            out[c, 3] = cid1[e]
+            out[c, 4] = meta[e]
+            out[c, 5] = ent[e, 0]
+            out[c, 6] = ent[e, 1]
+            out[c, 7] = ent[e, 5]
+            fpk[e] += np.int64(pk)
+            fby[e] += np.int64(by)
+            fused1[e] = np.int64(used) + 1
+            c += 1
+        _cm_del(cmkeys, cmvals, cmmask, cid, v)
+        if not _index_del(ent, index, mask, e):
+            _index_del(ent, sindex, mask, e)
+            ns += 1
+        for w in range(ROW_WORDS):
+            ent[e, w] = 0
+        cid1[e] = 0
+        free[nfree] = e
+        nfree += 1
+    return n, ns, c
+
 if HAVE_NUMBA and not numba.config.DISABLE_JIT:
     from llvmlite import ir as _ir
     from numba.core import cgutils as _cgutils
@@ -475,3 +596,6 @@ if HAVE_NUMBA:
     _cm_put_many = _jit(_cm_put_many)
     _cm_del = _jit(_cm_del)
     _cm_get = _jit(_cm_get)
+    _rev = _jit(_rev)
+    _mt_put = _jit(_mt_put)
+    _mt_forget = _jit(_mt_forget)
