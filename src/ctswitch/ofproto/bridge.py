@@ -301,11 +301,13 @@ class OFBridge:
         credited later they would undo the move."""
         if mac & (1 << 40):  # multicast/broadcast sources are never learned
             return
-        old = self.mac.get((vlan, mac))
+        macs = self.mac
+        k = (vlan, mac)
+        old = macs.get(k)
         if (old is None or old[0] != ofport) and self.mac_sync is not None:
             self.mac_sync()
-            old = self.mac.get((vlan, mac))
-        self.mac[(vlan, mac)] = (ofport, now)
+            old = macs.get(k)
+        macs[k] = (ofport, now)
         if old is None or old[0] != ofport:
             self.generation += 1
 

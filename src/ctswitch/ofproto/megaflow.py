@@ -74,12 +74,14 @@ class MegaflowCache:
         self.flushed = 0
 
     def lookup(self, bridge, table: int, key: list[int]) -> Program | None:
-        e = self._tables.get((bridge.name, table))
+        tables = self._tables
+        e = tables.get((bridge.name, table))
         if e is not None:
             if e[0] == bridge.generation:
                 subtables = e[1]
                 for j, st in enumerate(subtables):
-                    p = st[2].get(st[3](key))
+                    d = st[2]
+                    p = d.get(st[3](key))
                     if p is not None:
                         self.hits += 1
                         if j:  # move the hit subtable one step up (dpcls's ranking by hits)
@@ -93,11 +95,13 @@ class MegaflowCache:
     def peek(self, bridge, table: int, key: list[int]) -> Program | None:
         """``lookup`` without its side effects (hit/miss counters, subtable ranking, dropping a
         stale generation): for predicting a decision, not for handling a packet."""
-        e = self._tables.get((bridge.name, table))
+        tables = self._tables
+        e = tables.get((bridge.name, table))
         if e is None or e[0] != bridge.generation:
             return None
         for st in e[1]:
-            p = st[2].get(st[3](key))
+            d = st[2]
+            p = d.get(st[3](key))
             if p is not None:
                 return p
         return None

@@ -3,7 +3,10 @@
 # typed, and their ``tr = ctx.tr`` local typed Translation, so the context's and the
 # translation's fields are struct member reads.  Packets, verdicts and trackers stay untyped
 # (a prediction runs with stand-ins for them: _NoPacket, _FixedTracker, _Unpredictable).
+# The megaflow cache and its programs are typed (megaflow.pxd): a replayed pass reads them as
+# struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 cimport cython
+from ctswitch.ofproto.megaflow cimport MegaflowCache, Program
 
 
 cdef class Translation:
@@ -17,10 +20,14 @@ cdef class XlateContext:
     cdef public object formatter, rec, rec_ok, after_ct, pwc, prules
 
 
-cpdef _run_pass(XlateContext ctx, key, table, formatter, cache)
+@cython.locals(tr=Translation, queue=list)
+cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation)
-cpdef _exec(XlateContext ctx, key, prog)
+@cython.locals(tr=Translation, prog=Program)
+cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
+
+@cython.locals(tr=Translation, op=tuple)
+cpdef _exec(XlateContext ctx, key, Program prog)
 
 cpdef _rec(XlateContext ctx, op)
 
@@ -33,6 +40,7 @@ cpdef _action_indent(XlateContext ctx)
 
 cpdef _run_actions(XlateContext ctx, key, actions, table_id, formatter)
 
+@cython.locals(tr=Translation)
 cpdef _emit(XlateContext ctx, key, port)
 
 @cython.locals(tr=Translation)
@@ -49,5 +57,5 @@ cpdef _ct_apply(XlateContext ctx, key, act, zone)
 @cython.locals(tr=Translation)
 cpdef _defrag(XlateContext ctx, key, zone)
 
-@cython.locals(tr=Translation)
+@cython.locals(tr=Translation, rkey=list)
 cpdef _ct_fork(XlateContext ctx, key, act, zone, state, verdict, default_state=*)

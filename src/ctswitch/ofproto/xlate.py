@@ -113,7 +113,8 @@ class Translation:
         self.trace = trace
         self.controller = 0
         self.recirc = 0
-        self.dp_actions: list = []  # per pass, datapath action strings (tracing only)
+        # per pass, datapath action strings (tracing only: None when not tracing)
+        self.dp_actions: list | None = None if trace is None else []
         self.stolen = False  # a ct() kept this IP fragment for reassembly: the packet stops there
         # (Reassembled, its flow key, outputs before it, rules before it) when a ct() completed
         # a datagram: later outputs carry the reassembled packet (refragmented) and later rules
@@ -138,7 +139,7 @@ class XlateContext:
         self.now = now
         self.tracker = tracker
         self.mac_aging_ms = mac_aging_ms
-        self.tr = Translation(trace=[] if trace else None)
+        self.tr = Translation([] if trace else None)
         self.queue: list[tuple] = []  # (key, table, trace: default ct_state?, trace: a nat fork?)
         self.depth = 0
         self.tdepth = 0  # trace nesting: resubmits that are not the last action of their list
@@ -155,7 +156,7 @@ class XlateContext:
         self.rec_ok = False  # False once the pass did something a cached program cannot replay
         self.after_ct = False  # a ct() ran in this pass: later lookups depend on its result
         self.pwc: list[int] = self.tr.wc  # wildcard mask of the current pass
-        self.prules: list = []  # rules of the current pass
+        self.prules: list | None = None  # rules of the current pass (while recording)
 
 
 def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
@@ -182,8 +183,13 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
                        field_index or _default_field_index)
     ctx.orig_in_port = key[IN_PORT]
     ctx.formatter = formatter
+    return _translate(ctx, list(key), trace, formatter, cache)
+
+
+def _translate(ctx: XlateContext, k: list[int], trace: bool, formatter, cache) -> Translation:
+    """``translate`` from its context on: the first pass, then the recirculations queued."""
     tr = ctx.tr
-    k = list(key)
+    queue = ctx.queue
     if trace:
         cache = None
         tr.dp_actions.append([])
@@ -191,12 +197,13 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     _run_pass(ctx, k, 0, formatter, cache)
     if trace:
         _end_pass(ctx, k, start, 0)
-    while ctx.queue and not ctx.halted:
+    while queue and not ctx.halted:
         tr.recirc += 1
         if tr.recirc > MAX_RECIRCULATIONS:
             tr.drop = "too many recirculations"
             break
-        rkey, table, default_state, nat_fork = ctx.queue.pop(0)
+        rkey, table, default_state, nat_fork = queue[0]
+        del queue[0]
         if tr.trace is not None:
             state = ("default ct_state=trk|new (use --ct-next to customize)" if default_state
                      else f"ct_state={_ct_state_text(rkey[CT_STATE])}")
@@ -231,9 +238,10 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     if cache is None:
         _run_table(ctx, key, table, formatter)
         return
+    tr = ctx.tr
     prog = cache.lookup(ctx.bridge, table, key)
     if prog is not None:
-        twc = ctx.tr.wc
+        twc = tr.wc
         for i, m in prog.wc:
             twc[i] |= m
         _exec(ctx, key, prog)
@@ -246,7 +254,7 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     ctx.prules = []
     _run_table(ctx, key, table, formatter)
     wc = ctx.pwc
-    twc = ctx.tr.wc
+    twc = tr.wc
     for i in range(N_FIELDS):
         if wc[i]:
             twc[i] |= wc[i]
@@ -272,9 +280,11 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
             _, idx, m, v = op
             key[idx] = (key[idx] & ~m) | v
         elif kind == OP_LEARN:
-            learn = (key[VLAN_TCI] & 0x0FFF, key[DL_SRC], key[IN_PORT])
-            ctx.bridge.learn(*learn, ctx.now)
-            tr.learns.append(learn)
+            vlan = key[VLAN_TCI] & 0x0FFF
+            mac = key[DL_SRC]
+            port = key[IN_PORT]
+            ctx.bridge.learn(vlan, mac, port, ctx.now)
+            tr.learns.append((vlan, mac, port))
         elif kind == OP_MOVE:
             _, si, sofs, nbits, di, dofs = op
             v = (key[si] >> sofs) & ((1 << nbits) - 1)
@@ -514,16 +524,13 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             return
 
 
-def _snapshot(key: list[int]) -> list[int]:
-    return list(key)
-
-
 def _emit(ctx: XlateContext, key: list[int], port: int) -> None:
-    ctx.tr.outputs.append((port, _snapshot(key), None))
+    tr = ctx.tr
+    tr.outputs.append((port, list(key), None))  # a snapshot: later actions change the key
     if ctx.rec is not None:
         ctx.rec.append((OP_OUT, port))
-    if ctx.tr.trace is not None:
-        ctx.tr.dp_actions[-1].append(str(port))
+    if tr.trace is not None:
+        tr.dp_actions[-1].append(str(port))
 
 
 def _output(ctx: XlateContext, key: list[int], port: int, trace, indent: str) -> None:
@@ -695,10 +702,12 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
         tr.dp_actions[-1].append("ct(" + ",".join(parts) + ")" if parts else "ct")
         if act.table is not None:
             tr.dp_actions[-1].append(f"recirc(0x{tr.recirc + len(ctx.queue) + 1:x})")
-    if act.table is not None:
+    table = act.table
+    if table is not None:
         rkey = list(key)
-        if verdict is not None and verdict.orig is not None:
-            ver, src, dst, proto, sport, dport = verdict.orig
+        orig = None if verdict is None else verdict.orig
+        if orig is not None:
+            ver, src, dst, proto, sport, dport = orig
             # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
             rkey[CT_STATE:CT_TP_DST + 1] = (
                 (state, zone, verdict.mark, verdict.label, 0, 0, src, dst, proto, sport, dport) if ver == 6
@@ -707,10 +716,10 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
             rkey[CT_STATE:CT_LABEL + 1] = (state, zone, verdict.mark, verdict.label)
         else:
             rkey[CT_STATE:CT_TP_DST + 1] = (state, zone, 0, 0) + _CT_TUPLE_ZERO
-        ctx.queue.append((rkey, act.table, default_state, act.nat is not None))
+        ctx.queue.append((rkey, table, default_state, act.nat is not None))
         if trace is not None:
             trace.append(indent + f" -> A clone of the packet is forked to recirculate. "
-                                  f"The forked pipeline will be resumed at table {act.table}.")
+                                  f"The forked pipeline will be resumed at table {table}.")
     if trace is not None:
         trace.append(indent + " -> Sets the packet to an untracked state, and clears all the conntrack fields.")
     key[CT_STATE:CT_TP_DST + 1] = _CT_ZERO

@@ -1,0 +1,18 @@
+# Augmenting declarations for megaflow.py: Program and MegaflowCache become extension types
+# (``public object`` fields); lookup/peek are cpdef with their tables typed, so a replayed pass
+# reads the program's ops, rules and mask as struct members (xlate.pxd cimports Program).
+cimport cython
+
+
+cdef class Program:
+    cdef public object ops, rules, wc
+
+
+cdef class MegaflowCache:
+    cdef public object limit, _tables, n, hits, misses, inserted, flushed
+
+    @cython.locals(tables=dict, e=tuple, subtables=list, st=tuple, d=dict, j=Py_ssize_t)
+    cpdef lookup(self, bridge, table, key)
+
+    @cython.locals(tables=dict, e=tuple, st=tuple, d=dict)
+    cpdef peek(self, bridge, table, key)
