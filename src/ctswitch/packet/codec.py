@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-``parse(frame)`` walks the headers once, left to right, reading each field with
-``int.from_bytes`` / ``struct.unpack_from`` at its fixed offset and storing it
-in the flat ``Packet`` record (``packet/headers.py``).  There are no per-header
+``parse(frame)`` walks the headers once, left to right, reading each field
+at its fixed offset (byte by byte on the common path: Ethernet, IPv4, TCP, UDP;
+``int.from_bytes`` / ``struct.unpack_from`` elsewhere) and storing it in the
+flat ``Packet`` record (``packet/headers.py``).  There are no per-header
 objects and no exceptions on the normal path: every length is checked before it
 is read, and a frame that is too short or inconsistent gets ``pkt.drop`` set to
 a short reason (the table ``REASONS`` lists them) while the fields parsed so
@@ -33,7 +34,6 @@ from __future__ import annotations
 from struct import Struct
 
 from .headers import (
-    ETH_TYPE_ARP,
     ETH_TYPE_IP,
     ETH_TYPE_IPV6,
     FRAG_ANY,
@@ -56,9 +56,7 @@ REASONS = (
     "truncated icmp header", "truncated icmpv6 header",
 )
 
-_ETH = Struct("!HIHIH").unpack_from
 _V4 = Struct("!BBHHHBBHII")  # ver/ihl tos len id frag ttl proto csum src dst
-_TCP = Struct("!HHIIBBH")  # sport dport seq ack off flags win
 _HHH = Struct("!HHH")
 _ICMP = Struct("!BBHHH")  # type code csum id seq
 _ARP = Struct("!HHBBH6sI6sI")
@@ -86,9 +84,18 @@ def parse(frame: bytes | bytearray) -> Packet:
         if n >= 12:
             pkt.dl_src = _from(frame[6:12], "big")
         return pkt
-    dh, dl, sh, sl, t = _ETH(frame)
-    pkt.dl_dst = (dh << 32) | dl
-    pkt.dl_src = (sh << 32) | sl
+    # The fields are read from a bytes object (the frame itself when it is one): in the compiled
+    # module (codec.pxd) a read is a C array access and the arithmetic is in C integers.  A 32-bit
+    # or wider field's top byte is read alone into a 64-bit variable first, so that its shift is
+    # 64-bit there.
+    data = frame if type(frame) is bytes else bytes(memoryview(frame))
+    w = (data[0] << 8) | data[1]
+    x = data[2]
+    pkt.dl_dst = (w << 32) | (x << 24) | (data[3] << 16) | (data[4] << 8) | data[5]
+    w = (data[6] << 8) | data[7]
+    x = data[8]
+    pkt.dl_src = (w << 32) | (x << 24) | (data[9] << 16) | (data[10] << 8) | data[11]
+    t = (data[12] << 8) | data[13]
     off = 14
     if t == 0x8100 or t == 0x88A8:
         vlans = []
@@ -97,29 +104,33 @@ def parse(frame: bytes | bytearray) -> Packet:
                 pkt.vlans = tuple(vlans)
                 pkt.drop = "truncated vlan header"
                 return pkt
-            vlans.append((frame[off] << 8) | frame[off + 1])
-            t = (frame[off + 2] << 8) | frame[off + 3]
+            vlans.append((data[off] << 8) | data[off + 1])
+            t = (data[off + 2] << 8) | data[off + 3]
             off += 4
         pkt.vlans = tuple(vlans)
     if t < 0x600:
         t = 0x05FF
     pkt.dl_type = t
-    if t == ETH_TYPE_IP:
+    if t == 0x0800:  # ETH_TYPE_IP
         pkt.l3 = off
         if off + 20 > n:
             pkt.drop = "truncated ipv4 header"
             return pkt
-        vihl, tos, tot, _ident, ff, ttl, proto, _ck, src, dst = _V4.unpack_from(frame, off)
+        vihl = data[off]
         ihl = (vihl & 15) << 2
         if vihl >> 4 != 4:
             pkt.drop = "bad ip version"
             return pkt
         pkt.ip_ver = 4
-        pkt.nw_src = src
-        pkt.nw_dst = dst
+        x = data[off + 12]
+        pkt.nw_src = (x << 24) | (data[off + 13] << 16) | (data[off + 14] << 8) | data[off + 15]
+        x = data[off + 16]
+        pkt.nw_dst = (x << 24) | (data[off + 17] << 16) | (data[off + 18] << 8) | data[off + 19]
+        proto = data[off + 9]
         pkt.nw_proto = proto
-        pkt.nw_tos = tos
-        pkt.nw_ttl = ttl
+        pkt.nw_tos = data[off + 1]
+        pkt.nw_ttl = data[off + 8]
+        tot = (data[off + 2] << 8) | data[off + 3]
         pkt.ip_len = tot
         if ihl < 20:
             pkt.drop = "bad ihl"
@@ -137,6 +148,7 @@ def parse(frame: bytes | bytearray) -> Packet:
         if ihl > 20:
             pkt.ip_options = True
         l4 = off + ihl
+        ff = (data[off + 6] << 8) | data[off + 7]
         if ff & 0x3FFF:
             if ff & 0x1FFF:
                 pkt.nw_frag = FRAG_ANY | FRAG_LATER
@@ -144,17 +156,17 @@ def parse(frame: bytes | bytearray) -> Packet:
                 pkt.payload_len = end - l4
                 return pkt
             pkt.nw_frag = FRAG_ANY
-        _l4(pkt, frame, l4, end, proto)
+        _l4(pkt, data, l4, end, proto)
         return pkt
-    if t == ETH_TYPE_IPV6:
-        _ipv6(pkt, frame, off, n)
+    if t == 0x86DD:  # ETH_TYPE_IPV6
+        _ipv6(pkt, data, off, n)
         return pkt
-    if t == ETH_TYPE_ARP:
+    if t == 0x0806:  # ETH_TYPE_ARP
         pkt.l3 = off
         if off + 28 > n:
             pkt.drop = "truncated arp header"
             return pkt
-        htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, off)
+        htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(data, off)
         if htype == 1 and ptype == ETH_TYPE_IP and hlen == 6 and plen == 4:
             pkt.arp_op = op
             pkt.arp_sha = _from(sha, "big")
@@ -220,17 +232,19 @@ def _ipv6(pkt: Packet, frame, off: int, n: int) -> None:
 def _l4(pkt: Packet, frame, l4: int, end: int, proto: int) -> None:
     """Parses the L4 header at ``l4`` of a segment ending at ``end``."""
     pkt.l4 = l4
-    if proto == IPPROTO_TCP:
+    if proto == 6:  # IPPROTO_TCP
         if l4 + 20 > end:
             pkt.drop = "truncated tcp header"
             return
-        sport, dport, seq, ack, doff, flags, win = _TCP.unpack_from(frame, l4)
-        pkt.tp_src = sport
-        pkt.tp_dst = dport
-        pkt.tcp_seq = seq
-        pkt.tcp_ack = ack
-        pkt.tcp_win = win
-        pkt.tcp_flags = ((doff & 1) << 8) | flags
+        pkt.tp_src = (frame[l4] << 8) | frame[l4 + 1]
+        pkt.tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
+        x = frame[l4 + 4]  # (alone first: see parse)
+        pkt.tcp_seq = (x << 24) | (frame[l4 + 5] << 16) | (frame[l4 + 6] << 8) | frame[l4 + 7]
+        x = frame[l4 + 8]
+        pkt.tcp_ack = (x << 24) | (frame[l4 + 9] << 16) | (frame[l4 + 10] << 8) | frame[l4 + 11]
+        doff = frame[l4 + 12]
+        pkt.tcp_win = (frame[l4 + 14] << 8) | frame[l4 + 15]
+        pkt.tcp_flags = ((doff & 1) << 8) | frame[l4 + 13]
         hl = (doff >> 4) << 2
         if hl < 20 or l4 + hl > end:
             pkt.drop = "bad tcp data offset"
@@ -240,7 +254,7 @@ def _l4(pkt: Packet, frame, l4: int, end: int, proto: int) -> None:
         pkt.payload = l4 + hl
         pkt.payload_len = end - l4 - hl
         return
-    if proto == IPPROTO_UDP:
+    if proto == 17:  # IPPROTO_UDP
         if l4 + 8 > end:
             pkt.drop = "truncated udp header"
             return

@@ -32,7 +32,6 @@ checksum recomputed over the whole message.
 from __future__ import annotations
 
 import struct
-from operator import itemgetter
 
 from ..flow.key import (
     DL_DST,
@@ -98,7 +97,7 @@ def _l4_patch(b: bytearray, coff: int, is_udp: bool, old: int, new: int) -> None
 def apply(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
     """The frame with every header field that differs between the keys rewritten."""
     if pkt.ip_ver == 4 and pkt.l4 >= 0 and (pkt.nw_proto == IPPROTO_TCP or pkt.nw_proto == IPPROTO_UDP) \
-            and not pkt.nw_frag & FRAG_LATER and _not_nat4(old_key) == _not_nat4(new_key):
+            and not pkt.nw_frag & FRAG_LATER and _same_outside_nat4(old_key, new_key):
         return _nat4(frame, pkt, old_key, new_key)
     diff = [i for i in _FIELDS if old_key[i] != new_key[i]]
     if not diff:
@@ -187,23 +186,101 @@ def _apply_fields(b: bytearray, pkt: Packet, diff: list[int], new_key: list[int]
 
 _NAT4 = frozenset((NW_SRC, NW_DST, TP_SRC, TP_DST))
 # The fields of _FIELDS outside _NAT4: when they are equal in both keys, ``apply`` takes _nat4.
+_OUTSIDE_NAT4 = tuple(i for i in _FIELDS if i not in _NAT4)
 _ADDRS = struct.Struct("!II")
 _PORTS = struct.Struct("!HH")
-_not_nat4 = itemgetter(*(i for i in _FIELDS if i not in _NAT4))
+
+
+def _same_outside_nat4(old_key: list[int], new_key: list[int]) -> bool:
+    """True when the keys agree on every field of ``_OUTSIDE_NAT4``: what comparing the two
+    tuples of those fields says (a tuple compares its items by identity, then ==), without
+    building them; a NATed key is a copy of the packet's, so its other fields are the same objects."""
+    for i in _OUTSIDE_NAT4:
+        a = old_key[i]
+        c = new_key[i]
+        if a is not c and not a == c:
+            return False
+    return True
+
+
+def _update(c: int, old: int, new: int) -> int:
+    """``checksum.update`` for ``0 <= c <= 0xFFFF`` and ``0 <= old, new < 2**40`` (the same
+    formula; the compiled module computes it in C integers, see rewrite.pxd)."""
+    s = ((~c & 0xFFFF) - old % 0xFFFF + new % 0xFFFF) % 0xFFFF
+    return ~(s or 0xFFFF) & 0xFFFF
 
 
 def _nat4(frame: bytes | bytearray, pkt: Packet, old_key: list[int], new_key: list[int]) -> bytes:
     """``apply`` when only IPv4 addresses and TCP/UDP ports may differ (the NAT of almost every
     slow-path packet): the same result as ``_apply_nat4``, without building the list of changed
-    fields first, reading and writing the addresses and ports with one struct call each and
-    summing the changes for one RFC 1624 update per checksum (it runs once per NATed
-    slow-path packet)."""
+    fields first, and summing the changes for one RFC 1624 update per checksum (it runs once per
+    NATed slow-path packet).  The bytes are read and written one by one with explicit masks
+    (C integers in the compiled module, rewrite.pxd); values or offsets outside what that
+    handles (an address that is not an int in 0..2**32-1, an offset outside the frame, an L4
+    header inside the 20 bytes of the IPv4 header) take ``_nat4_struct``, the struct-based
+    original, so they give what they always gave."""
     l3 = pkt.l3
     l4 = pkt.l4
     ns, nd, ps, pd = new_key[NW_SRC], new_key[NW_DST], new_key[TP_SRC] & 0xFFFF, new_key[TP_DST] & 0xFFFF
     if ns == old_key[NW_SRC] and nd == old_key[NW_DST] and ps == old_key[TP_SRC] and pd == old_key[TP_DST]:
         return bytes(frame)
     b = bytearray(frame)
+    n = len(b)
+    tcp = pkt.nw_proto == IPPROTO_TCP
+    coff = l4 + 16 if tcp else l4 + 6
+    if (type(ns) is not int or type(nd) is not int or type(ps) is not int or type(pd) is not int
+            or ns < 0 or ns > 0xFFFFFFFF or nd < 0 or nd > 0xFFFFFFFF
+            or l3 < 0 or l4 < l3 + 20 or l4 + 4 > n or coff + 2 > n):
+        return _nat4_struct(b, pkt, ns, nd, ps, pd)
+    s32 = ns
+    d32 = nd
+    s16 = ps
+    d16 = pd
+    # An address's top byte is read alone first, so that the compiled module shifts it as a
+    # 64-bit integer.  The addresses (at l3 + 12), the ports (at l4 >= l3 + 20) and the
+    # checksums do not overlap: only the words that change are written.
+    os_ = b[l3 + 12]
+    os_ = (os_ << 24) | (b[l3 + 13] << 16) | (b[l3 + 14] << 8) | b[l3 + 15]
+    od = b[l3 + 16]
+    od = (od << 24) | (b[l3 + 17] << 16) | (b[l3 + 18] << 8) | b[l3 + 19]
+    ops = (b[l4] << 8) | b[l4 + 1]
+    opd = (b[l4 + 2] << 8) | b[l4 + 3]
+    if s32 != os_:
+        b[l3 + 12] = (s32 >> 24) & 0xFF
+        b[l3 + 13] = (s32 >> 16) & 0xFF
+        b[l3 + 14] = (s32 >> 8) & 0xFF
+        b[l3 + 15] = s32 & 0xFF
+    if d32 != od:
+        b[l3 + 16] = (d32 >> 24) & 0xFF
+        b[l3 + 17] = (d32 >> 16) & 0xFF
+        b[l3 + 18] = (d32 >> 8) & 0xFF
+        b[l3 + 19] = d32 & 0xFF
+    if s16 != ops:
+        b[l4] = (s16 >> 8) & 0xFF
+        b[l4 + 1] = s16 & 0xFF
+    if d16 != opd:
+        b[l4 + 2] = (d16 >> 8) & 0xFF
+        b[l4 + 3] = d16 & 0xFF
+    if s32 != os_ or d32 != od:
+        c = _update((b[l3 + 10] << 8) | b[l3 + 11], os_ + od, s32 + d32)
+        b[l3 + 10] = (c >> 8) & 0xFF
+        b[l3 + 11] = c & 0xFF
+    c = (b[coff] << 8) | b[coff + 1]
+    if not tcp and pkt.nw_proto == IPPROTO_UDP:
+        if c == 0:  # no UDP checksum: stays none
+            return bytes(b)
+        c = _update(c, os_ + od + ops + opd, s32 + d32 + s16 + d16) or 0xFFFF
+    else:
+        c = _update(c, os_ + od + ops + opd, s32 + d32 + s16 + d16)
+    b[coff] = (c >> 8) & 0xFF
+    b[coff + 1] = c & 0xFF
+    return bytes(b)
+
+
+def _nat4_struct(b: bytearray, pkt: Packet, ns: int, nd: int, ps: int, pd: int) -> bytes:
+    """``_nat4`` with struct calls: what it does with values and offsets outside its C integers."""
+    l3 = pkt.l3
+    l4 = pkt.l4
     os_, od = _ADDRS.unpack_from(b, l3 + 12)
     ops, opd = _PORTS.unpack_from(b, l4)
     _ADDRS.pack_into(b, l3 + 12, ns, nd)
