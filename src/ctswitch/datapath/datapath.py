@@ -405,17 +405,22 @@ class Datapath:
             closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
                 c = v.conn
-                if c is not None and not any(x is c for x in seen):
+                if c is None:
+                    continue
+                for x in seen:  # (a loop, not any(): Cython cannot compile that genexpr in a cpdef method)
+                    if x is c:
+                        break
+                else:
                     seen.append(c)
                     if closing:
                         # A closing TCP connection is never (re)offloaded; keep the teardown reason.
                         if c.status & IPS_OFFLOAD:
                             off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
-                        continue
-                    was = c.status & IPS_OFFLOAD
-                    off.consider(c, now, pkt=pkt)
-                    if c.proto == PROTO_TCP:
-                        peer = self._note_peer(c, v.reply, key, was) or peer
+                    else:
+                        was = c.status & IPS_OFFLOAD
+                        off.consider(c, now, pkt=pkt)
+                        if c.proto == PROTO_TCP:
+                            peer = self._note_peer(c, v.reply, key, was) or peer
             self._maybe_cache(bridge, key, tr, now)
             if peer is not None:
                 self._cache_peer(bridge, *peer, now)
