@@ -97,6 +97,14 @@ VALID_FLAGS = frozenset((
 MAXACKWINCONST = 66000
 M32 = 0xFFFFFFFF
 
+# The constants of the per-packet functions under private names, which tcp.pxd declares C
+# integers: compiled, packet/in_window/_window_setup do their flag, state and 32-bit sequence
+# arithmetic in C (the public names stay Python ints for the other modules).
+_FINF, _SYNF, _RSTF, _ACKF, _M32, _MAXACKWIN = TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, M32, MAXACKWINCONST
+_F_WSCALE, _F_SACK, _F_LIBERAL, _F_UNACKED, _F_MAXACK = (
+    F_WINDOW_SCALE, F_SACK_PERM, F_BE_LIBERAL, F_DATA_UNACKNOWLEDGED, F_MAXACK_SET)
+_SS, _SR = SYN_SENT, SYN_RECV
+
 
 def flags_valid(flags: int) -> bool:
     """True when the TCP flag combination is one conntrack accepts."""
@@ -166,27 +174,86 @@ def init(conn: TcpConn, pkt, loose: bool) -> bool:
 
 
 def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
-    """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID.
+    """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID."""
+    if _COMPILED and not _fits(conn, pkt):
+        return _source().in_window(conn, d, index, pkt, be_liberal)
+    return _in_window(conn, d, index, pkt, be_liberal)
+
+
+def _within(x, hi: int) -> bool:
+    """True when ``x`` is an int in [0, hi] (compiled: read through a C long long; hi < 2**32)."""
+    if type(x) is not int:
+        return False
+    try:
+        v = x
+    except OverflowError:  # compiled: wider than a long long
+        return False
+    return 0 <= v <= hi
+
+
+def _fits(c: TcpConn, pkt) -> bool:
+    """True when every value ``_in_window`` and ``_window_setup`` read into a C integer (tcp.pxd)
+    is an int that integer holds and their arithmetic on it is exact: the packet's flags,
+    sequence numbers, window and payload length, its window-scale option (-1 or a byte), and the
+    connection's state and window fields (the scales below 32: a C shift by 32 or more is
+    undefined).  The parser and this module produce nothing else; anything else (a float, a
+    negative or wider number, None) goes to this module's Python source instead (``_source``),
+    so the compiled core answers (or raises) as Python does."""
+    ws = pkt.tcp_wscale
+    return (_within(pkt.tcp_flags, _M32) and _within(pkt.tcp_seq, _M32) and _within(pkt.tcp_ack, _M32)
+            and _within(pkt.tcp_win, _M32) and _within(pkt.payload_len, _M32)
+            and type(ws) is int and (ws == -1 or _within(ws, 255)) and _within(c.state, _M32)
+            and _within(c.end0, _M32) and _within(c.maxend0, _M32) and _within(c.maxwin0, _M32)
+            and _within(c.maxack0, _M32) and _within(c.scale0, 31) and _within(c.flags0, _M32)
+            and _within(c.end1, _M32) and _within(c.maxend1, _M32) and _within(c.maxwin1, _M32)
+            and _within(c.maxack1, _M32) and _within(c.scale1, 31) and _within(c.flags1, _M32))
+
+
+# True when this module runs compiled (the Python source has no use for ``_fits``).
+_COMPILED = not __file__.endswith(".py")
+_SOURCE = []
+
+
+def _source():
+    """This module run from its Python source (loaded once, only by a compiled build that met
+    values ``_fits`` refuses)."""
+    if not _SOURCE:
+        import importlib.util
+
+        from .. import _native
+        spec = importlib.util.spec_from_file_location(
+            "ctswitch.conntrack._tcp_source", _native.source_path("conntrack.tcp"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _SOURCE.append(mod)
+    return _SOURCE[0]
+
+
+def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
+    """``in_window`` for values ``_fits`` accepts.
 
     The sender's and the receiver's fields are read into locals (``s_*``/``r_*``)
     and only the ones a branch changes are written back; before(a, b) is
     ``(a - b) & M32 >= 2**31`` inline.  The rare set-up of a direction's window
     (first segment seen that way, or a SYN restarting it) is ``_window_setup``,
-    which updates the connection in place before the checks read it.
+    which updates the connection in place before the checks read it.  Compiled,
+    the locals are C unsigned 32-bit integers (tcp.pxd): the masked arithmetic is the same.
     """
     c = conn
     flags = pkt.tcp_flags
     seq = pkt.tcp_seq
     ack = pkt.tcp_ack  # also the kernel's sack: SACK blocks are not parsed, so sack == ack
     win = pkt.tcp_win
-    syn = flags & TCP_SYN
-    end = seq + pkt.payload_len
+    plen = pkt.payload_len
+    syn = flags & _SYNF
+    end = seq + plen
     if syn:
         end += 1
-    if flags & TCP_FIN:
+    if flags & _FINF:
         end += 1
-    end &= M32
-    if ((not (c.maxwin1 if d else c.maxwin0) or (syn and (c.state == SYN_SENT or c.state == SYN_RECV)))
+    end &= _M32
+    state = c.state
+    if ((not (c.maxwin1 if d else c.maxwin0) or (syn and (state == _SS or state == _SR)))
             and _window_setup(c, d, pkt, flags, end, win, ack)):
         return ACCEPT  # simultaneous open
     if d:
@@ -197,54 +264,54 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
             c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0)
         r_end, r_maxend, r_maxwin, r_flags = c.end1, c.maxend1, c.maxwin1, c.flags1
-    if not flags & TCP_ACK:
+    if not flags & _ACKF:
         ack = r_end
-    elif flags & TCP_RST and ack == 0:
+    elif flags & _RSTF and ack == 0:
         ack = r_end
-    if flags & TCP_RST and seq == 0 and c.state == SYN_SENT:
+    if flags & _RSTF and seq == 0 and state == _SS:
         seq = end = s_end
-    maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
-    if ((s_maxend - seq) & M32) >= 0x80000000:  # I fails: after(seq, td_maxend)
-        liberal = be_liberal or s_flags & F_BE_LIBERAL
-        if (r_maxwin and ((s_end - r_maxwin - 1 - end) & M32) >= 0x80000000
-                and ((r_end - maxackwin - 1 - ack) & M32) >= 0x80000000
-                and ((end - s_maxend + 1) & M32) <= r_maxwin
-                and ((ack - r_end - 1) & M32) >= 0x80000000):
-            s_flags |= F_DATA_UNACKNOWLEDGED
+    maxackwin = s_maxwin if s_maxwin > _MAXACKWIN else _MAXACKWIN
+    if ((s_maxend - seq) & _M32) >= 0x80000000:  # I fails: after(seq, td_maxend)
+        liberal = be_liberal or s_flags & _F_LIBERAL
+        if (r_maxwin and ((s_end - r_maxwin - 1 - end) & _M32) >= 0x80000000
+                and ((r_end - maxackwin - 1 - ack) & _M32) >= 0x80000000
+                and ((end - s_maxend + 1) & _M32) <= r_maxwin
+                and ((ack - r_end - 1) & _M32) >= 0x80000000):
+            s_flags |= _F_UNACKED
             if d:
                 c.end1, c.flags1 = end, s_flags
             else:
                 c.end0, c.flags0 = end, s_flags
             return ACCEPT if liberal else R_IGNORE
         return ACCEPT if liberal else R_INVALID
-    if ((r_end - ack) & M32) >= 0x80000000:  # III fails: after(ack, receiver td_end)
-        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_INVALID
-    if r_maxwin and ((end - s_end + r_maxwin) & M32) >= 0x80000000:  # II fails: before(end, td_end - td_maxwin)
-        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
-    if ((ack - r_end + maxackwin) & M32) >= 0x80000000:  # IV fails: before(ack, td_end - maxackwin)
-        return ACCEPT if be_liberal or s_flags & F_BE_LIBERAL else R_IGNORE
+    if ((r_end - ack) & _M32) >= 0x80000000:  # III fails: after(ack, receiver td_end)
+        return ACCEPT if be_liberal or s_flags & _F_LIBERAL else R_INVALID
+    if r_maxwin and ((end - s_end + r_maxwin) & _M32) >= 0x80000000:  # II fails: before(end, td_end - td_maxwin)
+        return ACCEPT if be_liberal or s_flags & _F_LIBERAL else R_IGNORE
+    if ((ack - r_end + maxackwin) & _M32) >= 0x80000000:  # IV fails: before(ack, td_end - maxackwin)
+        return ACCEPT if be_liberal or s_flags & _F_LIBERAL else R_IGNORE
     # In window: update both directions (td_scale, td_end of the receiver and td_maxend of
     # the sender do not change here).
-    swin = win if syn else (win << s_scale) & M32
+    swin = win if syn else (win << s_scale) & _M32
     if s_maxwin < swin:  # swin = win + (sack - ack), and sack == ack (no SACK blocks)
         s_maxwin = swin
-    if ((s_end - end) & M32) >= 0x80000000:
+    if ((s_end - end) & _M32) >= 0x80000000:
         s_end = end
-        s_flags |= F_DATA_UNACKNOWLEDGED
-    if flags & TCP_ACK:
-        if not s_flags & F_MAXACK_SET:
+        s_flags |= _F_UNACKED
+    if flags & _ACKF:
+        if not s_flags & _F_MAXACK:
             s_maxack = ack
-            s_flags |= F_MAXACK_SET
-        elif ((s_maxack - ack) & M32) >= 0x80000000:
+            s_flags |= _F_MAXACK
+        elif ((s_maxack - ack) & _M32) >= 0x80000000:
             s_maxack = ack
-    if r_maxwin != 0 and ((s_maxend - end) & M32) >= 0x80000000:
-        r_maxwin = (r_maxwin + ((end - s_maxend) & M32)) & M32
-    if ((r_maxend - 1 - ack - swin) & M32) >= 0x80000000:
-        r_maxend = (ack + swin) & M32
+    if r_maxwin != 0 and ((s_maxend - end) & _M32) >= 0x80000000:
+        r_maxwin = (r_maxwin + ((end - s_maxend) & _M32)) & _M32
+    if ((r_maxend - 1 - ack - swin) & _M32) >= 0x80000000:
+        r_maxend = (ack + swin) & _M32
         if swin == 0:
-            r_maxend = (r_maxend + 1) & M32
+            r_maxend = (r_maxend + 1) & _M32
     if ack == r_end:
-        r_flags &= ~F_DATA_UNACKNOWLEDGED
+        r_flags &= ~_F_UNACKED
     if index == ACK_SET:
         if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
                 and c.last_end == end and c.last_win == win):
@@ -277,34 +344,34 @@ def _window_setup(c: TcpConn, d: int, pkt, flags: int, end: int, win: int, ack: 
         r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
     accept = False
     if s_maxwin == 0:
-        init = flags & TCP_SYN
+        init = flags & _SYNF
         if init:
-            accept = not flags & TCP_ACK  # simultaneous open
+            accept = not flags & _ACKF  # simultaneous open
         else:
             s_end = end
-            s_maxwin = ((win << s_scale) & M32) or 1
-            s_maxend = (end + s_maxwin) & M32
+            s_maxwin = ((win << s_scale) & _M32) or 1
+            s_maxend = (end + s_maxwin) & _M32
             if r_maxwin == 0:
                 r_end = r_maxend = ack
-            elif ack == ((r_end + 1) & M32):
-                r_end = (r_end + 1) & M32
-    elif ((s_end - end) & M32) >= 0x80000000:  # a SYN in SYN_SENT or SYN_RECV (see in_window)
+            elif ack == ((r_end + 1) & _M32):
+                r_end = (r_end + 1) & _M32
+    elif ((s_end - end) & _M32) >= 0x80000000:  # a SYN in SYN_SENT or SYN_RECV (see in_window)
         init = True
-        accept = d == DIR_REPLY and not flags & TCP_ACK
+        accept = d == DIR_REPLY and not flags & _ACKF
     else:
         return False
     if init:  # kernel: the sender's state restarts from this SYN
         s_end = s_maxend = end
         s_maxwin = win or 1
-        s_flags &= F_BE_LIBERAL
+        s_flags &= _F_LIBERAL
         s_scale = 0
         if pkt.tcp_sack_perm:
-            s_flags |= F_SACK_PERM
+            s_flags |= _F_SACK
         ws = pkt.tcp_wscale
         if ws >= 0:
             s_scale = ws if ws < 14 else 14
-            s_flags |= F_WINDOW_SCALE
-        if not (s_flags & F_WINDOW_SCALE and r_flags & F_WINDOW_SCALE):
+            s_flags |= _F_WSCALE
+        if not (s_flags & _F_WSCALE and r_flags & _F_WSCALE):
             s_scale = r_scale = 0
     if d:
         c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = s_end, s_maxend, s_maxwin, s_scale, s_flags
@@ -331,6 +398,8 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
     c = conn
     if c.wide is not None:  # offloaded: packed by on_offload
         c.unpack()
+    if _COMPILED and not _fits(c, pkt):
+        return _source().packet(conn, d, pkt, t, now)
     old = c.state
     flags = pkt.tcp_flags
     index = CLASS_OF[flags & 0x3F]
@@ -348,7 +417,11 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
         elif ns == IGNORE:
             if (index == SYNACK_SET and c.last_index == SYN_SET and c.last_dir != d
                     and pkt.tcp_ack == c.last_end):
-                # The SYN/ACK answers a SYN we ignored: resync from the annotated values.
+                # The SYN/ACK answers a SYN we ignored: resync from the annotated values
+                # (compiled, ``_in_window`` then reads them as C integers: see ``_fits``).
+                if _COMPILED and not (_within(c.last_end, _M32) and _within(c.last_win, _M32)
+                                      and _within(c.last_wscale, 31)):
+                    return _source().packet(conn, d, pkt, t, now)
                 old = SYN_SENT
                 ns = SYN_RECV
                 le = c.last_end
@@ -411,7 +484,7 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
                 skip_window = True
 
     if not skip_window:
-        res = in_window(c, d, index, pkt, t.be_liberal)
+        res = _in_window(c, d, index, pkt, t.be_liberal)
         if res:
             if res == R_IGNORE:
                 return R_IGNORE, 0, 0
