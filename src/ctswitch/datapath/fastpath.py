@@ -665,7 +665,8 @@ class BatchFastPath:
         self.by_no: list[MirrorTable | None] = []
         self.names: list[str] = []
         self.conns = ConnMap()
-        self._fout = np.empty((len(self.conns._out), 8), dtype=np.uint64)  # forget's rows to credit
+        self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
+        self._fout = np.empty(8, dtype=np.uint64)  # the counters forget credits
         self.live = 0  # entries over all tables
         # Entry ids hit since their counters were last credited, per bridge.  Crediting is
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
@@ -834,30 +835,34 @@ class BatchFastPath:
         """Drops every decision of connection ``cid``."""
         by_no = self.by_no
         if _FUSED and by_no:
-            # One kernel call drops them all (when they are in one table); their hits are credited
-            # after, in the same order (crediting reads nothing of the table).
+            # One kernel call, plus one after each entry with hits to credit (credited in between, as
+            # the general path below does: its crediting may credit the bridge's other hits).
             conns = self.conns
+            out = self._fout
             t = by_no[0]
+            i = -1
+            n = 0
             while True:
                 stale = t.sindex is not None
-                n, ns, c = _mt_forget(t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree,
-                                      t.cid1, t.meta, t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask,
-                                      cid, t.no, conns._out, self._fout)
-                if n > -3:
-                    break
-                t = by_no[-3 - n]
-            if n >= 0:
-                if n:
-                    t._nfree += n
+                s, n, d, ns = _mt_forget(t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree,
+                                         t.cid1, t.meta, t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask,
+                                         cid, t.no, self._fvals, n, i, out)
+                if s == -2:
+                    break  # (a first call: nothing done)
+                if s <= -3:
+                    t = by_no[-3 - s]
+                    continue
+                if d:
+                    t._nfree += d
                     t.nstale -= ns
-                    conns.n -= n
-                    self.live -= n
-                    if c:
-                        bridge = self.dp.switch.bridges.get(self.names[t.no])
-                        credit = self._credit_entry
-                        for pk, by, used, cid1, meta, k0, k1, k5 in self._fout[:c].tolist():
-                            credit(t, bridge, pk, by, used, cid1, meta, k0, k1, k5)
-                return
+                    conns.n -= d
+                    self.live -= d
+                if s < 0:
+                    return
+                pk, by, used, cid1, meta, k0, k1, k5 = out.tolist()
+                self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, k0,
+                                   k1, k5)
+                i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
             e = v & 0xFFFFFFFF

@@ -499,43 +499,54 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
 
 
 def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
-               cid, no, vals, out):
-    """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``:
-    for each entry, in the connection map's order, takes its row counters (into ``out``, with
-    cid1, meta and row words 0, 1 and 5, when it has hits to credit: ``fpk``/``fby``/``fused1``
-    take them as ``_credit_one`` does), removes it from the map, drops it (index or ``sindex``,
-    row and cid1 zeroed, id pushed on the free stack).  Returns (entries dropped, of them stale,
-    rows of ``out`` to credit); (-2, 0, 0) with nothing done when ``vals`` or ``out`` is too short or the
-    entries span tables, (-3 - table, 0, 0) when they are all in another table."""
-    n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
-    if n > vals.shape[0] or n > out.shape[0]:
-        return -2, 0, 0
-    for i in range(n):
-        if (vals[i] >> 32) != (vals[0] >> 32):
-            return -2, 0, 0
-    if n and (vals[0] >> 32) != no:
-        return -3 - (vals[0] >> 32), 0, 0
+               cid, no, vals, n, i, out):
+    """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
+    to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
+    (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
+    of entry ``vals[i]``, which goes on from there.  Each entry leaves the connection map and
+    the table (index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
+    ``remove`` would, in order; at an entry with hits (row packets != 0), whose credit comes
+    first (its Python side may credit the bridge's pending hits, ``mac_sync``: the later entries
+    must still be there), the call takes its counters as ``_credit_one`` does (into ``out``:
+    packets, bytes, last use, cid1, meta and row words 0, 1 and 5) and stops.
+
+    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale);
+    a first call returns (-2, ...) with nothing done when ``vals`` is too short or the entries
+    span tables, (-3 - table, ...) when they are all in another table."""
+    if i < 0:
+        n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
+        if n > vals.shape[0]:
+            return -2, n, 0, 0
+        for j in range(n):
+            if (vals[j] >> 32) != (vals[0] >> 32):
+                return -2, n, 0, 0
+        if n and (vals[0] >> 32) != no:
+            return -3 - (vals[0] >> 32), n, 0, 0
+    d = 0
     ns = 0
-    c = 0
-    for i in range(n):
-        v = vals[i]
+    j = max(i, 0)
+    while j < n:
+        v = vals[j]
         e = v & 0xFFFFFFFF
-        pk = ent[e, W_PKTS]
-        if pk != np.uint64(0):
-            by = ent[e, W_BYTES]
-            used = ent[e, W_USED]
-            out[c, 0] = pk
-            out[c, 1] = by
-            out[c, 2] = used
-            out[c, 3] = cid1[e]
-            out[c, 4] = meta[e]
-            out[c, 5] = ent[e, 0]
-            out[c, 6] = ent[e, 1]
-            out[c, 7] = ent[e, 5]
-            fpk[e] += np.int64(pk)
-            fby[e] += np.int64(by)
-            fused1[e] = np.int64(used) + 1
-            c += 1
+        if j != i:
+            pk = ent[e, W_PKTS]
+            if pk != np.uint64(0):
+                by = ent[e, W_BYTES]
+                used = ent[e, W_USED]
+                out[0] = pk
+                out[1] = by
+                out[2] = used
+                out[3] = cid1[e]
+                out[4] = meta[e]
+                out[5] = ent[e, 0]
+                out[6] = ent[e, 1]
+                out[7] = ent[e, 5]
+                ent[e, W_PKTS] = 0
+                ent[e, W_BYTES] = 0
+                fpk[e] += np.int64(pk)
+                fby[e] += np.int64(by)
+                fused1[e] = np.int64(used) + 1
+                return j, n, d, ns
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
             _index_del(ent, sindex, mask, e)
@@ -545,7 +556,10 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
         cid1[e] = 0
         free[nfree] = e
         nfree += 1
-    return n, ns, c
+        d += 1
+        j += 1
+    return -1, n, d, ns
+
 
 if HAVE_NUMBA and not numba.config.DISABLE_JIT:
     from llvmlite import ir as _ir

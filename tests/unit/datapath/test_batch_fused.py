@@ -109,7 +109,7 @@ def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int,
     assert dp.enable_batch(capacity=capacity)
     if small_map:  # the connection map grows while connections come (the kernel leaves growth to add)
         dp.batch.conns = ConnMap(8)
-    dp.batch._fout = np.empty((fout_rows, 8), dtype=np.uint64)  # 1: forget's fallback for 2 entries
+    dp.batch._fvals = np.empty(fout_rows, dtype=np.int64)  # 1: forget's fallback for 2 entries
     monkeypatch.setattr(fastpath, "_FUSED", fused)
     steps = []
     now = 5000
@@ -260,4 +260,37 @@ def test_out_of_range_rewrite_raises_as_pack_row_does(monkeypatch):
             b.add_output(ck, brs[0].generation, fe.cid, fe.reply, 1, key, okey, [], None, now, ())
         assert _tables(sw) == before
         out.append(before)
+    assert out[0] == out[1]
+
+
+def test_forget_crediting_a_mac_that_syncs_the_bridge(monkeypatch):
+    """A forgotten connection's hits re-learn a MAC the bridge lost (fdb/flush, no sync since):
+    ``learn`` credits the bridge's pending hits (``mac_sync``) in the middle of the forget, while
+    the connection's later entries are still in the table, as the general path leaves them."""
+    from ctswitch.conntrack.conn import IPS_HW_OFFLOAD
+
+    out = []
+    for fused in (False, True):
+        monkeypatch.setattr(fastpath, "_FUSED", fused)
+        rng = random.Random(8)
+        sw, brs = _switch()
+        dp = sw.datapath
+        assert dp.enable_batch(capacity=4096)
+        pkts = _traffic(rng, 900)
+        now = 5000
+        for b, p, f in pkts[:600]:
+            dp.receive(brs[b], p, f, now)
+        dp.sync_counters()
+        # kernel hits pending on every entry of br0 (both directions of each connection)
+        part = [(p, f) for b, p, f in pkts[600:] if b == 0 and f[47] & 0x07 == 0]
+        buf, offs, lens, inp = batch_arrays([f for _p, f in part], [p for p, _f in part])
+        nows = np.arange(now + 50, now + 50 + 7 * len(part), 7, dtype=np.int64)  # last uses differ
+        dp.batch.receive_batch(brs[0], buf, offs, lens, inp, nows)
+        assert dp.batch.dirty.get("br0")
+        fdb_flush(sw, ["br0"])
+        gone = [c for c in sorted(sw.tracker.iter_conns(), key=lambda c: c.id) if c.status & IPS_HW_OFFLOAD]
+        assert len(gone) > 4
+        for c in gone:
+            dp.forget_conn(c)
+        out.append((_tables(sw), [_state(sw, br) for br in brs], sorted(brs[0].mac.items())))
     assert out[0] == out[1]
