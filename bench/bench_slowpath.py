@@ -12,7 +12,7 @@ A real ``Switch`` with the vendor example 2 flows (``ct(table=1,nat)``,
   packet walks both tables and conntrack;
 * a cProfile of both, top functions by own time (``--profile``; as pure Python only: cProfile
   sees no frames inside the compiled core, so a compiled run says so instead);
-* every timed loop runs under ``io.gcpolicy.packet_gc`` (the young-generation GC threshold the
+* every timed loop runs under ``io.gcpolicy.packet_gc`` (the GC thresholds the
   replay and the live daemon use while packets flow);
 * with ``--split``, the microseconds per packet of each stage (parse, key, translate and the
   tracker inside it, emit, offload), each stage's function timed by a wrapper.
@@ -29,7 +29,7 @@ import sys
 from bench.common import check_flags, report, timeit
 from bench.switchbench import data, establish, handshake, make_switch
 from ctswitch import _native
-from ctswitch.io.gcpolicy import PACKET_GC_GEN0, packet_gc
+from ctswitch.io.gcpolicy import PACKET_GC_GEN0, PACKET_GC_OLDER, packet_gc
 
 FLAGS = {  # the command line (common.check_flags; run_all passes each module only its own)
     "--quick": "a short pass (smaller sizes, fewer runs)",
@@ -166,8 +166,8 @@ def main(argv: list[str]) -> list[str]:
     lines.append(f"* established packets through the slow path (offload off), {nc:,} conns, 64 B: "
                  f"**{t3.per_s(' pkt/s')}**, {1e6 / t3.rate:.1f} µs per packet "
                  f"(slow-path packets counted: {slow:,} of {4 * npk:,})")
-    lines.append(f"* every timed loop runs under `io.gcpolicy.packet_gc` (young-generation GC threshold "
-                 f"{PACKET_GC_GEN0:,}, as the replay and the live daemon run packets)")
+    lines.append(f"* every timed loop runs under `io.gcpolicy.packet_gc` (GC thresholds {PACKET_GC_GEN0:,}/"
+                 f"{PACKET_GC_OLDER}/{PACKET_GC_OLDER}, as the replay and the live daemon run packets)")
     if _native.active() and ("--profile" in argv or not quick):
         lines += ["", "No cProfile: it sees no frames inside the compiled core; "
                   "`CTSWITCH_PURE=1 python -m bench.bench_slowpath --profile` profiles the same code as Python."]

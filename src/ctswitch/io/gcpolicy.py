@@ -3,8 +3,9 @@
 A slow-path packet builds a few dozen short-lived objects (parsed packet, flow keys, the
 translation) that die by reference count within the packet, yet count towards the 700
 allocations that trigger a young-generation collection; each collection also walks the
-survivors.  ``packet_gc()`` raises the young-generation threshold to ``PACKET_GC_GEN0`` while it
-is entered and restores the previous thresholds on exit, also on error (the vendor replays gained
+survivors.  ``packet_gc()`` raises the young-generation threshold to ``PACKET_GC_GEN0`` and the
+two older ones to ``PACKET_GC_OLDER`` (never lowering any) while it is entered, and restores the
+previous thresholds on exit, also on error (the vendor replays gained
 3-5 %, measured A/B; ``bench/bench_slowpath.py`` times its loops under it as well).
 
 What is left (session 6, compiled core, CPython 3.11; ``gc.callbacks`` timing in CPU seconds,
@@ -15,7 +16,13 @@ its last collection exceed a quarter of it, so the long-lived connection objects
 over and over: ``gc.freeze()`` of what exists before a replay gains nothing (0.28 s), nor do
 raised older thresholds (20000/100/100: 0.19 s).  A young threshold of 100 000 halves the GC time
 (0.12 s, about 1 % of the 100k replay), as does disabling the collector (0.12 s then goes to the
-collection after the replay): under the 3 % a change must gain, so the policy stays as it is.
+collection after the replay): under the 3 % a change must gain.  Connections that pile up
+(a burst of new connections, ``bench_slowpath``'s 20k handshakes) are another matter: each young
+collection promotes them, and with CPython's older thresholds (10, 10) the middle and oldest
+generations are collected every 10 young collections, walking them all; ``PACKET_GC_OLDER`` (100)
+makes those ten times rarer: ``bench_slowpath``'s new connections spent 6-9 % of their CPU time in
+the collector with 20000/10/10 and 2-3 % with 20000/100/100 (``gc.callbacks``, two runs each), a
+4-7 % faster loop; the young threshold is no lever there (50 000 or 100 000: 24-33 % in GC).
 
 A replay makes no reference cycles per packet or per connection (any loop, compiled or pure;
 ``gc.DEBUG_SAVEALL``; compiled, the closure in ``Timeouts.__init__`` is a 2-object cycle per
@@ -32,12 +39,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 PACKET_GC_GEN0 = 20_000  # the young-generation threshold while packets flow (CPython's default: 700)
+PACKET_GC_OLDER = 100  # the two older generations' thresholds (CPython's default: 10, 10)
 
 
 @contextmanager
 def packet_gc() -> Iterator[None]:
     old = gc.get_threshold()
-    gc.set_threshold(max(old[0], PACKET_GC_GEN0), *old[1:])
+    gc.set_threshold(max(old[0], PACKET_GC_GEN0), *(max(t, PACKET_GC_OLDER) for t in old[1:]))
     try:
         yield
     finally:
