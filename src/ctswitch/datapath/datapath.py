@@ -81,8 +81,8 @@ PROTO_TCP = 6
 _HANDSHAKE = frozenset((SYN_SENT, SYN_RECV, SYN_SENT2))  # TCP states before ESTABLISHED
 # Every port's MTU (ports have no mtu_request here): what a reassembled datagram is cut for.
 PORT_MTU = 1500
-# fastpath.pack_key / row_new, bound by enable_batch (fastpath loads numba: not before it is used).
-_pack_key = _row_new = None
+# fastpath.row_new, bound by enable_batch (fastpath loads numba: not before it is used).
+_row_new = None
 
 
 class FastEntry:
@@ -272,19 +272,15 @@ class Datapath:
             t = b._table(bridge.name, bridge.generation)
         if kernel_miss and not t.nstale:
             return None
-        r = t._row
-        r[:4] = _pack_key((key[IN_PORT], key[DL_SRC], key[DL_DST], key[NW_SRC], key[NW_DST], key[NW_PROTO],
-                          key[TP_SRC], key[TP_DST]))
-        e = -1 if kernel_miss or not t.live_current() else t.find_row(r)
+        found, e, cid1, meta = t.find_flow(not kernel_miss and t.live_current() != 0, key[IN_PORT], key[DL_SRC],
+                                           key[DL_DST], key[NW_SRC], key[NW_DST], key[NW_PROTO], key[TP_SRC],
+                                           key[TP_DST])
         tracker = self.switch.tracker
-        if e < 0:
-            if t.nstale:
-                e = t.find_row(r, True)
-                if e >= 0:  # a decision of an older generation: dropped at its first use
-                    tracker.get(int(t.cid1[e]) - 1)
-                    b.remove(t, e)
+        if found != 1:
+            if found == 2:  # a decision of an older generation: dropped at its first use
+                tracker.get(cid1 - 1)
+                b.remove(t, e)
             return None
-        cid1, meta = int(t.cid1[e]), int(t.meta[e])
         conn = tracker.get(cid1 - 1)
         if conn is None or not (conn.status & IPS_OFFLOAD):
             b.remove(t, e)
@@ -567,12 +563,12 @@ class Datapath:
         """Turns on the batched Numba fast path (replay); False when it is not available."""
         if self.batch is not None:
             return True
-        global _pack_key, _row_new
+        global _row_new
         try:
-            from .fastpath import BatchFastPath, pack_key, row_new
+            from .fastpath import BatchFastPath, row_new
         except ImportError:
             return False
-        _pack_key, _row_new = pack_key, row_new
+        _row_new = row_new
         self.batch = b = BatchFastPath(self, capacity)
         for ck, e in list(self.cache.items()):
             if _batchable(e.conn) and b.add(ck, e) >= 0:  # moved to the table with its counters

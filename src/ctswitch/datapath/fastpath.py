@@ -108,6 +108,7 @@ from .kernels import (  # the kernels and the row layout they share with the tab
     _cm_get,
     _cm_put,
     _cm_put_many,
+    _find_flow,
     _find_row,
     _index_del,
     _insert_one,
@@ -115,6 +116,9 @@ from .kernels import (  # the kernels and the row layout they share with the tab
     _move_index,
     _mt_forget,
     _mt_put,
+    _sync_take,
+    _take,
+    direct,
 )
 
 
@@ -577,6 +581,9 @@ class MirrorTable(FastTable):
         self._side()
         self.sindex = None
         self.nstale = 0
+        # _mt_forget and _find_flow for this table's argument types (``direct``), once used, with
+        # the kernel they were made of (a test may replace the module's kernel).
+        self.forget_fn = self.forget_of = self.find_fn = self.find_of = None
 
     def _side(self) -> None:
         c = self.capacity
@@ -586,6 +593,7 @@ class MirrorTable(FastTable):
         self.fby = np.zeros(c, dtype=np.int64)
         self.fused1 = np.zeros(c, dtype=np.int64)
         self.fcreated = np.zeros(c, dtype=np.int64)
+        self.mark = np.zeros(c, dtype=np.uint8)  # _sync_take's scratch (zero between calls)
         self.shapes: list[tuple] = []
         self.shape_ids: dict = {}
 
@@ -626,6 +634,38 @@ class MirrorTable(FastTable):
         """Entry id of the key in ``row[:4]`` (a ``_row``-like array) among current or stale entries."""
         return int(_find_row(self.ent, self.sindex if stale else self.index, self.mask, row))
 
+    def find_flow(self, current: bool, in_port: int, dl_src: int, dl_dst: int, nw_src: int, nw_dst: int,
+                  proto: int, sport: int, dport: int) -> tuple[int, int, int, int]:
+        """The entry of a flow key (``key_from_cache_key``'s fields) among the current entries (when
+        ``current``), then the stale ones: (1, entry id, cid1, meta) for a current entry, (2, ...)
+        for a stale one, (0, -1, 0, 0) for none.  One kernel call (``_find_flow``)."""
+        stale = self.nstale != 0
+        args = (self.ent, self.index, self.sindex if stale else self.index, stale, current, self.mask, self.cid1,
+                self.meta, in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
+        fn = self.find_fn
+        if self.find_of is not _find_flow:  # compiled for ints (int64) and bools, whatever these are
+            fn = self.find_fn = direct(_find_flow, *args[:3], False, False, *args[5:8], 0, 0, 0, 0, 0, 0, 0, 0)
+            self.find_of = _find_flow
+        try:
+            res = fn(*args)
+        except OverflowError:  # an int no int64 holds
+            res = (3, -1, 0, 0)
+        if res[0] != 3:
+            if type(res[2]) is not int:  # the plain-Python kernel (no numba): NumPy scalars
+                res = (int(res[0]), int(res[1]), int(res[2]), int(res[3]))
+            return res
+        # A value out of the key words' range: as before the kernel (pack_key raises, or no entry).
+        r = self._row
+        r[:4] = pack_key((in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport))
+        e = self.find_row(r) if current else -1
+        if e >= 0:
+            return 1, e, int(self.cid1[e]), int(self.meta[e])
+        if stale:
+            e = self.find_row(r, True)
+            if e >= 0:
+                return 2, e, int(self.cid1[e]), int(self.meta[e])
+        return 0, -1, 0, 0
+
     def drop(self, e: int) -> None:
         """Frees entry ``e`` (current or stale)."""
         if not _index_del(self.ent, self.index, self.mask, e):
@@ -658,7 +698,7 @@ class BatchFastPath:
     def __init__(self, dp, capacity: int = 1 << 16) -> None:
         from . import datapath as _dpmod
 
-        _dpmod._pack_key, _dpmod._row_new = pack_key, row_new  # for Datapath._fast_table
+        _dpmod._row_new = row_new  # for Datapath._fast_table
         self.dp = dp
         self.capacity = capacity
         self.tables: dict[str, MirrorTable] = {}
@@ -666,7 +706,9 @@ class BatchFastPath:
         self.names: list[str] = []
         self.conns = ConnMap()
         self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
-        self._fout = np.empty(8, dtype=np.uint64)  # the counters forget credits
+        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters forget credits (_take's row)
+        self._sel = np.empty(0, dtype=np.int64)  # _sync_take's entry ids and counters
+        self._sout = np.empty((0, 8), dtype=np.uint64)
         self.live = 0  # entries over all tables
         # Entry ids hit since their counters were last credited, per bridge.  Crediting is
         # deferred to sync() (each timer tick, before views and saves): per-hit crediting
@@ -683,9 +725,8 @@ class BatchFastPath:
             t = self.tables.get(brname)
             if not chunks or t is None:
                 continue
-            eids = np.unique(np.concatenate(chunks))
-            eids = eids[eids >= 0]
-            self._credit_many(t, eids[t.cid1[eids] != 0], self.dp.switch.bridges.get(brname))
+            self._credit_many(t, chunks[0] if len(chunks) == 1 else np.concatenate(chunks),
+                              self.dp.switch.bridges.get(brname))
 
     def _table(self, name: str, generation: int) -> MirrorTable:
         t = self.tables.get(name)
@@ -844,9 +885,13 @@ class BatchFastPath:
             n = 0
             while True:
                 stale = t.sindex is not None
-                s, n, d, ns = _mt_forget(t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree,
-                                         t.cid1, t.meta, t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask,
-                                         cid, t.no, self._fvals, n, i, out)
+                args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
+                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out)
+                fn = t.forget_fn
+                if t.forget_of is not _mt_forget:
+                    fn = t.forget_fn = direct(_mt_forget, *args)
+                    t.forget_of = _mt_forget
+                s, n, d, ns = fn(*args)
                 if s == -2:
                     break  # (a first call: nothing done)
                 if s <= -3:
@@ -859,9 +904,9 @@ class BatchFastPath:
                     self.live -= d
                 if s < 0:
                     return
-                pk, by, used, cid1, meta, k0, k1, k5 = out.tolist()
-                self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, k0,
-                                   k1, k5)
+                pk, by, used, cid1, meta, src, in_port, out_port = out[0].tolist()
+                self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, src,
+                                   in_port, out_port)
                 i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
@@ -915,47 +960,39 @@ class BatchFastPath:
     # ------------------------------------------------------------ crediting
     def _credit_one(self, t: MirrorTable, e: int) -> None:
         """``_credit_many`` of one entry (scalar: entries leaving the table, per-frame hits)."""
-        r = t.ent[e]
-        pk, by, used = r[W_PKTS:W_USED + 1].tolist()
-        if pk == 0:
+        if t.ent[e, W_PKTS] == 0:
             return
-        r[W_PKTS] = 0
-        r[W_BYTES] = 0
-        t.fpk[e] += pk
-        t.fby[e] += by
-        t.fused1[e] = used + 1
-        bridge = self.dp.switch.bridges.get(self.names[t.no])
-        self._credit_entry(t, bridge, pk, by, used, int(t.cid1[e]), int(t.meta[e]), int(r[0]), int(r[1]),
-                           int(r[5]))
+        out = self._fout
+        _take(t.ent, e, t.cid1, t.meta, t.fpk, t.fby, t.fused1, out, 0)
+        pk, by, used, cid1, meta, src, in_port, out_port = out[0].tolist()
+        self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, src, in_port,
+                           out_port)
 
     def _credit_many(self, t: MirrorTable, eids: np.ndarray, bridge) -> None:
-        """Credits the row counters of entries ``eids`` (unique, live, ascending) to the decisions,
-        connections, rules and ports, and resets them."""
-        if not len(eids):
+        """Credits the row counters of the live entries among ``eids`` (hit entry ids, -1 for
+        misses, in any order, repeated), once each and in ascending entry id order, to the
+        decisions, connections, rules and ports, and resets them.  One kernel call takes them all
+        (``_sync_take``) before the first is credited."""
+        m = min(len(eids), t.capacity)
+        if not m:
             return
-        ent = t.ent
-        cnt = ent[eids, W_PKTS:W_USED + 1]
-        sel = cnt[:, 0] != 0
-        if not sel.all():
-            eids, cnt = eids[sel], cnt[sel]
-            if not len(eids):
-                return
-        ent[eids, W_PKTS] = 0
-        ent[eids, W_BYTES] = 0
-        cnt = cnt.astype(np.int64)
-        t.fpk[eids] += cnt[:, 0]
-        t.fby[eids] += cnt[:, 1]
-        t.fused1[eids] = cnt[:, 2] + 1
+        sel, out = self._sel, self._sout
+        if len(sel) < m:
+            sel = self._sel = np.empty(max(m, 2 * len(sel)), dtype=np.int64)
+            out = self._sout = np.empty((len(sel), 8), dtype=np.uint64)
+        if eids.dtype != np.int64 or not eids.flags.c_contiguous:
+            eids = np.ascontiguousarray(eids, dtype=np.int64)
+        n = _sync_take(eids, t.mark, t.ent, t.cid1, t.meta, t.fpk, t.fby, t.fused1, sel, out)
+        if not n:
+            return
         credit = self._credit_entry
-        cols = zip(cnt.tolist(), t.cid1[eids].tolist(), t.meta[eids].tolist(), ent[eids, 0].tolist(),
-                   ent[eids, 1].tolist(), ent[eids, 5].tolist())
-        for (pk, by, used), cid1, meta, k0, k1, k5 in cols:
-            credit(t, bridge, pk, by, used, cid1, meta, k0, k1, k5)
+        for pk, by, used, cid1, meta, src, in_port, out_port in out[:n].tolist():
+            credit(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
 
-    def _credit_entry(self, t, bridge, pk, by, used, cid1, meta, k0, k1, k5) -> None:
+    def _credit_entry(self, t, bridge, pk, by, used, cid1, meta, src, in_port, out_port) -> None:
         """Credits ``pk`` kernel hits (``by`` bytes, last at ``used``) of one entry (connection id + 1
-        ``cid1``, ``meta``, key words 0 and 1 ``k0``, ``k1`` and action word 5 ``k5`` of its row) of
-        ``bridge`` (None: deleted meanwhile)."""
+        ``cid1``, ``meta``, its key's source MAC ``src`` and ``in_port``, its output port ``out_port``)
+        of ``bridge`` (None: deleted meanwhile)."""
         by_no = bridge.by_no if bridge is not None else {}
         dp = self.dp
         stats = dp.stats
@@ -996,12 +1033,12 @@ class BatchFastPath:
             r.n_bytes += by
             r.last_used_ms = used
         if shape[3] and bridge is not None:  # the MAC NORMAL learned, refreshed as of the last hit
-            bridge.learn(0, _words_key(k0, k1, 0, 0)[1], k1 >> 32, used)
-        p = by_no.get(k1 >> 32)
+            bridge.learn(0, src, in_port, used)
+        p = by_no.get(in_port)
         if p is not None:
             p.rx_packets += pk
             p.rx_bytes += by
-        p = by_no.get((k5 >> 32) & 0xFFFF)
+        p = by_no.get(out_port)
         if p is not None:
             p.tx_packets += pk
             p.tx_bytes += by
@@ -1011,8 +1048,7 @@ class BatchFastPath:
         t = self.tables.get(bridge.name)
         if t is None or len(eids) == 0:
             return
-        eids = np.unique(eids[eids >= 0])
-        self._credit_many(t, eids[t.cid1[eids] != 0], bridge)
+        self._credit_many(t, eids, bridge)
 
     def receive_batch(self, bridge, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
                       in_ports: np.ndarray, now: int) -> tuple[np.ndarray, dict[int, list]]:
