@@ -1,8 +1,9 @@
 # Augmenting declarations for xlate.py: Translation and XlateContext become extension types
 # (``public object`` fields: their slots); the helpers taking the context become cpdef with it
 # typed, and their ``tr = ctx.tr`` local typed Translation, so the context's and the
-# translation's fields are struct member reads.  Packets, verdicts and trackers stay untyped
-# (a prediction runs with stand-ins for them: _NoPacket, _FixedTracker, _Unpredictable).
+# translation's fields are struct member reads.  Packets, verdicts and trackers stay untyped.
+# ``predict`` (once per offloaded connection) is cpdef with its translation, programs and lists
+# typed and its recirculation count a C int.
 # The megaflow cache and its programs are typed (megaflow.pxd): a replayed pass reads them as
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 cimport cython
@@ -20,10 +21,19 @@ cdef class XlateContext:
     cdef public object formatter, rec, rec_ok, after_ct, pwc, prules
 
 
+@cython.locals(tr=Translation, prog=Program, op=tuple, ops=tuple, rkey=list, queue=list, wc=list,
+               rules=list, outputs=list, verdicts=list, learns=list, recirc=int, j=Py_ssize_t,
+               last=Py_ssize_t, owned=bint, i=Py_ssize_t)
+cpdef predict(bridge, key, now, cache, verdict)
+
+cpdef _predict_nat(list key, v)
+
+cpdef _predict_ct_fields(list rkey, v, zone)
+
 @cython.locals(tr=Translation, queue=list)
 cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, prog=Program)
+@cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t)
 cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
 
 @cython.locals(tr=Translation, op=tuple)
@@ -59,3 +69,6 @@ cpdef _defrag(XlateContext ctx, key, zone)
 
 @cython.locals(tr=Translation, rkey=list)
 cpdef _ct_fork(XlateContext ctx, key, act, zone, state, verdict, default_state=*)
+
+cdef _write_ct(key, Py_ssize_t i, state, zone, mark, label, nw_src, nw_dst, ipv6_src, ipv6_dst, proto,
+               tp_src, tp_dst)

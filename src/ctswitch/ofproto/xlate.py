@@ -75,9 +75,7 @@ MAX_RECIRCULATIONS = 32
 
 CT_FIELDS = (CT_STATE, CT_ZONE, CT_MARK, CT_LABEL, CT_NW_SRC, CT_NW_DST, CT_IPV6_SRC, CT_IPV6_DST,
              CT_NW_PROTO, CT_TP_SRC, CT_TP_DST)
-assert CT_FIELDS == tuple(range(CT_STATE, CT_TP_DST + 1))  # _ct_fork writes them as one slice
-_CT_ZERO = (0,) * len(CT_FIELDS)
-_CT_TUPLE_ZERO = (0,) * (len(CT_FIELDS) - 4)  # the CT_NW_SRC .. CT_TP_DST part
+assert CT_FIELDS == tuple(range(CT_STATE, CT_TP_DST + 1))  # _ct_fork writes them in a row (_write_ct)
 
 
 class Translation:
@@ -304,29 +302,6 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
             key[IN_PORT] = op[1]
 
 
-class _NoPacket:
-    """The packet of a prediction (``predict``): not a fragment, nothing else is read."""
-
-    nw_frag = 0
-
-
-class _Unpredictable:
-    """A ct() a prediction cannot tell: as a dropping verdict, it halts the translation."""
-
-    drop = "not predictable"
-
-
-class _FixedTracker:
-    """The tracker of a prediction: every ct() gets ``verdict(act, zone)``."""
-
-    def __init__(self, verdict: Callable) -> None:
-        self.verdict = verdict
-
-    def process(self, pkt, key: list[int], zone: int, act: A.Ct, now: int):
-        v = self.verdict(act, zone)
-        return _Unpredictable if v is None else v
-
-
 def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable) -> Translation | None:
     """The translation a packet with flow ``key`` would get, replayed from recorded passes only,
     with every ct() answered by ``verdict(act, zone)`` (a CtVerdict, or None: cannot tell).
@@ -336,37 +311,109 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
     than ct(), output and MAC learning is met, or when a ct() cannot be told.  The datapath uses
     it to cache the reply direction of a connection as it is offloaded (both directions go to the
     hardware at once; the reply's datapath flows were installed by its earlier packets).
+
+    The replay of ``_exec`` specialised to what a prediction can meet (it runs once per
+    offloaded connection): no context, no tracker stand-in; a ct() is ``_ct_apply`` and
+    ``_ct_fork`` for a packet that is no fragment, whose verdict is known, without tracing (the
+    ICMP rewrites a verdict carries are not kept: the prediction has no ICMP output to apply
+    them to, as before).
     """
-    ctx = XlateContext(bridge, _NoPacket, now, _FixedTracker(verdict), 0, False, None, _default_field_index)
-    tr = ctx.tr
-    k = list(key)
+    tr = Translation(None)
+    wc = tr.wc
+    rules = tr.rules
+    outputs = tr.outputs
+    verdicts = tr.verdicts
+    learns = tr.learns
+    queue = []
+    k = key  # copied before its first change (``owned``): the caller's key is not modified
+    owned = False
     table = 0
+    recirc = 0
     while True:
         prog = cache.peek(bridge, table, k)
         if prog is None:
             return None
-        wc = tr.wc
         for i, m in prog.wc:
             wc[i] |= m
-        tr.rules.extend(prog.rules)
-        for op in prog.ops:
+        rules.extend(prog.rules)
+        ops = prog.ops
+        last = len(ops) - 1
+        for j in range(last + 1):
+            op = ops[j]
             kind = op[0]
             if kind == OP_OUT:
-                _emit(ctx, k, op[1])
+                outputs.append((op[1], list(k), None))  # a snapshot, as _emit
             elif kind == OP_CT:
-                _ct_apply(ctx, k, op[1], op[2])
-                if ctx.halted:
-                    return None
+                act = op[1]
+                zone = op[2]
+                v = verdict(act, zone)
+                if v is None or v.drop:
+                    return None  # cannot tell, or the packet would be dropped: halted
+                verdicts.append(v)
+                ctable = act.table
+                if j == last:
+                    # Nothing in this pass reads the key after its last op: only the recirculated
+                    # copy (if any) gets the NAT and the ct fields.
+                    if ctable is not None:
+                        rkey = list(k)
+                        _predict_nat(rkey, v)
+                        _predict_ct_fields(rkey, v, zone)
+                        queue.append((rkey, ctable))
+                    continue
+                if not owned:
+                    k = list(k)
+                    owned = True
+                _predict_nat(k, v)
+                if ctable is not None:  # _ct_fork's recirculated copy
+                    rkey = list(k)
+                    _predict_ct_fields(rkey, v, zone)
+                    queue.append((rkey, ctable))
+                _write_ct(k, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             elif kind == OP_LEARN:  # not learned now: the cached decision refreshes it at its hits
-                tr.learns.append((k[VLAN_TCI] & 0x0FFF, k[DL_SRC], k[IN_PORT]))
+                learns.append((k[VLAN_TCI] & 0x0FFF, k[DL_SRC], k[IN_PORT]))
             else:
                 return None
-        if not ctx.queue:
+        if not queue:
+            tr.recirc = recirc
             return tr
-        tr.recirc += 1
-        if tr.recirc > MAX_RECIRCULATIONS:
+        recirc += 1
+        if recirc > MAX_RECIRCULATIONS:
             return None
-        k, table, _default, _nat = ctx.queue.pop(0)
+        k, table = queue.pop(0)
+        owned = True
+
+
+def _predict_nat(key: list[int], v) -> None:
+    """The NAT of verdict ``v`` written into ``key``, as ``_ct_apply``."""
+    nat_src = v.nat_src
+    nat_dst = v.nat_dst
+    if nat_src is None and nat_dst is None:
+        return
+    ipv6 = key[DL_TYPE] == ETH_TYPE_IPV6
+    if nat_src is not None:
+        addr, port = nat_src
+        key[IPV6_SRC if ipv6 else NW_SRC] = addr
+        if port is not None:
+            key[TP_SRC] = port
+    if nat_dst is not None:
+        addr, port = nat_dst
+        key[IPV6_DST if ipv6 else NW_DST] = addr
+        if port is not None:
+            key[TP_DST] = port
+
+
+def _predict_ct_fields(rkey: list[int], v, zone: int) -> None:
+    """The ct_* fields of ``_ct_fork``'s recirculated copy, for verdict ``v``."""
+    orig = v.orig
+    if orig is not None:
+        ver, src, dst, proto, sport, dport = orig
+        # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
+        if ver == 6:
+            _write_ct(rkey, CT_STATE, v.state, zone, v.mark, v.label, 0, 0, src, dst, proto, sport, dport)
+        else:
+            _write_ct(rkey, CT_STATE, v.state, zone, v.mark, v.label, src, dst, 0, 0, proto, sport, dport)
+    else:  # no connection tuple: the ct_nw_* fields stay as they were
+        rkey[CT_STATE:CT_LABEL + 1] = (v.state, zone, v.mark, v.label)
 
 
 # Ops of a recorded pass (see _exec).
@@ -709,20 +756,41 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
         if orig is not None:
             ver, src, dst, proto, sport, dport = orig
             # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
-            rkey[CT_STATE:CT_TP_DST + 1] = (
-                (state, zone, verdict.mark, verdict.label, 0, 0, src, dst, proto, sport, dport) if ver == 6
-                else (state, zone, verdict.mark, verdict.label, src, dst, 0, 0, proto, sport, dport))
+            if ver == 6:
+                _write_ct(rkey, CT_STATE, state, zone, verdict.mark, verdict.label, 0, 0, src, dst, proto, sport,
+                          dport)
+            else:
+                _write_ct(rkey, CT_STATE, state, zone, verdict.mark, verdict.label, src, dst, 0, 0, proto, sport,
+                          dport)
         elif verdict is not None:  # no connection tuple: the ct_nw_* fields stay as they were
             rkey[CT_STATE:CT_LABEL + 1] = (state, zone, verdict.mark, verdict.label)
         else:
-            rkey[CT_STATE:CT_TP_DST + 1] = (state, zone, 0, 0) + _CT_TUPLE_ZERO
+            _write_ct(rkey, CT_STATE, state, zone, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         ctx.queue.append((rkey, table, default_state, act.nat is not None))
         if trace is not None:
             trace.append(indent + f" -> A clone of the packet is forked to recirculate. "
                                   f"The forked pipeline will be resumed at table {table}.")
     if trace is not None:
         trace.append(indent + " -> Sets the packet to an untracked state, and clears all the conntrack fields.")
-    key[CT_STATE:CT_TP_DST + 1] = _CT_ZERO
+    _write_ct(key, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _write_ct(key: list[int], i: int, state, zone, mark, label, nw_src, nw_dst, ipv6_src, ipv6_dst, proto,
+              tp_src, tp_dst) -> None:
+    """``key[i:i + 11] = (state, ..., tp_dst)``: the ct_* fields, CT_STATE .. CT_TP_DST (consecutive
+    in the key, in this order), one store each (compiled: C-indexed list stores, cheaper than
+    building a tuple and a slice for them)."""
+    key[i] = state
+    key[i + 1] = zone
+    key[i + 2] = mark
+    key[i + 3] = label
+    key[i + 4] = nw_src
+    key[i + 5] = nw_dst
+    key[i + 6] = ipv6_src
+    key[i + 7] = ipv6_dst
+    key[i + 8] = proto
+    key[i + 9] = tp_src
+    key[i + 10] = tp_dst
 
 
 def _nat_text(act: A.Ct, formatter) -> str:
