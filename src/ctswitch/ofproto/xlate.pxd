@@ -26,9 +26,9 @@ cdef class XlateContext:
                last=Py_ssize_t, owned=bint, i=Py_ssize_t)
 cpdef predict(bridge, key, now, cache, verdict)
 
-cpdef _predict_nat(list key, v)
+cpdef _nat_key(list key, v)
 
-cpdef _predict_ct_fields(list rkey, v, zone)
+cpdef _ct_fields(list rkey, state, zone, v)
 
 @cython.locals(tr=Translation, queue=list)
 cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)

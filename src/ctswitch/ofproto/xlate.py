@@ -356,17 +356,17 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
                     # copy (if any) gets the NAT and the ct fields.
                     if ctable is not None:
                         rkey = list(k)
-                        _predict_nat(rkey, v)
-                        _predict_ct_fields(rkey, v, zone)
+                        _nat_key(rkey, v)
+                        _ct_fields(rkey, v.state, zone, v)
                         queue.append((rkey, ctable))
                     continue
                 if not owned:
                     k = list(k)
                     owned = True
-                _predict_nat(k, v)
+                _nat_key(k, v)
                 if ctable is not None:  # _ct_fork's recirculated copy
                     rkey = list(k)
-                    _predict_ct_fields(rkey, v, zone)
+                    _ct_fields(rkey, v.state, zone, v)
                     queue.append((rkey, ctable))
                 _write_ct(k, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             elif kind == OP_LEARN:  # not learned now: the cached decision refreshes it at its hits
@@ -383,8 +383,8 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
         owned = True
 
 
-def _predict_nat(key: list[int], v) -> None:
-    """The NAT of verdict ``v`` written into ``key``, as ``_ct_apply``."""
+def _nat_key(key: list[int], v) -> None:
+    """The NAT of verdict ``v`` written into ``key`` (``_ct_apply``, ``predict``)."""
     nat_src = v.nat_src
     nat_dst = v.nat_dst
     if nat_src is None and nat_dst is None:
@@ -402,18 +402,18 @@ def _predict_nat(key: list[int], v) -> None:
             key[TP_DST] = port
 
 
-def _predict_ct_fields(rkey: list[int], v, zone: int) -> None:
-    """The ct_* fields of ``_ct_fork``'s recirculated copy, for verdict ``v``."""
+def _ct_fields(rkey: list[int], state: int, zone: int, v) -> None:
+    """The ct_* fields of a recirculated copy (``_ct_fork``, ``predict``): ``state``, ``zone`` and
+    verdict ``v``'s mark, label and original tuple."""
     orig = v.orig
     if orig is not None:
         ver, src, dst, proto, sport, dport = orig
-        # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
         if ver == 6:
-            _write_ct(rkey, CT_STATE, v.state, zone, v.mark, v.label, 0, 0, src, dst, proto, sport, dport)
+            _write_ct(rkey, CT_STATE, state, zone, v.mark, v.label, 0, 0, src, dst, proto, sport, dport)
         else:
-            _write_ct(rkey, CT_STATE, v.state, zone, v.mark, v.label, src, dst, 0, 0, proto, sport, dport)
+            _write_ct(rkey, CT_STATE, state, zone, v.mark, v.label, src, dst, 0, 0, proto, sport, dport)
     else:  # no connection tuple: the ct_nw_* fields stay as they were
-        rkey[CT_STATE:CT_LABEL + 1] = (v.state, zone, v.mark, v.label)
+        rkey[CT_STATE:CT_LABEL + 1] = (state, zone, v.mark, v.label)
 
 
 # Ops of a recorded pass (see _exec).
@@ -682,17 +682,7 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
         tr.outputs.clear()
         ctx.halted = True
         return
-    ipv6 = key[DL_TYPE] == ETH_TYPE_IPV6
-    if verdict.nat_src is not None:
-        addr, port = verdict.nat_src
-        key[IPV6_SRC if ipv6 else NW_SRC] = addr
-        if port is not None:
-            key[TP_SRC] = port
-    if verdict.nat_dst is not None:
-        addr, port = verdict.nat_dst
-        key[IPV6_DST if ipv6 else NW_DST] = addr
-        if port is not None:
-            key[TP_DST] = port
+    _nat_key(key, verdict)
     if verdict.icmp_id is not None:
         ctx.icmp_id = verdict.icmp_id
     if verdict.icmp_inner is not None:
@@ -752,18 +742,8 @@ def _ct_fork(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, state: int
     table = act.table
     if table is not None:
         rkey = list(key)
-        orig = None if verdict is None else verdict.orig
-        if orig is not None:
-            ver, src, dst, proto, sport, dport = orig
-            # CT_STATE .. CT_TP_DST in one slice (they are consecutive in the key)
-            if ver == 6:
-                _write_ct(rkey, CT_STATE, state, zone, verdict.mark, verdict.label, 0, 0, src, dst, proto, sport,
-                          dport)
-            else:
-                _write_ct(rkey, CT_STATE, state, zone, verdict.mark, verdict.label, src, dst, 0, 0, proto, sport,
-                          dport)
-        elif verdict is not None:  # no connection tuple: the ct_nw_* fields stay as they were
-            rkey[CT_STATE:CT_LABEL + 1] = (state, zone, verdict.mark, verdict.label)
+        if verdict is not None:
+            _ct_fields(rkey, state, zone, verdict)
         else:
             _write_ct(rkey, CT_STATE, state, zone, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         ctx.queue.append((rkey, table, default_state, act.nat is not None))
