@@ -116,15 +116,18 @@ def test_check_fresh_stale_and_ignored(tmp_path) -> None:
     deps = {}
     for m in _native.needs(TRACKER)[1:]:  # the modules whose types it cimports, fresh too
         deps[m] = _entry(m, _touch(tmp_path, m + ".so"))
+    # Three modules the tracker does not need (whatever it cimports), for the ignored entries.
+    no_file, not_entry, no_name = [m for m in _native.MODULES if m not in _native.needs(TRACKER) and m != NAT][:3]
+    assert NAT not in _native.needs(TRACKER)
     manifest = {"abi": _native.abi(), "modules": {
         **deps,
         TRACKER: _entry(TRACKER, "tracker.so"),                      # fresh
         NAT: _entry(NAT, "nat.so", sha256="0" * 64),                  # source changed since: stale
-        "conntrack.udp": _entry("conntrack.udp", "missing.so"),      # no extension file: ignored
+        no_file: _entry(no_file, "missing.so"),                       # no extension file: ignored
         "conntrack.nosuch": {"file": "unknown.so", "sha256": "0" * 64},  # not in MODULES: ignored
         "cli.main": {"file": "unknown.so", "sha256": "0" * 64},      # not in MODULES: ignored
-        "conntrack.tcp": "tcp.so",                                    # not an entry: ignored
-        "conntrack.icmp": {"sha256": _native.module_digest("conntrack.icmp")},  # no file
+        not_entry: "tcp.so",                                          # not an entry: ignored
+        no_name: {"sha256": _native.module_digest(no_name)},          # no file
     }}
     fresh, stale = _native.check(manifest, native_dir=str(tmp_path))
     assert fresh == {"ctswitch.conntrack.tracker": tracker_so,
