@@ -904,9 +904,7 @@ class BatchFastPath:
                     self.live -= d
                 if s < 0:
                     return
-                pk, by, used, cid1, meta, src, in_port, out_port = out[0].tolist()
-                self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, src,
-                                   in_port, out_port)
+                self._credit_taken(t)
                 i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
@@ -962,9 +960,12 @@ class BatchFastPath:
         """``_credit_many`` of one entry (scalar: entries leaving the table, per-frame hits)."""
         if t.ent[e, W_PKTS] == 0:
             return
-        out = self._fout
-        _take(t.ent, e, t.cid1, t.meta, t.fpk, t.fby, t.fused1, out, 0)
-        pk, by, used, cid1, meta, src, in_port, out_port = out[0].tolist()
+        _take(t.ent, e, t.cid1, t.meta, t.fpk, t.fby, t.fused1, self._fout, 0)
+        self._credit_taken(t)
+
+    def _credit_taken(self, t: MirrorTable) -> None:
+        """Credits the counters ``_take`` put in row 0 of ``_fout`` (an entry of ``t``)."""
+        pk, by, used, cid1, meta, src, in_port, out_port = self._fout[0].tolist()
         self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, src, in_port,
                            out_port)
 
