@@ -14,3 +14,11 @@ cdef class TcpConn(Conn):
     cdef public object end1, maxend1, maxwin1, maxack1, scale1, flags1, wide
     cdef public object last_dir, last_index, last_seq, last_ack, last_end, last_win
     cdef public object last_wscale, last_flags, retrans
+
+    # Direct C calls from the tracker and tcp (a TcpConn has no __dict__: nothing overrides them).
+    cpdef pack(self)
+
+    cpdef unpack(self)
+
+# The fields of a new connection, set by both constructors through one C call.
+cdef _init_conn(Conn c, zone, ip_ver, proto, orig, reply, now)

@@ -40,7 +40,6 @@ layout, so saved states load unchanged.
 from __future__ import annotations
 
 import struct
-from operator import attrgetter
 
 # IPS_* status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
 IPS_EXPECTED = 1 << 0
@@ -97,7 +96,9 @@ _WIDE_SHIFT = {n: 32 * i for i, n in enumerate(WIDE_FIELDS)}
 M32 = 0xFFFFFFFF
 # ``wide`` as bytes is these twelve words little-endian: one struct call instead of twelve shifts.
 _WIDE_WORDS = struct.Struct("<12I")
-_wide_values = attrgetter(*WIDE_FIELDS)
+_pack_words = _WIDE_WORDS.pack
+_unpack_words = _WIDE_WORDS.unpack
+_from_bytes = int.from_bytes
 
 
 class _Pair:
@@ -137,6 +138,31 @@ class _Pair:
         return repr(self._list())
 
 
+def _init_conn(c: Conn, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
+    """The fields of a new Conn (``Conn.__init__``; ``TcpConn.__init__`` calls it directly, not
+    through ``Conn.__init__``: compiled, one C call instead of a lookup and a Python call)."""
+    c.id = 0
+    c.zone = zone
+    c.ip_ver = ip_ver
+    c.proto = proto
+    c.orig = orig
+    c.reply = reply
+    c.status = 0
+    c.state = 0
+    c.expires = now
+    c.timeout = 0
+    c.mark = 0
+    c.label = 0
+    c.pk0 = c.pk1 = c.by0 = c.by1 = 0
+    c.created = now
+    c.helper = 0
+    c.related = False
+    c.offload = None
+    c.why = None
+    c.confirmed = False
+    c.ext = 0  # EXT_* bits, set by the tracker when it creates the connection
+
+
 class Conn:
     """One tracked connection.
 
@@ -158,26 +184,7 @@ class Conn:
     tcp_state = None
 
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
-        self.id = 0
-        self.zone = zone
-        self.ip_ver = ip_ver
-        self.proto = proto
-        self.orig = orig
-        self.reply = reply
-        self.status = 0
-        self.state = 0
-        self.expires = now
-        self.timeout = 0
-        self.mark = 0
-        self.label = 0
-        self.pk0 = self.pk1 = self.by0 = self.by1 = 0
-        self.created = now
-        self.helper = 0
-        self.related = False
-        self.offload = None
-        self.why: str | None = None
-        self.confirmed = False
-        self.ext = 0  # EXT_* bits, set by the tracker when it creates the connection
+        _init_conn(self, zone, ip_ver, proto, orig, reply, now)
 
     # -- list-like counters (the contract's ``packets=[orig, reply]``)
     @property
@@ -264,7 +271,7 @@ class TcpConn(Conn):
                  "end1", "maxend1", "maxwin1", "maxack1", "scale1", "flags1", "wide") + LAST_FIELDS
 
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
-        Conn.__init__(self, zone, ip_ver, proto, orig, reply, now)
+        _init_conn(self, zone, ip_ver, proto, orig, reply, now)
         self.end0 = self.maxend0 = self.maxwin0 = self.maxack0 = self.scale0 = self.flags0 = 0
         self.end1 = self.maxend1 = self.maxwin1 = self.maxack1 = self.scale1 = self.flags1 = 0
         self.last_dir = self.last_seq = self.last_ack = self.last_end = self.last_win = 0
@@ -291,13 +298,17 @@ class TcpConn(Conn):
         """Folds WIDE_FIELDS into ``wide`` (no-op when packed or a value is not 32-bit)."""
         if self.wide is not None:
             return
-        vals = _wide_values(self)
+        # The fields read one by one (compiled: struct members) in WIDE_FIELDS order, and the
+        # struct method and int.from_bytes bound once at import (no lookups per call).
+        vals = (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1,
+                self.maxwin1, self.maxack1, self.last_seq, self.last_ack, self.last_end, self.last_win)
         for x in vals:
-            if x.__class__ is not int or not 0 <= x <= M32:
+            if type(x) is not int or not 0 <= x <= M32:
                 return
-        self.wide = int.from_bytes(_WIDE_WORDS.pack(*vals), "little")
-        (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1, self.maxwin1,
-         self.maxack1, self.last_seq, self.last_ack, self.last_end, self.last_win) = (0,) * 12
+        self.wide = _from_bytes(_pack_words(*vals), "little")
+        self.end0 = self.maxend0 = self.maxwin0 = self.maxack0 = 0
+        self.end1 = self.maxend1 = self.maxwin1 = self.maxack1 = 0
+        self.last_seq = self.last_ack = self.last_end = self.last_win = 0
 
     def unpack(self) -> None:
         """Restores WIDE_FIELDS from ``wide``."""
@@ -307,7 +318,7 @@ class TcpConn(Conn):
         self.wide = None
         (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1, self.maxwin1,
          self.maxack1, self.last_seq, self.last_ack, self.last_end,
-         self.last_win) = _WIDE_WORDS.unpack(w.to_bytes(_WIDE_WORDS.size, "little"))
+         self.last_win) = _unpack_words(w.to_bytes(48, "little"))
 
     def _tcp_state(self) -> dict:
         f = self.field

@@ -79,7 +79,7 @@ from ..flow.key import (
 )
 from ..packet.headers import FRAG_LATER
 from . import nat as natmod
-from . import render, tcp
+from . import render
 from .cold import I_ID, N_CONN, ColdTier, conn_row, rare_of, row_conn
 from .conn import (
     DIR_ORIG,
@@ -106,6 +106,11 @@ from .defrag import Defrag
 from .helpers import ALG_FTP, ALG_TFTP, EXPECT_TIMEOUT_MS, Expectation, ftp_announce, tftp_request
 from .limits import ZoneLimits
 from .protocols import DEFAULT, PORTED, REGISTRY
+from .tcp import CLOSE as TCP_CLOSE
+from .tcp import ESTABLISHED as TCP_ESTABLISHED
+from .tcp import F_BE_LIBERAL, KILL, R_IGNORE, R_INVALID, REPEAT, VALID_OF
+from .tcp import init as tcp_init
+from .tcp import packet as tcp_packet
 from .timeouts import Timeouts
 from .tuples import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, invert
 
@@ -152,6 +157,34 @@ class CtVerdict:
     def __repr__(self) -> str:
         return (f"CtVerdict(state={self.state:#x}, zone={self.zone}, nat_src={self.nat_src}, "
                 f"nat_dst={self.nat_dst}, drop={self.drop!r})")
+
+
+class _NatProbe:
+    """``taken(addr, port)`` of ``natmod.allocate`` for one new connection: whether the reply tuple
+    it would get with (addr, port) is in use, in its table or (``cold``) by a frozen connection.
+    The tracker keeps one and sets it up per allocation (``_setup_nat``) instead of building
+    closures per connection.  SNAT (``snat``): (peer, addr, fixed, port), DNAT: (addr, peer, port,
+    fixed); ``ported`` False: the port is 0; ICMP: (peer, addr, id, rtype) / (addr, peer, id, rtype).
+    """
+
+    __slots__ = ("table", "cold", "zp", "peer", "fixed", "rtype", "snat", "icmp", "ported")
+
+    def __init__(self) -> None:
+        self.table = self.cold = None
+        self.zp = self.peer = self.fixed = self.rtype = 0
+        self.snat = self.icmp = self.ported = False
+
+    def __call__(self, a: int, p: int) -> bool:
+        if self.icmp:
+            t = (self.peer, a, p, self.rtype) if self.snat else (a, self.peer, p, self.rtype)
+        elif self.snat:
+            t = (self.peer, a, self.fixed, p if self.ported else 0)
+        else:
+            t = (a, self.peer, p if self.ported else 0, self.fixed)
+        if t in self.table:
+            return True
+        cold = self.cold
+        return cold is not None and cold.find(self.zp, t) >= 0
 
 
 class Tracker:
@@ -219,6 +252,7 @@ class Tracker:
         # False once a thawed connection was appended to ``_conns`` behind younger ones:
         # ``_ordered`` sorts it back into id (= age) order before an ordered walk.
         self._sorted = True
+        self._probe = _NatProbe()  # natmod.allocate's ``taken`` (see _setup_nat)
 
     # ------------------------------------------------------------------ helpers
     def _timeouts(self) -> Timeouts:
@@ -309,7 +343,7 @@ class Tracker:
         else:
             conn, d, base = self._track(pkt, key, zone, t, now)
             self._c_pkt, self._c_zone, self._c_conn, self._c_dir, self._c_state = pkt, zone, conn, d, base
-        if base.__class__ is str:
+        if type(base) is str:
             v = CtVerdict(0, zone)
             v.drop = base
             return v
@@ -385,9 +419,10 @@ class Tracker:
     def _sub(self, zone: int, ip_ver: int, proto: int) -> dict[tuple, Conn]:
         """The table of (zone, ip_ver, proto), created on first use."""
         zp = (zone << 12) | (ip_ver << 8) | proto
-        sub = self._tables.get(zp)
+        tables = self._tables
+        sub = tables.get(zp)
         if sub is None:
-            sub = self._tables[zp] = {}
+            sub = tables[zp] = {}
         return sub
 
     def find(self, zone: int, ip_ver: int, proto: int, tup: tuple) -> Conn | None:
@@ -446,7 +481,8 @@ class Tracker:
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
         zp = (zone << 12) | (ipv << 8) | proto
-        sub = self._tables.get(zp)
+        tables = self._tables
+        sub = tables.get(zp)
         conn = sub.get(tup) if sub is not None else None
         if conn is None and self._ncold:
             conn = self._thaw_tuple(zp, tup)
@@ -473,18 +509,19 @@ class Tracker:
                     return conn, d, base
                 status = conn.status
             if proto == 6:
-                if not tcp.VALID_OF[pkt.tcp_flags & 0x3F]:
+                if not VALID_OF[pkt.tcp_flags & 0x3F]:
                     self.stats["invalid"] += 1
                     return None, 0, CS_TRK | CS_INV
-                res, timeout, ev = tcp.packet(conn, d, pkt, t, now)
+                res, timeout, ev = tcp_packet(conn, d, pkt, t, now)
                 if conn.status & IPS_OFFLOAD:
-                    conn.pack()  # tcp.packet unpacked it; still in the flow table
+                    tc = conn
+                    tc.pack()  # tcp.packet unpacked it; still in the flow table
             else:
                 res, timeout, ev = REGISTRY.get(proto, DEFAULT).packet(conn, d, pkt, t, now)
-            if res == tcp.REPEAT:
+            if res == REPEAT:
                 self._destroy(conn, now)
             else:
-                if res == tcp.R_INVALID:
+                if res == R_INVALID:
                     self.stats["invalid"] += 1
                     return None, 0, CS_TRK | CS_INV
                 if d:
@@ -493,10 +530,10 @@ class Tracker:
                 else:
                     conn.pk0 += 1
                     conn.by0 += pkt.ip_len
-                if res == tcp.KILL:  # RST before any reply: deleted at once, timer untouched
+                if res == KILL:  # RST before any reply: deleted at once, timer untouched
                     self._destroy(conn, now)
                     return conn, d, base
-                if res != tcp.R_IGNORE and timeout >= 0:
+                if res != R_IGNORE and timeout >= 0:
                     conn.expires = now + timeout
                     conn.timeout = timeout
                 if d and not status & IPS_SEEN_REPLY:
@@ -522,16 +559,16 @@ class Tracker:
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
         if proto == 6:
-            if not tcp.VALID_OF[pkt.tcp_flags & 0x3F]:
+            if not VALID_OF[pkt.tcp_flags & 0x3F]:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
             conn = TcpConn(zone, ipv, proto, tup, rtup, now)
             conn.ext = t.ext
-            if not tcp.init(conn, pkt, t.loose):
+            if not tcp_init(conn, pkt, t.loose):
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
-            res, timeout, _ev = tcp.packet(conn, DIR_ORIG, pkt, t, now)
-            if res == tcp.R_INVALID:
+            res, timeout, _ev = tcp_packet(conn, DIR_ORIG, pkt, t, now)
+            if res == R_INVALID:
                 self.stats["invalid"] += 1
                 return None, 0, CS_TRK | CS_INV
         else:
@@ -714,18 +751,19 @@ class Tracker:
     # ------------------------------------------------------------------ commit
     def _confirm(self, conn: Conn, ct: Ct, now: int) -> str | None:
         zone = conn.zone
-        if not self.limits.allows(zone, self._zone_count.get(zone, 0)):
+        zc = self._zone_count
+        if not self.limits.allows(zone, zc.get(zone, 0)):
             msg = ZONE_LIMIT_MSG.format(zone=zone)
             self.stats["drop"] += 1
             self._log(now, msg)
             return msg
         spec = ct.nat
         natted = spec is not None and spec.kind is not None
+        sub = self._sub(zone, conn.ip_ver, conn.proto)
         if natted:
-            err = self._setup_nat(conn, spec, now)
+            err = self._setup_nat(conn, spec, now, sub)
             if err is not None:
                 return err
-        sub = self._sub(zone, conn.ip_ver, conn.proto)
         if conn.reply in sub or conn.orig in sub or (self._ncold and self._cold_has(conn, natted)):
             self.stats["insert_failed"] += 1
             self.stats["drop"] += 1
@@ -740,34 +778,33 @@ class Tracker:
         self._conns[conn.id] = conn
         if not conn.status & IPS_ASSURED:
             self._unassured[conn.id] = conn
-        self._zone_count[zone] = self._zone_count.get(zone, 0) + 1
+        zc[zone] = zc.get(zone, 0) + 1
         if conn.expires < self._next_expiry:
             self._next_expiry = conn.expires
         if self.events_enabled:
             self._event(conn, now, "NEW")
         return None
 
-    def _setup_nat(self, conn: Conn, spec, now: int) -> str | None:
+    def _setup_nat(self, conn: Conn, spec, now: int, table: dict) -> str | None:
+        """Allocates the NAT of new connection ``conn`` (``table``: its zone and protocol's)."""
         proto = conn.proto
         o = conn.orig
-        icmp = proto in (1, 58)
+        icmp = proto == 1 or proto == 58
         rtype = conn.reply[3]
-        table = self._sub(conn.zone, conn.ip_ver, proto)
-        if self._ncold:  # a tuple is taken by a frozen connection too
-            find, zp = self._cold.find, (conn.zone << 12) | (conn.ip_ver << 8) | proto
-
-            def has(t):
-                return t in table or find(zp, t) >= 0
-        else:
-            has = table.__contains__
+        # ``taken(addr, port)`` of natmod.allocate: the tracker's one probe, set up for this
+        # connection's reply tuple (see _NatProbe).
+        taken = self._probe
+        taken.table = table
+        taken.cold = self._cold if self._ncold else None  # a tuple is taken by a frozen connection too
+        taken.zp = (conn.zone << 12) | (conn.ip_ver << 8) | proto
+        taken.icmp = icmp
+        taken.rtype = rtype
         if spec.kind == "src":
             cur_port = o[2] if (icmp or proto in PORTED) else -1
-            if icmp:
-                def taken(a, p):
-                    return has((o[1], a, p, rtype))
-            else:
-                def taken(a, p):
-                    return has((o[1], a, o[3], p if cur_port >= 0 else 0))
+            taken.snat = True
+            taken.peer = o[1]
+            taken.fixed = o[3]
+            taken.ported = cur_port >= 0
             res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -778,12 +815,10 @@ class Tracker:
                 conn.status |= IPS_SRC_NAT
         else:
             cur_port = o[2] if icmp else (o[3] if proto in PORTED else -1)
-            if icmp:
-                def taken(a, p):
-                    return has((a, o[0], p, rtype))
-            else:
-                def taken(a, p):
-                    return has((a, o[0], p if cur_port >= 0 else 0, o[2]))
+            taken.snat = False
+            taken.peer = o[0]
+            taken.fixed = o[2]
+            taken.ported = cur_port >= 0
             res = natmod.allocate(spec, proto, o[1], o[0], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
@@ -893,10 +928,11 @@ class Tracker:
     def on_offload(self, conn: Conn, now: int) -> None:
         """The connection entered the flow table (kernel flow_offload_add)."""
         conn.status |= IPS_OFFLOAD
-        if conn.__class__ is TcpConn:
-            conn.flags0 |= tcp.F_BE_LIBERAL
-            conn.flags1 |= tcp.F_BE_LIBERAL
-            conn.pack()  # its TCP state waits in one int until it leaves the flow table
+        if type(conn) is TcpConn:
+            tc = conn
+            tc.flags0 |= F_BE_LIBERAL
+            tc.flags1 |= F_BE_LIBERAL
+            tc.pack()  # its TCP state waits in one int until it leaves the flow table
         if conn.expires - now < DAY_MS // 2:  # nf_ct_offload_timeout
             conn.expires = now + DAY_MS
         self._unassured.pop(conn.id, None)
@@ -907,14 +943,15 @@ class Tracker:
         t = self._timeouts()
         if conn.proto == 6:
             if closing:
-                conn.state = tcp.CLOSE
-                timeout = t.tcp[tcp.CLOSE]
+                conn.state = TCP_CLOSE
+                timeout = t.tcp[TCP_CLOSE]
                 expired = False
             else:
-                timeout = t.tcp[conn.state] if conn.state else t.tcp[tcp.ESTABLISHED]
-            if conn.__class__ is TcpConn:
-                conn.unpack()
-                conn.maxwin0 = conn.maxwin1 = 0
+                timeout = t.tcp[conn.state] if conn.state else t.tcp[TCP_ESTABLISHED]
+            if type(conn) is TcpConn:
+                tc = conn
+                tc.unpack()
+                tc.maxwin0 = tc.maxwin1 = 0
             off = t.flow_tcp
         elif conn.proto == 17:
             timeout = t.udp_stream if conn.status & IPS_SEEN_REPLY else t.udp
