@@ -176,14 +176,14 @@ def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
     modules["conntrack.conn"] = dict(modules["conntrack.conn"], sha256="0" * 64)  # as if edited
     fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
     users = sorted(n for n in _native.MODULES if "conntrack.conn" in _native.needs(n)[1:])
-    assert users == ["conntrack.tcp", "conntrack.tracker"]
+    assert users == ["conntrack.tcp", "conntrack.tracker", "datapath.datapath", "ofproto.xlate"]
     assert stale == ["conntrack.conn"] + users
     assert set(fresh) == {"ctswitch." + n for n in _native.MODULES} - {"ctswitch." + n for n in stale}
     del modules["packet.headers"]  # not built at all: everything that reads a Packet typed stays Python
     fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
-    assert sorted(stale) == ["conntrack.conn", "conntrack.tcp", "conntrack.tracker", "flow.key", "packet.codec",
-                             "packet.rewrite"]
-    assert "ctswitch.ofproto.xlate" in fresh and "ctswitch.packet.headers" not in fresh
+    assert sorted(stale) == ["conntrack.conn", "conntrack.tcp", "conntrack.tracker", "datapath.datapath", "flow.key",
+                             "ofproto.xlate", "packet.codec", "packet.rewrite"]
+    assert "ctswitch.ofproto.megaflow" in fresh and "ctswitch.packet.headers" not in fresh
 
 
 def test_stale_message_names_the_edited_modules_apart_from_those_held_back(tmp_path) -> None:
@@ -390,9 +390,12 @@ def test_stale_module_falls_back_to_its_source(tmp_path) -> None:
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
     out = json.loads(_python(_STALE, "1", str(path)))
+    users = sorted(n for n in _native.MODULES if TRACKER in _native.needs(n)[1:])  # xlate reads CtVerdict typed
+    assert users == ["datapath.datapath", "ofproto.xlate"]
     assert out["warnings"] == [["RuntimeWarning", "ctswitch: source changed since the compiled build, running as "
-                                                  "Python: conntrack.tracker (make rebuilds them)"]]
+                                                  "Python: conntrack.tracker; also running as Python as they cimport "
+                                                  "those types: datapath.datapath, ofproto.xlate (make rebuilds them)"]]
     assert out["tracker"] == _native.source_path(TRACKER)  # the stale one: its .py
     assert out["nat"] == fresh["ctswitch.conntrack.nat"]  # the others still compiled
-    assert out["status"] == f"compiled core (Cython): {len(fresh) - 1} of {len(_native.MODULES)} modules"
+    assert out["status"] == f"compiled core (Cython): {len(fresh) - 1 - len(users)} of {len(_native.MODULES)} modules"
     assert out["finder_first"] is True

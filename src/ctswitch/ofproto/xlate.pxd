@@ -7,7 +7,13 @@
 # The megaflow cache and its programs are typed (megaflow.pxd): a replayed pass reads them as
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 cimport cython
+from ctswitch.conntrack.tracker cimport CtVerdict
 from ctswitch.ofproto.megaflow cimport MegaflowCache, Program
+
+# A verdict: the tracker's CtVerdict (its fields struct member reads) or a stand-in (tests).
+ctypedef fused Verdict:
+    CtVerdict
+    object
 
 
 cdef class Translation:
@@ -26,9 +32,9 @@ cdef class XlateContext:
                last=Py_ssize_t, owned=bint, i=Py_ssize_t)
 cpdef predict(bridge, key, now, cache, verdict)
 
-cpdef _nat_key(list key, v)
+cdef _nat_key(list key, Verdict v)
 
-cpdef _ct_fields(list rkey, state, zone, v)
+cdef _ct_fields(list rkey, state, zone, Verdict v)
 
 @cython.locals(tr=Translation, queue=list)
 cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
@@ -36,7 +42,7 @@ cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 @cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t)
 cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, op=tuple)
+@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t)
 cpdef _exec(XlateContext ctx, key, Program prog)
 
 cpdef _rec(XlateContext ctx, op)
@@ -51,7 +57,7 @@ cpdef _action_indent(XlateContext ctx)
 cpdef _run_actions(XlateContext ctx, key, actions, table_id, formatter)
 
 @cython.locals(tr=Translation)
-cpdef _emit(XlateContext ctx, key, port)
+cpdef _emit(XlateContext ctx, key, port, bint final=*)
 
 @cython.locals(tr=Translation)
 cpdef _output(XlateContext ctx, key, port, trace, indent)
@@ -61,8 +67,11 @@ cpdef _normal(XlateContext ctx, key, trace, indent)
 
 cpdef _ct(XlateContext ctx, key, act, trace, indent)
 
-@cython.locals(tr=Translation)
-cpdef _ct_apply(XlateContext ctx, key, act, zone)
+@cython.locals(cv=CtVerdict)
+cpdef _ct_apply(XlateContext ctx, key, act, zone, bint final=*)
+
+@cython.locals(tr=Translation, rkey=list)
+cdef _ct_verdict(XlateContext ctx, key, act, zone, Verdict verdict, bint final)
 
 @cython.locals(tr=Translation)
 cpdef _defrag(XlateContext ctx, key, zone)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..conntrack.tracker import CtVerdict
 from ..flow import actions as A
 from ..flow.key import (
     CS_NEW,
@@ -241,7 +242,8 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     if prog is not None:
         twc = tr.wc
         for i, m in prog.wc:
-            twc[i] |= m
+            x = twc[i]
+            twc[i] = m if x == 0 else x | m
         _exec(ctx, key, prog)
         return
     start = list(key)
@@ -266,14 +268,19 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
     """Replays a recorded pass: the same rules, header changes, ct() calls and outputs."""
     tr = ctx.tr
     tr.rules.extend(prog.rules)
-    for op in prog.ops:
+    ops = prog.ops
+    last = len(ops) - 1
+    for j in range(last + 1):
         if ctx.halted:
             return
+        op = ops[j]
         kind = op[0]
+        # ``key`` is this translation's own (translate's copy or a queued fork) and nothing
+        # reads it after the pass's last op: that op may keep it instead of copying it.
         if kind == OP_OUT:
-            _emit(ctx, key, op[1])
+            _emit(ctx, key, op[1], j == last)
         elif kind == OP_CT:
-            _ct_apply(ctx, key, op[1], op[2])
+            _ct_apply(ctx, key, op[1], op[2], j == last)
         elif kind == OP_SET:
             _, idx, m, v = op
             key[idx] = (key[idx] & ~m) | v
@@ -571,9 +578,11 @@ def _run_actions(ctx: XlateContext, key: list[int], actions, table_id: int, form
             return
 
 
-def _emit(ctx: XlateContext, key: list[int], port: int) -> None:
+def _emit(ctx: XlateContext, key: list[int], port: int, final: bool = False) -> None:
+    """Outputs a snapshot of ``key`` to ``port``; ``final``: nothing changes or reads ``key``
+    after this (the last op of a replayed pass), so it is the snapshot itself."""
     tr = ctx.tr
-    tr.outputs.append((port, list(key), None))  # a snapshot: later actions change the key
+    tr.outputs.append((port, key if final else list(key), None))  # a snapshot: later actions change the key
     if ctx.rec is not None:
         ctx.rec.append((OP_OUT, port))
     if tr.trace is not None:
@@ -665,16 +674,28 @@ def _ct(ctx: XlateContext, key: list[int], act: A.Ct, trace, indent: str) -> Non
         ctx.after_ct = True
 
 
-def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
-    """Runs the tracker for one ct(), writes its NAT into the key, forks the recirculation."""
-    tr = ctx.tr
+def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, final: bool = False) -> None:
+    """Runs the tracker for one ct(), writes its NAT into the key, forks the recirculation.
+    ``final``: nothing changes or reads ``key`` after this ct() (the last op of a replayed pass)."""
     if ctx.tracker is None:
         _ct_fork(ctx, key, act, zone, CS_TRK | 0x10, None)
         return
     if ctx.pkt.nw_frag and _defrag(ctx, key, zone):
         return
     verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
-    tr.verdicts.append(verdict)
+    ctx.tr.verdicts.append(verdict)
+    if type(verdict) is CtVerdict:  # compiled: its fields are struct member reads
+        cv = verdict
+        _ct_verdict(ctx, key, act, zone, cv, final)
+    else:  # a stand-in (tests)
+        _ct_verdict(ctx, key, act, zone, verdict, final)
+
+
+def _ct_verdict(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, verdict, final: bool) -> None:
+    """``_ct_apply`` once the tracker answered ``verdict``: the drop, or the NAT written into the
+    key and ``_ct_fork`` (untraced: a translation that runs the tracker is never traced).
+    ``final``: the key is the fork's, uncleared, instead of a copy (nothing reads it after)."""
+    tr = ctx.tr
     if verdict.drop:
         tr.drop = verdict.drop
         # The kernel drops the packet: nothing after this ct() happens, no fork.
@@ -687,7 +708,13 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int) -> None:
         ctx.icmp_id = verdict.icmp_id
     if verdict.icmp_inner is not None:
         ctx.icmp_inner = verdict.icmp_inner
-    _ct_fork(ctx, key, act, zone, verdict.state, verdict)
+    table = act.table
+    if table is not None:
+        rkey = key if final else list(key)
+        _ct_fields(rkey, verdict.state, zone, verdict)
+        ctx.queue.append((rkey, table, False, act.nat is not None))
+    if not final:  # this copy goes on untracked
+        _write_ct(key, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def _defrag(ctx: XlateContext, key: list[int], zone: int) -> bool:
