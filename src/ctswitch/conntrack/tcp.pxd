@@ -22,13 +22,18 @@ cpdef init(TcpConn conn, Packet pkt, loose)
                plen=cython.uint, syn=cython.uint, end=cython.uint, state=cython.uint,
                s_end=cython.uint, s_maxend=cython.uint, s_maxwin=cython.uint, s_maxack=cython.uint,
                s_scale=cython.uint, s_flags=cython.uint, r_end=cython.uint, r_maxend=cython.uint,
-               r_maxwin=cython.uint, r_flags=cython.uint, maxackwin=cython.uint, swin=cython.uint)
+               r_maxwin=cython.uint, r_flags=cython.uint, maxackwin=cython.uint, swin=cython.uint,
+               o_send=cython.uint, o_smaxwin=cython.uint, o_smaxack=cython.uint, o_sflags=cython.uint,
+               o_rmaxend=cython.uint, o_rmaxwin=cython.uint, o_rflags=cython.uint)
 cdef _in_window(TcpConn conn, d, index, Packet pkt, be_liberal)
 
 cpdef in_window(TcpConn conn, d, index, Packet pkt, be_liberal)
 
-@cython.locals(v=cython.longlong)
-cdef bint _within(x, long long hi) noexcept
+cdef bint _u32(x) except -1
+
+cdef bint _u8(x) except -1
+
+cdef bint _u5(x) except -1
 
 cdef bint _fits(TcpConn c, Packet pkt) except -1
 

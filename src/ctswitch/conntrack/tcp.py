@@ -180,15 +180,20 @@ def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     return _in_window(conn, d, index, pkt, be_liberal)
 
 
-def _within(x, hi: int) -> bool:
-    """True when ``x`` is an int in [0, hi] (compiled: read through a C long long; hi < 2**32)."""
-    if type(x) is not int:
-        return False
-    try:
-        v = x
-    except OverflowError:  # compiled: wider than a long long
-        return False
-    return 0 <= v <= hi
+def _u32(x) -> bool:
+    """True when ``x`` is an int in [0, 2**32 - 1]: compiled, the int object compared with the two
+    constants where it is (no conversion, no exception to catch)."""
+    return type(x) is int and 0 <= x <= 0xFFFFFFFF
+
+
+def _u8(x) -> bool:
+    """True when ``x`` is an int in [0, 255]."""
+    return type(x) is int and 0 <= x <= 255
+
+
+def _u5(x) -> bool:
+    """True when ``x`` is an int in [0, 31]."""
+    return type(x) is int and 0 <= x <= 31
 
 
 def _fits(c: TcpConn, pkt) -> bool:
@@ -200,13 +205,13 @@ def _fits(c: TcpConn, pkt) -> bool:
     negative or wider number, None) goes to this module's Python source instead (``_source``),
     so the compiled core answers (or raises) as Python does."""
     ws = pkt.tcp_wscale
-    return (_within(pkt.tcp_flags, _M32) and _within(pkt.tcp_seq, _M32) and _within(pkt.tcp_ack, _M32)
-            and _within(pkt.tcp_win, _M32) and _within(pkt.payload_len, _M32)
-            and type(ws) is int and (ws == -1 or _within(ws, 255)) and _within(c.state, _M32)
-            and _within(c.end0, _M32) and _within(c.maxend0, _M32) and _within(c.maxwin0, _M32)
-            and _within(c.maxack0, _M32) and _within(c.scale0, 31) and _within(c.flags0, _M32)
-            and _within(c.end1, _M32) and _within(c.maxend1, _M32) and _within(c.maxwin1, _M32)
-            and _within(c.maxack1, _M32) and _within(c.scale1, 31) and _within(c.flags1, _M32))
+    return (_u32(pkt.tcp_flags) and _u32(pkt.tcp_seq) and _u32(pkt.tcp_ack)
+            and _u32(pkt.tcp_win) and _u32(pkt.payload_len)
+            and type(ws) is int and (ws == -1 or _u8(ws)) and _u32(c.state)
+            and _u32(c.end0) and _u32(c.maxend0) and _u32(c.maxwin0)
+            and _u32(c.maxack0) and _u5(c.scale0) and _u32(c.flags0)
+            and _u32(c.end1) and _u32(c.maxend1) and _u32(c.maxwin1)
+            and _u32(c.maxack1) and _u5(c.scale1) and _u32(c.flags1))
 
 
 # True when this module runs compiled (the Python source has no use for ``_fits``).
@@ -264,6 +269,10 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
             c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0)
         r_end, r_maxend, r_maxwin, r_flags = c.end1, c.maxend1, c.maxwin1, c.flags1
+    # What the fields held: only the ones that change are written back below (compiled, each
+    # write is a new int object and the old one's release).
+    o_send, o_smaxwin, o_smaxack, o_sflags = s_end, s_maxwin, s_maxack, s_flags
+    o_rmaxend, o_rmaxwin, o_rflags = r_maxend, r_maxwin, r_flags
     if not flags & _ACKF:
         ack = r_end
     elif flags & _RSTF and ack == 0:
@@ -324,11 +333,35 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
             c.last_win = win
             c.retrans = 0
     if d:
-        c.end1, c.maxwin1, c.maxack1, c.flags1 = s_end, s_maxwin, s_maxack, s_flags
-        c.maxend0, c.maxwin0, c.flags0 = r_maxend, r_maxwin, r_flags
+        if s_end != o_send:
+            c.end1 = s_end
+        if s_maxwin != o_smaxwin:
+            c.maxwin1 = s_maxwin
+        if s_maxack != o_smaxack:
+            c.maxack1 = s_maxack
+        if s_flags != o_sflags:
+            c.flags1 = s_flags
+        if r_maxend != o_rmaxend:
+            c.maxend0 = r_maxend
+        if r_maxwin != o_rmaxwin:
+            c.maxwin0 = r_maxwin
+        if r_flags != o_rflags:
+            c.flags0 = r_flags
     else:
-        c.end0, c.maxwin0, c.maxack0, c.flags0 = s_end, s_maxwin, s_maxack, s_flags
-        c.maxend1, c.maxwin1, c.flags1 = r_maxend, r_maxwin, r_flags
+        if s_end != o_send:
+            c.end0 = s_end
+        if s_maxwin != o_smaxwin:
+            c.maxwin0 = s_maxwin
+        if s_maxack != o_smaxack:
+            c.maxack0 = s_maxack
+        if s_flags != o_sflags:
+            c.flags0 = s_flags
+        if r_maxend != o_rmaxend:
+            c.maxend1 = r_maxend
+        if r_maxwin != o_rmaxwin:
+            c.maxwin1 = r_maxwin
+        if r_flags != o_rflags:
+            c.flags1 = r_flags
     return ACCEPT
 
 
@@ -419,8 +452,7 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
                     and pkt.tcp_ack == c.last_end):
                 # The SYN/ACK answers a SYN we ignored: resync from the annotated values
                 # (compiled, ``_in_window`` then reads them as C integers: see ``_fits``).
-                if _COMPILED and not (_within(c.last_end, _M32) and _within(c.last_win, _M32)
-                                      and _within(c.last_wscale, 31)):
+                if _COMPILED and not (_u32(c.last_end) and _u32(c.last_win) and _u5(c.last_wscale)):
                     return _source().packet(conn, d, pkt, t, now)
                 old = SYN_SENT
                 ns = SYN_RECV
