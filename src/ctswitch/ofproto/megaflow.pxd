@@ -1,7 +1,14 @@
 # Augmenting declarations for megaflow.py: Program and MegaflowCache become extension types
 # (``public object`` fields); lookup/peek are cpdef with their tables typed, so a replayed pass
 # reads the program's ops, rules and mask as struct members (xlate.pxd cimports Program).
+# _masked (a subtable's masked values of a key) is a C function building its tuple directly.
 cimport cython
+
+
+cdef object _mv(key, tuple idx, tuple ands, Py_ssize_t j)
+
+@cython.locals(n=Py_ssize_t, j=Py_ssize_t)
+cdef tuple _masked(key, tuple idx, tuple ands)
 
 
 cdef class Program:

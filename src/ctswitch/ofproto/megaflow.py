@@ -34,13 +34,38 @@ from __future__ import annotations
 from ..flow.key import EXACT, N_FIELDS
 
 
-def _masker(idx: tuple[int, ...], msk: tuple[int, ...]):
-    """A function key -> tuple of the masked values at ``idx``, compiled for this mask: one
-    tuple display of subscripts, ``& m`` only where the mask is not the field's full width
-    (about three times faster than mapping ``and_`` over an itemgetter; it runs twice per
-    slow-path packet)."""
-    parts = [f"k[{i}]" if m == EXACT[i] else f"k[{i}] & {m}" for i, m in zip(idx, msk)]
-    return eval(f"lambda k: ({', '.join(parts)},)")  # noqa: S307 -- ints only, built here
+def _ands(idx: tuple[int, ...], msk: tuple[int, ...]) -> tuple:
+    """Per field of a subtable's mask: None where it is the field's full width, else the mask."""
+    return tuple(None if m == EXACT[i] else m for i, m in zip(idx, msk))
+
+
+def _mv(key: list[int], idx: tuple[int, ...], ands: tuple, j: int) -> int:
+    a = ands[j]
+    return key[idx[j]] if a is None else key[idx[j]] & a
+
+
+def _masked(key: list[int], idx: tuple[int, ...], ands: tuple) -> tuple:
+    """The tuple of ``key``'s masked values at ``idx``: ``key[i] & m``, or ``key[i]`` where the
+    mask is the field's full width (``ands``).  Compiled, a tuple display for up to 6 fields (the
+    masks of the usual pipelines): one tuple, no list, no Python frame; it runs twice per
+    slow-path packet."""
+    n = len(idx)
+    if n <= 3:
+        if n == 3:
+            return (_mv(key, idx, ands, 0), _mv(key, idx, ands, 1), _mv(key, idx, ands, 2))
+        if n == 2:
+            return (_mv(key, idx, ands, 0), _mv(key, idx, ands, 1))
+        return (_mv(key, idx, ands, 0),) if n else ()
+    if n <= 6:
+        if n == 6:
+            return (_mv(key, idx, ands, 0), _mv(key, idx, ands, 1), _mv(key, idx, ands, 2),
+                    _mv(key, idx, ands, 3), _mv(key, idx, ands, 4), _mv(key, idx, ands, 5))
+        if n == 5:
+            return (_mv(key, idx, ands, 0), _mv(key, idx, ands, 1), _mv(key, idx, ands, 2),
+                    _mv(key, idx, ands, 3), _mv(key, idx, ands, 4))
+        return (_mv(key, idx, ands, 0), _mv(key, idx, ands, 1), _mv(key, idx, ands, 2),
+                _mv(key, idx, ands, 3))
+    return tuple([_mv(key, idx, ands, j) for j in range(n)])
 
 
 class Program:
@@ -66,7 +91,7 @@ class MegaflowCache:
 
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
-        self._tables: dict[tuple[str, int], tuple[int, list]] = {}
+        self._tables: dict[str, dict[int, tuple[int, list]]] = {}  # bridge name -> table -> entry
         self.n = 0
         self.hits = 0
         self.misses = 0
@@ -74,14 +99,14 @@ class MegaflowCache:
         self.flushed = 0
 
     def lookup(self, bridge, table: int, key: list[int]) -> Program | None:
-        tables = self._tables
-        e = tables.get((bridge.name, table))
+        tables = self._tables.get(bridge.name)
+        e = tables.get(table) if tables is not None else None
         if e is not None:
             if e[0] == bridge.generation:
                 subtables = e[1]
                 for j, st in enumerate(subtables):
                     d = st[2]
-                    p = d.get(st[3](key))
+                    p = d.get(_masked(key, st[0], st[3]))
                     if p is not None:
                         self.hits += 1
                         if j:  # move the hit subtable one step up (dpcls's ranking by hits)
@@ -95,13 +120,13 @@ class MegaflowCache:
     def peek(self, bridge, table: int, key: list[int]) -> Program | None:
         """``lookup`` without its side effects (hit/miss counters, subtable ranking, dropping a
         stale generation): for predicting a decision, not for handling a packet."""
-        tables = self._tables
-        e = tables.get((bridge.name, table))
+        tables = self._tables.get(bridge.name)
+        e = tables.get(table) if tables is not None else None
         if e is None or e[0] != bridge.generation:
             return None
         for st in e[1]:
             d = st[2]
-            p = d.get(st[3](key))
+            p = d.get(_masked(key, st[0], st[3]))
             if p is not None:
                 return p
         return None
@@ -110,28 +135,30 @@ class MegaflowCache:
         """Records a pass that started at ``table`` with ``key`` and consulted the bits ``wc``."""
         if self.n >= self.limit:
             return
-        k = (bridge.name, table)
-        e = self._tables.get(k)
+        tables = self._tables.get(bridge.name)
+        e = tables.get(table) if tables is not None else None
         if e is None or e[0] != bridge.generation:
             if e is not None:
                 self._drop_bridge(bridge.name)
-            e = self._tables[k] = (bridge.generation, [])
+                tables = None
+            if tables is None:
+                tables = self._tables[bridge.name] = {}
+            e = tables[table] = (bridge.generation, [])
         idx = tuple(i for i in range(N_FIELDS) if wc[i])
         msk = tuple(wc[i] for i in idx)
         found = next((st for st in e[1] if st[0] == idx and st[1] == msk), None)
         if found is None:
-            found = (idx, msk, {}, _masker(idx, msk) if idx else (lambda key: ()))
+            found = (idx, msk, {}, _ands(idx, msk))
             e[1].append(found)
         entries = found[2]
-        vals = found[3](key)
+        vals = _masked(key, idx, found[3])
         if vals not in entries:
             self.n += 1
             self.inserted += 1
         entries[vals] = Program(ops, rules, tuple(zip(idx, msk)))
 
     def _drop_bridge(self, name: str) -> None:
-        for k in [k for k in self._tables if k[0] == name]:
-            _gen, subtables = self._tables.pop(k)
+        for _gen, subtables in self._tables.pop(name, {}).values():
             self.n -= sum(len(st[2]) for st in subtables)
             self.flushed += 1
 

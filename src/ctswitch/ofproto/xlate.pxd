@@ -15,6 +15,11 @@ ctypedef fused Verdict:
     CtVerdict
     object
 
+# The key indices and the EtherType _nat_key reads: C constants (list stores and loads by a C
+# index, no module-global lookup); the module does not export them when compiled.
+cdef Py_ssize_t DL_TYPE, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, TP_SRC, TP_DST
+cdef long ETH_TYPE_IPV6
+
 
 cdef class Translation:
     cdef public object outputs, rules, verdicts, wc, drop, stateful, trace, controller
