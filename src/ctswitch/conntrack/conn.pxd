@@ -1,4 +1,4 @@
-# Augmenting declarations for conn.py (Cython pure-Python mode; the .py is unchanged).
+# Augmenting declarations for conn.py (Cython pure-Python mode: the .py also runs as plain Python).
 # Conn/TcpConn become extension types: every slot is a ``public object`` field (Python ints,
 # None, tuples: the same values and semantics), read and written as a struct member by the
 # modules that cimport these types and type their variables with them.
