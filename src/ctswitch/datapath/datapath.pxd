@@ -8,13 +8,25 @@
 # translation, the cached entry and the offload manager typed: their fields are struct member
 # reads, the manager's hw_hit/sw_hit C calls.  The manager stays untyped in _slow: a typed call
 # of consider/teardown (keyword-only arguments) would hand an instance attribute shadowing them
-# (bench_slowpath --split's timer) every argument positionally.  _cache_peer stays a def (its
-# lambda is a closure, which a cpdef method cannot hold).  Packets, connections and verdicts stay untyped:
+# (bench_slowpath --split's timer) every argument positionally.  _cache_peer is cpdef too: its
+# prediction's verdict callback is a _ReplyVerdict (a lambda is a closure, which a cpdef method cannot
+# hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
 # typing them measured no gain, and cimporting headers, conn or tracker would tie this module's
 # loading to theirs (tests/unit/test_native.py lists who depends on them).
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
 from ctswitch.ofproto.xlate cimport Translation
+
+
+cdef Py_ssize_t _IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE, _VLAN_TCI, _NW_SRC, _NW_DST, _IPV6_SRC, _IPV6_DST
+cdef Py_ssize_t _NW_PROTO, _TP_SRC, _TP_DST, _NW_FRAG
+
+@cython.locals(i=Py_ssize_t)
+cpdef bint _consults_uncacheable(wc) except -1
+
+
+cdef class _ReplyVerdict:
+    cdef public object tracker, conn
 
 
 cdef class FastEntry:
@@ -46,9 +58,12 @@ cdef class Datapath:
 
     cpdef _note_peer(self, c, reply, key, was)
 
+    @cython.locals(tr=Translation)
+    cpdef _cache_peer(self, bridge, conn, l2, now)
+
     cpdef _maybe_cache(self, bridge, key, Translation tr, now)
 
-    @cython.locals(entry=FastEntry)
+    @cython.locals(entry=FastEntry, i=Py_ssize_t)
     cpdef _cache(self, bridge, key, ck, conn, reply, Translation tr, now)
 
     @cython.locals(e=FastEntry)

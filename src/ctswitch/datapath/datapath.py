@@ -36,7 +36,6 @@ All counters live in ``stats`` (a plain dict) for the summaries and views.
 from __future__ import annotations
 
 from collections import Counter
-from operator import itemgetter
 
 from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
 from ..conntrack.tcp import SYN_RECV, SYN_SENT, SYN_SENT2
@@ -73,12 +72,16 @@ from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
 _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
                            IPV6_DST, NW_PROTO, TP_SRC, TP_DST, CT_STATE))
 _UNCACHEABLE = tuple(i for i in range(N_FIELDS) if i not in _CACHE_FIELDS)
-_uncacheable_of = itemgetter(*_UNCACHEABLE)
 # Header fields an output may have changed (what packet.rewrite.apply writes).
 _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL, TP_SRC, TP_DST)
 GC_INTERVAL_MS = 1000
 PROTO_TCP = 6
 _HANDSHAKE = frozenset((SYN_SENT, SYN_RECV, SYN_SENT2))  # TCP states before ESTABLISHED
+# The flow-key fields the per-packet methods read, by position: datapath.pxd declares these C
+# integers, so ``key[_IN_PORT]`` is a list item read, not a subscript by a Python int.
+(_IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE, _VLAN_TCI, _NW_SRC, _NW_DST, _IPV6_SRC, _IPV6_DST, _NW_PROTO, _TP_SRC,
+ _TP_DST, _NW_FRAG) = (IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_PROTO,
+                       TP_SRC, TP_DST, NW_FRAG)
 # Every port's MTU (ports have no mtu_request here): what a reassembled datagram is cut for.
 PORT_MTU = 1500
 # fastpath.row_new, bound by enable_batch (fastpath loads numba: not before it is used).
@@ -115,6 +118,28 @@ class FastEntry:
     def conn(self):
         """The connection (thawed from the compact tier if it was frozen); None once deleted."""
         return self.tracker.get(self.cid)
+
+
+def _consults_uncacheable(wc) -> bool:
+    """Whether the wildcards ``wc`` of a translation consulted a field beyond the cache key's."""
+    for i in _UNCACHEABLE:
+        if wc[i]:
+            return True
+    return False
+
+
+class _ReplyVerdict:
+    """``xlate.predict``'s ``verdict(act, zone)`` for the reply direction of the offloaded
+    connection ``conn`` of ``tracker`` (``Datapath._cache_peer``)."""
+
+    __slots__ = ("tracker", "conn")
+
+    def __init__(self, tracker, conn) -> None:
+        self.tracker = tracker
+        self.conn = conn
+
+    def __call__(self, act, zone):
+        return self.tracker.offloaded_verdict(self.conn, True, zone, act)
 
 
 def _batchable(conn) -> bool:
@@ -208,8 +233,8 @@ class Datapath:
         return self._aging
 
     def _cache_key(self, bridge: OFBridge, key: list[int]) -> tuple:
-        return (bridge.name, key[IN_PORT], key[DL_SRC], key[DL_DST], key[DL_TYPE], key[VLAN_TCI],
-                key[NW_SRC], key[NW_DST], key[IPV6_SRC], key[IPV6_DST], key[NW_PROTO], key[TP_SRC], key[TP_DST])
+        return (bridge.name, key[_IN_PORT], key[_DL_SRC], key[_DL_DST], key[_DL_TYPE], key[_VLAN_TCI],
+                key[_NW_SRC], key[_NW_DST], key[_IPV6_SRC], key[_IPV6_DST], key[_NW_PROTO], key[_TP_SRC], key[_TP_DST])
 
     def _fast(self, bridge, pkt, key, frame, now, kernel_miss=False):
         ck = self._cache_key(bridge, key)
@@ -262,19 +287,19 @@ class Datapath:
     def _fast_table(self, bridge, pkt, key, frame, now, kernel_miss):
         """``_fast`` for a decision held by the batch table (``BatchFastPath``): same checks,
         counters and output as for a ``FastEntry``."""
-        if key[DL_TYPE] != 0x0800 or key[VLAN_TCI] or (key[NW_PROTO] != 6 and key[NW_PROTO] != 17):
+        if key[_DL_TYPE] != 0x0800 or key[_VLAN_TCI] or (key[_NW_PROTO] != 6 and key[_NW_PROTO] != 17):
             return None
         b = self.batch
         t = b.tables.get(bridge.name)
-        if t is None or len(t) == 0:
+        if t is None or t._nfree == t.capacity:  # (len(t) == 0)
             return None
         if t.generation != bridge.generation:
             t = b._table(bridge.name, bridge.generation)
         if kernel_miss and not t.nstale:
             return None
-        found, e, cid1, meta = t.find_flow(not kernel_miss and t.live_current() != 0, key[IN_PORT], key[DL_SRC],
-                                           key[DL_DST], key[NW_SRC], key[NW_DST], key[NW_PROTO], key[TP_SRC],
-                                           key[TP_DST])
+        found, e, cid1, meta = t.find_flow(not kernel_miss and t.live_current() != 0, key[_IN_PORT], key[_DL_SRC],
+                                           key[_DL_DST], key[_NW_SRC], key[_NW_DST], key[_NW_PROTO], key[_TP_SRC],
+                                           key[_TP_DST])
         tracker = self.switch.tracker
         if found != 1:
             if found == 2:  # a decision of an older generation: dropped at its first use
@@ -312,20 +337,31 @@ class Datapath:
             rl.n_bytes += n
             rl.last_used_ms = now
         if learns:
-            bridge.learn(0, key[DL_SRC], key[IN_PORT], now)
+            bridge.learn(0, key[_DL_SRC], key[_IN_PORT], now)
         port, dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst = _row_new(t.ent[e].tolist())
         okey = key
-        if (dl_src != key[DL_SRC] or dl_dst != key[DL_DST] or nw_src != key[NW_SRC] or nw_dst != key[NW_DST]
-                or tp_src != key[TP_SRC] or tp_dst != key[TP_DST]):
+        if (dl_src != key[_DL_SRC] or dl_dst != key[_DL_DST] or nw_src != key[_NW_SRC] or nw_dst != key[_NW_DST]
+                or tp_src != key[_TP_SRC] or tp_dst != key[_TP_DST]):
             okey = list(key)
-            okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST] = \
+            okey[_DL_SRC], okey[_DL_DST], okey[_NW_SRC], okey[_NW_DST], okey[_TP_SRC], okey[_TP_DST] = \
                 dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst
         return self._emit(bridge, pkt, key, frame, [(port, okey)], extra)
 
     def _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=None):
         result = []
-        icmp_id, inner = extra if extra is not None else (None, None)
         by_no = bridge.by_no
+        if extra is None and defrag is None:  # the loop below without ICMP rewrites or refragmenting
+            for o in outputs:
+                ofport, okey = o[0], o[1]
+                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
+                p = by_no.get(ofport)
+                if p is not None:
+                    p.tx_packets += 1
+                    p.tx_bytes += len(data)
+                result.append((ofport, bytes(data)))
+            self.stats["tx_packets"] += len(result)
+            return result
+        icmp_id, inner = extra if extra is not None else (None, None)
         for o in outputs:
             ofport, okey = o[0], o[1]
             if inner is not None:
@@ -419,7 +455,7 @@ class Datapath:
                             peer = self._note_peer(c, v.reply, key, was) or peer
             self._maybe_cache(bridge, key, tr, now)
             if peer is not None:
-                self._cache_peer(bridge, *peer, now)
+                self._cache_peer(bridge, peer[0], peer[1], now)
         return out
 
     def _note_peer(self, c, reply: bool, key: list[int], was: int):
@@ -429,7 +465,7 @@ class Datapath:
         peers = self._peer_l2
         if c.state in _HANDSHAKE:
             if reply:
-                peers[c.id] = (key[IN_PORT], key[DL_SRC], key[DL_DST], key[VLAN_TCI])
+                peers[c.id] = (key[_IN_PORT], key[_DL_SRC], key[_DL_DST], key[_VLAN_TCI])
             return None
         l2 = peers.pop(c.id, None) if peers else None
         if l2 is None or reply or was or not c.status & IPS_OFFLOAD:
@@ -450,19 +486,17 @@ class Datapath:
         """
         tup = conn.reply
         k = [0] * N_FIELDS
-        k[IN_PORT], k[DL_SRC], k[DL_DST], k[VLAN_TCI] = l2
+        k[_IN_PORT], k[_DL_SRC], k[_DL_DST], k[_VLAN_TCI] = l2
         if conn.ip_ver == 4:
-            k[DL_TYPE] = ETH_TYPE_IP
-            k[NW_SRC], k[NW_DST] = tup[0], tup[1]
+            k[_DL_TYPE] = ETH_TYPE_IP
+            k[_NW_SRC], k[_NW_DST] = tup[0], tup[1]
         else:
-            k[DL_TYPE] = ETH_TYPE_IPV6
-            k[IPV6_SRC], k[IPV6_DST] = tup[0], tup[1]
-        k[NW_PROTO] = conn.proto
-        k[TP_SRC], k[TP_DST] = tup[2], tup[3]
-        tracker = self.switch.tracker
-        tr = xlate.predict(bridge, k, now, self.megaflows,
-                           lambda act, zone: tracker.offloaded_verdict(conn, True, zone, act))
-        if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1 or any(_uncacheable_of(tr.wc)):
+            k[_DL_TYPE] = ETH_TYPE_IPV6
+            k[_IPV6_SRC], k[_IPV6_DST] = tup[0], tup[1]
+        k[_NW_PROTO] = conn.proto
+        k[_TP_SRC], k[_TP_DST] = tup[2], tup[3]
+        tr = xlate.predict(bridge, k, now, self.megaflows, _ReplyVerdict(self.switch.tracker, conn))
+        if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1 or _consults_uncacheable(tr.wc):
             return
         for v in tr.verdicts:
             if v.conn is not conn or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
@@ -470,7 +504,7 @@ class Datapath:
         self._cache(bridge, k, self._cache_key(bridge, k), conn, True, tr, now)
 
     def _maybe_cache(self, bridge, key, tr, now) -> None:
-        if key[NW_FRAG]:
+        if key[_NW_FRAG]:
             return  # fragments never take the fast path
         last = tr.verdicts[-1].conn
         if last is None or not (last.status & IPS_OFFLOAD) or tr.stateful or tr.controller or not tr.outputs:
@@ -487,7 +521,7 @@ class Datapath:
             return
         if reply and getattr(conn.offload, "uni", False):
             return  # a one-way offload (UDP before ASSURED): its replies go to conntrack
-        if any(_uncacheable_of(tr.wc)):
+        if _consults_uncacheable(tr.wc):
             return
         self._cache(bridge, key, self._cache_key(bridge, key), conn, reply, tr, now)
 
@@ -495,22 +529,51 @@ class Datapath:
         """Caches the decision ``tr`` for packets of flow ``key`` (cache key ``ck``), direction
         ``reply`` of ``conn``: in the batch table when it can hold it (``_batchable``), else as a
         FastEntry."""
-        if ck in self.cache:
+        cache = self.cache
+        if cache and ck in cache:
             self._uncache(ck)
-        rules = list(tr.rules)
-        extra = tr.outputs[0][2]
-        learns = tuple(dict.fromkeys(tr.learns))
-        mirror = self.batch is not None and len(tr.outputs) == 1 and _batchable(conn)
-        if mirror and self.batch.add_output(ck, bridge.generation, conn.id, reply, tr.outputs[0][0], key,
-                                            tr.outputs[0][1], rules, extra, now, learns) >= 0:
+        touts = tr.outputs
+        out0 = touts[0]
+        extra = out0[2]
+        batch = self.batch
+        mirror = batch is not None and len(touts) == 1 and conn is not None and conn.status & IPS_HW_OFFLOAD
+        # (the table reads the rules and learned MACs, it keeps its own copy of a new shape)
+        if mirror and batch.add_output(ck, bridge.generation, conn.id, reply, out0[0], key, out0[1], tr.rules,
+                                       extra, now, tr.learns) >= 0:
             return  # the batch table holds it (and dropped any older decision of the same key)
-        outputs = [(port, [] if okey == key else [(i, okey[i]) for i in _REWRITABLE if okey[i] != key[i]])
-                   for port, okey, _ in tr.outputs]
-        entry = FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, self.switch.tracker, learns)
-        if self.batch is not None and not mirror:
-            self.batch.discard(ck)  # what add() does with a decision it cannot mirror
-        self.cache[ck] = entry
-        self.by_conn.setdefault(conn.id, []).append(ck)
+        outputs = []
+        for o in touts:
+            okey = o[1]
+            deltas = []
+            if okey != key:
+                for i in _REWRITABLE:
+                    v = okey[i]
+                    if v != key[i]:
+                        deltas.append((i, v))
+            outputs.append((o[0], deltas))
+        # FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, tracker, learns), field by field
+        entry = FastEntry.__new__(FastEntry)
+        entry.generation = bridge.generation
+        cid = conn.id
+        entry.cid = cid
+        entry.tracker = self.switch.tracker
+        entry.reply = reply
+        entry.outputs = outputs
+        entry.rules = tr.rules  # (the translation's own list: nothing changes it once translated)
+        entry.extra = extra
+        entry.packets = 0
+        entry.bytes = 0
+        entry.used = None
+        entry.created = now
+        entry.learns = tuple(dict.fromkeys(tr.learns))
+        if batch is not None and not mirror:
+            batch.discard(ck)  # what add() does with a decision it cannot mirror
+        cache[ck] = entry
+        cks = self.by_conn.get(cid)
+        if cks is None:
+            self.by_conn[cid] = [ck]
+        else:
+            cks.append(ck)
 
     def _uncache(self, ck: tuple) -> None:
         e = self.cache.pop(ck, None)
