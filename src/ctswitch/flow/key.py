@@ -73,38 +73,59 @@ def extract(pkt: Packet, in_port: int) -> list[int]:
 
     ct_* fields, registers and metadata start at 0 (untracked).  For ARP,
     NW_SRC/NW_DST hold the SPA/TPA and NW_PROTO the opcode (low 8 bits), as in OVS.
+
+    The key is one list display in the order of the field constants above (it runs once per
+    slow-path packet: one allocation, where filling a ``[0] * N_FIELDS`` list stores field by
+    field; tests/unit/flow/test_key_extract.py holds it to the field-by-field original).
     """
-    key = [0] * N_FIELDS
-    key[IN_PORT] = in_port
-    key[DL_SRC] = pkt.dl_src
-    key[DL_DST] = pkt.dl_dst
-    key[DL_TYPE] = pkt.dl_type
-    if pkt.vlans:
-        key[VLAN_TCI] = pkt.vlans[0] | VLAN_CFI
+    vlans = pkt.vlans
+    tci = vlans[0] | VLAN_CFI if vlans else 0
     dl_type = pkt.dl_type
+    if dl_type == ETH_TYPE_IP and pkt.ip_ver == 4:  # almost every packet: the display below, for IPv4
+        tos = pkt.nw_tos
+        return [
+            in_port, pkt.dl_src, pkt.dl_dst, dl_type, tci,  # IN_PORT .. VLAN_TCI
+            pkt.nw_src, pkt.nw_dst, 0, 0, 0,  # NW_SRC .. IPV6_LABEL
+            pkt.nw_proto, tos & 0xFC, tos & 0x03, pkt.nw_ttl, pkt.nw_frag,  # NW_PROTO .. NW_FRAG
+            pkt.tp_src, pkt.tp_dst, pkt.tcp_flags, 0, 0,  # TP_SRC .. ARP_THA
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  # CT_STATE .. CT_TP_DST
+            0, 0,  # METADATA, PKT_MARK
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  # REG0 .. REG15
+        ]
+    nw_src = nw_dst = ip6_src = ip6_dst = label = proto = tos = ecn = ttl = frag = 0
+    tp_src = tp_dst = flags = sha = tha = 0
     if dl_type == ETH_TYPE_IP or dl_type == ETH_TYPE_IPV6:
-        if pkt.ip_ver == 4:
-            key[NW_SRC] = pkt.nw_src
-            key[NW_DST] = pkt.nw_dst
-        elif pkt.ip_ver == 6:
-            key[IPV6_SRC] = pkt.nw_src
-            key[IPV6_DST] = pkt.nw_dst
-            key[IPV6_LABEL] = pkt.ipv6_label
-        key[NW_PROTO] = pkt.nw_proto
-        key[NW_TOS] = pkt.nw_tos & 0xFC
-        key[NW_ECN] = pkt.nw_tos & 0x03
-        key[NW_TTL] = pkt.nw_ttl
-        key[NW_FRAG] = pkt.nw_frag
-        key[TP_SRC] = pkt.tp_src
-        key[TP_DST] = pkt.tp_dst
-        key[TCP_FLAGS] = pkt.tcp_flags
+        ver = pkt.ip_ver
+        if ver == 4:
+            nw_src = pkt.nw_src
+            nw_dst = pkt.nw_dst
+        elif ver == 6:
+            ip6_src = pkt.nw_src
+            ip6_dst = pkt.nw_dst
+            label = pkt.ipv6_label
+        proto = pkt.nw_proto
+        tos = pkt.nw_tos & 0xFC
+        ecn = pkt.nw_tos & 0x03
+        ttl = pkt.nw_ttl
+        frag = pkt.nw_frag
+        tp_src = pkt.tp_src
+        tp_dst = pkt.tp_dst
+        flags = pkt.tcp_flags
     elif dl_type == ETH_TYPE_ARP:
-        key[NW_SRC] = pkt.nw_src
-        key[NW_DST] = pkt.nw_dst
-        key[NW_PROTO] = pkt.arp_op & 0xFF
-        key[ARP_SHA] = pkt.arp_sha
-        key[ARP_THA] = pkt.arp_tha
-    return key
+        nw_src = pkt.nw_src
+        nw_dst = pkt.nw_dst
+        proto = pkt.arp_op & 0xFF
+        sha = pkt.arp_sha
+        tha = pkt.arp_tha
+    return [
+        in_port, pkt.dl_src, pkt.dl_dst, dl_type, tci,  # IN_PORT .. VLAN_TCI
+        nw_src, nw_dst, ip6_src, ip6_dst, label,  # NW_SRC .. IPV6_LABEL
+        proto, tos, ecn, ttl, frag,  # NW_PROTO .. NW_FRAG
+        tp_src, tp_dst, flags, sha, tha,  # TP_SRC .. ARP_THA
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  # CT_STATE .. CT_TP_DST
+        0, 0,  # METADATA, PKT_MARK
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  # REG0 .. REG15
+    ]
 
 
 class Match:
