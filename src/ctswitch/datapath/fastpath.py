@@ -581,9 +581,9 @@ class MirrorTable(FastTable):
         self._side()
         self.sindex = None
         self.nstale = 0
-        # _mt_forget and _find_flow for this table's argument types (``direct``), once used, with
+        # _mt_forget, _find_flow and _mt_put for this table's argument types (``direct``), once used, with
         # the kernel they were made of (a test may replace the module's kernel).
-        self.forget_fn = self.forget_of = self.find_fn = self.find_of = None
+        self.forget_fn = self.forget_of = self.find_fn = self.find_of = self.put_fn = self.put_of = None
 
     def _side(self) -> None:
         c = self.capacity
@@ -607,7 +607,7 @@ class MirrorTable(FastTable):
     def shape(self, generation: int, rules, extra, learns: bool = False) -> int:
         """The number of the shape (generation, rules, extra, learns): ``learns``, its hits refresh
         the MAC learning of the row's (in_port, dl_src) on VLAN 0."""
-        k = (generation, tuple(map(id, rules)), extra, learns)
+        k = (generation, tuple(rules), extra, learns)  # (rules compare and hash by identity)
         s = self.shape_ids.get(k)
         if s is None:
             s = self.shape_ids[k] = len(self.shapes)
@@ -764,15 +764,30 @@ class BatchFastPath:
         """``add`` of a new decision with one output (``port``, header values ``okey`` for a packet
         of flow key ``key``), without a ``FastEntry`` first: the slow path caches every offloaded
         direction this way.  Same results and same mirroring rule as ``add``."""
-        k = key_from_cache_key(ck)
-        learn = None if k is None else _row_learns(k, learns)
+        # key_from_cache_key and _row_learns, inline (they run for every offloaded direction)
+        name, in_port, dl_src, dl_dst, dl_type, vlan, nw_src, nw_dst, v6s, v6d, proto, sport, dport = ck
+        learn = None
+        if (dl_type == ETH_TYPE_IP and not vlan and not v6s and not v6d and (proto == PROTO_TCP or proto == PROTO_UDP)
+                and 0 <= in_port <= 0xFFFFFFFF):
+            learn = False
+            for lv, lmac, lport in learns:
+                if lv or lmac != dl_src or lport != in_port:
+                    learn = None
+                    break
+                learn = True
         if (learn is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
-                or _unmirrored_of(okey) != _unmirrored_of(key)):
+                or okey[IPV6_SRC] != key[IPV6_SRC] or okey[IPV6_DST] != key[IPV6_DST] or okey[NW_TOS] != key[NW_TOS]
+                or okey[NW_ECN] != key[NW_ECN] or okey[NW_TTL] != key[NW_TTL]):
             self.discard(ck)
             return -2
-        t = self._target(ck, generation)
-        if t is None:
-            return -2
+        # _target, inline
+        t = self.tables.get(name)
+        if t is not None and generation < t.generation:
+            self.discard(ck)
+            return -2  # an older generation's decision (enable_batch): the dict keeps it
+        if t is None or t.generation != generation:
+            t = self._table(name, generation)
+        k = (in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
         nds, ndd, nns, nnd, nps, npd = okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST]
         conns = self.conns
         nfree = t._nfree
@@ -780,9 +795,17 @@ class BatchFastPath:
             # The common case in one kernel call: a free entry, no entry of the key (current or
             # stale), no growth of the connection map; the general path below otherwise.
             stale = t.nstale != 0
-            e = int(_mt_put(t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, t._free, nfree, t.cid1,
-                            t.fpk, t.fby, t.fused1, t.fcreated, conns.keys, conns.vals, conns.mask, t.no, k[0], k[1],
-                            k[2], k[3], k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd, nps, npd, cid, now))
+            args = (t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, t._free, nfree, t.cid1, t.fpk,
+                    t.fby, t.fused1, t.fcreated, conns.keys, conns.vals, conns.mask, t.no, k[0], k[1], k[2], k[3],
+                    k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd, nps, npd, cid, now)
+            fn = t.put_fn
+            if t.put_of is not _mt_put:  # compiled for ints (int64) and a bool, whatever these are
+                fn = t.put_fn = direct(_mt_put, *args[:3], False, *args[4:6], 0, *args[7:15], *(0,) * 18)
+                t.put_of = _mt_put
+            try:
+                e = int(fn(*args))
+            except OverflowError:  # an int no int64 holds: the dispatcher, as before the entry point
+                e = int(_mt_put(*args))
             if e >= 0:
                 t.meta[e] = (t.shape(generation, rules, extra, learn) << 1) | bool(reply)
                 t._nfree = nfree - 1
@@ -876,8 +899,8 @@ class BatchFastPath:
         """Drops every decision of connection ``cid``."""
         by_no = self.by_no
         if _FUSED and by_no:
-            # One kernel call, plus one after each entry with hits to credit (credited in between, as
-            # the general path below does: its crediting may credit the bridge's other hits).
+            # One kernel call, plus one after each entry with hits to credit but the last (credited in
+            # between, as the general path below does: its crediting may credit the bridge's other hits).
             conns = self.conns
             out = self._fout
             t = by_no[0]
@@ -905,6 +928,8 @@ class BatchFastPath:
                 if s < 0:
                     return
                 self._credit_taken(t)
+                if s + 1 >= n:
+                    return  # (that entry, dropped, was the last)
                 i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]

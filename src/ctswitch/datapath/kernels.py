@@ -503,12 +503,14 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
     """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
     to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
     (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
-    of entry ``vals[i]``, which goes on from there.  Each entry leaves the connection map and
-    the table (index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
-    ``remove`` would, in order; at an entry with hits (row packets != 0), whose credit comes
-    first (its Python side may credit the bridge's pending hits, ``mac_sync``: the later entries
-    must still be there), the call takes its counters as ``_credit_one`` does (``_take`` into
-    row 0 of ``out``) and stops.
+    of entry ``vals[i]``, which goes on with the next one.  Each entry leaves the connection map
+    and the table (index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
+    ``remove`` would, in order; from an entry with hits (row packets != 0), whose credit comes
+    before the later entries leave (its Python side may credit the bridge's pending hits,
+    ``mac_sync``: they must still be there), the call first takes the counters as
+    ``_credit_one`` does (``_take`` into row 0 of ``out``), drops it and stops (the entry itself
+    is no longer counted by that sync either way: its row packets are 0 once taken; so a
+    connection whose last entry has hits needs no call after that entry's credit).
 
     Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale);
     a first call returns (-2, ...) with nothing done when ``vals`` is too short or the entries
@@ -524,14 +526,13 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
             return -3 - (vals[0] >> 32), n, 0, 0
     d = 0
     ns = 0
-    j = max(i, 0)
+    j = i + 1
     while j < n:
         v = vals[j]
         e = v & 0xFFFFFFFF
-        if j != i:
-            if ent[e, W_PKTS] != np.uint64(0):
-                _take(ent, e, cid1, meta, fpk, fby, fused1, out, 0)
-                return j, n, d, ns
+        hits = ent[e, W_PKTS] != np.uint64(0)
+        if hits:
+            _take(ent, e, cid1, meta, fpk, fby, fused1, out, 0)
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
             _index_del(ent, sindex, mask, e)
@@ -542,6 +543,8 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
         free[nfree] = e
         nfree += 1
         d += 1
+        if hits:
+            return j, n, d, ns
         j += 1
     return -1, n, d, ns
 
