@@ -24,6 +24,8 @@ cdef Py_ssize_t _NW_PROTO, _TP_SRC, _TP_DST, _NW_FRAG
 @cython.locals(i=Py_ssize_t)
 cpdef bint _consults_uncacheable(wc) except -1
 
+cpdef bint _batchable(conn) except -1
+
 
 cdef class _ReplyVerdict:
     cdef public object tracker, conn

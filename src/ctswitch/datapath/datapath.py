@@ -536,7 +536,7 @@ class Datapath:
         out0 = touts[0]
         extra = out0[2]
         batch = self.batch
-        mirror = batch is not None and len(touts) == 1 and conn is not None and conn.status & IPS_HW_OFFLOAD
+        mirror = batch is not None and len(touts) == 1 and _batchable(conn)
         # (the table reads the rules and learned MACs, it keeps its own copy of a new shape)
         if mirror and batch.add_output(ck, bridge.generation, conn.id, reply, out0[0], key, out0[1], tr.rules,
                                        extra, now, tr.learns) >= 0:
@@ -551,21 +551,10 @@ class Datapath:
                     if v != key[i]:
                         deltas.append((i, v))
             outputs.append((o[0], deltas))
-        # FastEntry(bridge.generation, conn, reply, outputs, rules, extra, now, tracker, learns), field by field
-        entry = FastEntry.__new__(FastEntry)
-        entry.generation = bridge.generation
+        # (the translation's own rules list: nothing changes it once translated)
+        entry = FastEntry(bridge.generation, conn, reply, outputs, tr.rules, extra, now, self.switch.tracker,
+                          tuple(dict.fromkeys(tr.learns)))
         cid = conn.id
-        entry.cid = cid
-        entry.tracker = self.switch.tracker
-        entry.reply = reply
-        entry.outputs = outputs
-        entry.rules = tr.rules  # (the translation's own list: nothing changes it once translated)
-        entry.extra = extra
-        entry.packets = 0
-        entry.bytes = 0
-        entry.used = None
-        entry.created = now
-        entry.learns = tuple(dict.fromkeys(tr.learns))
         if batch is not None and not mirror:
             batch.discard(ck)  # what add() does with a decision it cannot mirror
         cache[ck] = entry
