@@ -765,30 +765,15 @@ class BatchFastPath:
         """``add`` of a new decision with one output (``port``, header values ``okey`` for a packet
         of flow key ``key``), without a ``FastEntry`` first: the slow path caches every offloaded
         direction this way.  Same results and same mirroring rule as ``add``."""
-        # key_from_cache_key and _row_learns, inline (they run for every offloaded direction)
-        name, in_port, dl_src, dl_dst, dl_type, vlan, nw_src, nw_dst, v6s, v6d, proto, sport, dport = ck
-        learn = None
-        if (dl_type == ETH_TYPE_IP and not vlan and not v6s and not v6d and (proto == PROTO_TCP or proto == PROTO_UDP)
-                and 0 <= in_port <= 0xFFFFFFFF):
-            learn = False
-            for lv, lmac, lport in learns:
-                if lv or lmac != dl_src or lport != in_port:
-                    learn = None
-                    break
-                learn = True
+        k = key_from_cache_key(ck)
+        learn = None if k is None else _row_learns(k, learns)
         if (learn is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
-                or okey[IPV6_SRC] != key[IPV6_SRC] or okey[IPV6_DST] != key[IPV6_DST] or okey[NW_TOS] != key[NW_TOS]
-                or okey[NW_ECN] != key[NW_ECN] or okey[NW_TTL] != key[NW_TTL]):
+                or _unmirrored_of(okey) != _unmirrored_of(key)):
             self.discard(ck)
             return -2
-        # _target, inline
-        t = self.tables.get(name)
-        if t is not None and generation < t.generation:
-            self.discard(ck)
-            return -2  # an older generation's decision (enable_batch): the dict keeps it
-        if t is None or t.generation != generation:
-            t = self._table(name, generation)
-        k = (in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport)
+        t = self._target(ck, generation)
+        if t is None:
+            return -2
         nds, ndd, nns, nnd, nps, npd = okey[DL_SRC], okey[DL_DST], okey[NW_SRC], okey[NW_DST], okey[TP_SRC], okey[TP_DST]
         conns = self.conns
         nfree = t._nfree
