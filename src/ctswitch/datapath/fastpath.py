@@ -114,7 +114,7 @@ from .kernels import (  # the kernels and the row layout they share with the tab
     _insert_one,
     _insert_rows,
     _move_index,
-    _mt_forget_all,
+    _mt_forget,
     _mt_put,
     _sync_take,
     _take,
@@ -581,7 +581,7 @@ class MirrorTable(FastTable):
         self._side()
         self.sindex = None
         self.nstale = 0
-        # _mt_forget_all, _find_flow and _mt_put for this table's argument types (``direct``), once used, with
+        # _mt_forget, _find_flow and _mt_put for this table's argument types (``direct``), once used, with
         # the kernel they were made of (a test may replace the module's kernel).
         self.forget_fn = self.forget_of = self.find_fn = self.find_of = self.put_fn = self.put_of = None
 
@@ -706,8 +706,7 @@ class BatchFastPath:
         self.names: list[str] = []
         self.conns = ConnMap()
         self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
-        self._fout = np.empty((8, 9), dtype=np.uint64)  # the counters forget credits (_take's rows, entry id)
-        self._pend: list[list] = []  # forget's taken rows not yet credited: [table or None once credited, eid, row]
+        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters forget credits (_take's row)
         self._sel = np.empty(0, dtype=np.int64)  # _sync_take's entry ids and counters
         self._sout = np.empty((0, 8), dtype=np.uint64)
         self.live = 0  # entries over all tables
@@ -885,22 +884,24 @@ class BatchFastPath:
         """Drops every decision of connection ``cid``."""
         by_no = self.by_no
         if _FUSED and by_no:
-            # One kernel call (it drops every entry and takes the counters of those with hits), then
-            # the taken counters credited in order (_credit_rows).
+            # One kernel call, plus one after each entry with hits to credit but the last (credited in
+            # between, as the general path below does: its crediting may credit the bridge's other hits).
             conns = self.conns
+            out = self._fout
             t = by_no[0]
+            i = -1
+            n = 0
             while True:
                 stale = t.sindex is not None
                 args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
-                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals,
-                        self._fout)
+                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out)
                 fn = t.forget_fn
-                if t.forget_of is not _mt_forget_all:
-                    fn = t.forget_fn = direct(_mt_forget_all, *args)
-                    t.forget_of = _mt_forget_all
-                s, n, k, d, ns = fn(*args)
+                if t.forget_of is not _mt_forget:
+                    fn = t.forget_fn = direct(_mt_forget, *args)
+                    t.forget_of = _mt_forget
+                s, n, d, ns = fn(*args)
                 if s == -2:
-                    break  # (nothing done)
+                    break  # (a first call: nothing done)
                 if s <= -3:
                     t = by_no[-3 - s]
                     continue
@@ -909,9 +910,12 @@ class BatchFastPath:
                     t.nstale -= ns
                     conns.n -= d
                     self.live -= d
-                if k:
-                    self._credit_rows(t, k)
-                return
+                if s < 0:
+                    return
+                self._credit_taken(t)
+                if s + 1 >= n:
+                    return  # (that entry, dropped, was the last)
+                i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
             e = v & 0xFFFFFFFF
@@ -969,36 +973,9 @@ class BatchFastPath:
         _take(t.ent, e, t.cid1, t.meta, t.fpk, t.fby, t.fused1, self._fout, 0)
         self._credit_taken(t)
 
-    def _credit_rows(self, t: MirrorTable, k: int) -> None:
-        """Credits the ``k`` rows ``_mt_forget_all`` took into ``_fout`` (entries of ``t``, dropped;
-        their ids in column 8), in order.  While one is credited the later ones are pending
-        (``_pend``): a sync of ``t`` meanwhile (``mac_sync``) credits those among its entry ids at
-        their place in its order, as it did when they were still in the table until their turn."""
-        rows = self._fout[:k].tolist()
-        credit = self._credit_entry
-        bridge = self.dp.switch.bridges.get(self.names[t.no])
-        pk, by, used, cid1, meta, src, in_port, out_port, _e = rows[0]
-        if k == 1:
-            credit(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
-            return
-        pend = self._pend
-        n0 = len(pend)
-        for j in range(1, k):
-            pend.append([t, rows[j][8], rows[j]])
-        try:
-            credit(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
-            for j in range(n0, n0 + k - 1):
-                p = pend[j]
-                if p[0] is not None:  # (not credited by a sync meanwhile)
-                    p[0] = None
-                    pk, by, used, cid1, meta, src, in_port, out_port, _e = p[2]
-                    credit(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
-        finally:
-            del pend[n0:]
-
     def _credit_taken(self, t: MirrorTable) -> None:
         """Credits the counters ``_take`` put in row 0 of ``_fout`` (an entry of ``t``)."""
-        pk, by, used, cid1, meta, src, in_port, out_port, _e = self._fout[0].tolist()
+        pk, by, used, cid1, meta, src, in_port, out_port = self._fout[0].tolist()
         self._credit_entry(t, self.dp.switch.bridges.get(self.names[t.no]), pk, by, used, cid1, meta, src, in_port,
                            out_port)
 
@@ -1017,20 +994,10 @@ class BatchFastPath:
         if eids.dtype != np.int64 or not eids.flags.c_contiguous:
             eids = np.ascontiguousarray(eids, dtype=np.int64)
         n = _sync_take(eids, t.mark, t.ent, t.cid1, t.meta, t.fpk, t.fby, t.fused1, sel, out)
-        rows = None
-        if self._pend:  # a forget's taken entries not yet credited: those hit here, at their place
-            pend = [p for p in self._pend if p[0] is t and bool((eids == p[1]).any())]
-            if pend:
-                for p in pend:
-                    p[0] = None
-                rows = sorted(list(zip(sel[:n].tolist(), out[:n].tolist())) + [(p[1], p[2][:8]) for p in pend])
-                rows = [r for _e, r in rows]
-        if rows is None:
-            if not n:
-                return
-            rows = out[:n].tolist()
+        if not n:
+            return
         credit = self._credit_entry
-        for pk, by, used, cid1, meta, src, in_port, out_port in rows:
+        for pk, by, used, cid1, meta, src, in_port, out_port in out[:n].tolist():
             credit(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
 
     def _credit_entry(self, t, bridge, pk, by, used, cid1, meta, src, in_port, out_port) -> None:

@@ -498,37 +498,41 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
     return e
 
 
-def _mt_forget_all(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
-                   cid, no, vals, out):
-    """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, in
-    one call: reads its entries (``n``, in the connection map's order) into ``vals``, takes the
-    counters of those with hits (row packets != 0) as ``_credit_one`` does (``_take`` into rows
-    0..k-1 of ``out``, in that order; their entry ids in column 8) and drops every entry
-    (connection map, index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
-    ``remove`` would, in order.  The caller credits the taken rows in order afterwards (a
-    ``mac_sync`` in between credits the later ones at their place in its order, as if they were
-    still in the table: ``BatchFastPath._credit_many``).
+def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
+               cid, no, vals, n, i, out):
+    """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
+    to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
+    (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
+    of entry ``vals[i]``, which goes on with the next one.  Each entry leaves the connection map
+    and the table (index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
+    ``remove`` would, in order; from an entry with hits (row packets != 0), whose credit comes
+    before the later entries leave (its Python side may credit the bridge's pending hits,
+    ``mac_sync``: they must still be there), the call first takes the counters as
+    ``_credit_one`` does (``_take`` into row 0 of ``out``), drops it and stops (the entry itself
+    is no longer counted by that sync either way: its row packets are 0 once taken; so a
+    connection whose last entry has hits needs no call after that entry's credit).
 
-    Returns (0, ``n``, k, entries dropped, of them stale); (-2, ...) with nothing done when
-    ``vals`` or ``out`` is too short or the entries span tables, (-3 - table, ...) when they are
-    all in another table."""
-    n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
-    if n > vals.shape[0] or n > out.shape[0]:
-        return -2, n, 0, 0, 0
-    for j in range(n):
-        if (vals[j] >> 32) != (vals[0] >> 32):
-            return -2, n, 0, 0, 0
-    if n and (vals[0] >> 32) != no:
-        return -3 - (vals[0] >> 32), n, 0, 0, 0
-    k = 0
+    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale);
+    a first call returns (-2, ...) with nothing done when ``vals`` is too short or the entries
+    span tables, (-3 - table, ...) when they are all in another table."""
+    if i < 0:
+        n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
+        if n > vals.shape[0]:
+            return -2, n, 0, 0
+        for j in range(n):
+            if (vals[j] >> 32) != (vals[0] >> 32):
+                return -2, n, 0, 0
+        if n and (vals[0] >> 32) != no:
+            return -3 - (vals[0] >> 32), n, 0, 0
+    d = 0
     ns = 0
-    for j in range(n):
+    j = i + 1
+    while j < n:
         v = vals[j]
         e = v & 0xFFFFFFFF
-        if ent[e, W_PKTS] != np.uint64(0):
-            _take(ent, e, cid1, meta, fpk, fby, fused1, out, k)
-            out[k, 8] = e
-            k += 1
+        hits = ent[e, W_PKTS] != np.uint64(0)
+        if hits:
+            _take(ent, e, cid1, meta, fpk, fby, fused1, out, 0)
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
             _index_del(ent, sindex, mask, e)
@@ -538,7 +542,11 @@ def _mt_forget_all(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, 
         cid1[e] = 0
         free[nfree] = e
         nfree += 1
-    return 0, n, k, n, ns
+        d += 1
+        if hits:
+            return j, n, d, ns
+        j += 1
+    return -1, n, d, ns
 
 
 def _take(ent, e, cid1, meta, fpk, fby, fused1, out, j):
@@ -668,15 +676,15 @@ if HAVE_NUMBA:
     _rev = _jit(_rev)
     _mt_put = _jit(_mt_put)
     _take = _jit(_take)
-    _mt_forget_all = _jit(_mt_forget_all)
+    _mt_forget = _jit(_mt_forget)
     _sync_take = _jit(_sync_take)
     _find_flow = _jit(_find_flow)
 
 
 def direct(kernel, *args):
     """``kernel`` compiled for the types of ``args`` as its entry point: a call skips the
-    dispatcher's typing of each argument and overload resolution (~1.2 us for ``_mt_forget_all``'s
-    18 arguments), the same machine code and results.  For a caller whose arguments keep those
+    dispatcher's typing of each argument and overload resolution (~1.2 us for ``_mt_forget``'s
+    20 arguments), the same machine code and results.  For a caller whose arguments keep those
     types (the arrays of one table, ints); ``kernel`` itself without numba (or when it is no
     dispatcher: a test's wrapper)."""
     if not HAVE_NUMBA or numba.config.DISABLE_JIT or not isinstance(kernel, numba.core.dispatcher.Dispatcher):

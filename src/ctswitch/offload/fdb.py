@@ -201,32 +201,6 @@ class Fdb:
             self._apply_pending()
         return True
 
-    def remove_two(self, pattern: Pattern, gid: int) -> bool:
-        """Removes two entries of ``pattern`` from group ``gid`` (a connection's two rules, which
-        ``insert_two`` placed together) when that group holds at least two: exactly what two
-        ``remove(pattern, gid)`` calls would do.  False (nothing done) otherwise: the caller
-        falls back to ``remove``."""
-        g = self.groups.get(gid)
-        if g is None or g.pattern != pattern:  # (a live group is in _by_pattern[g.pattern])
-            return False
-        used = g.used - 2
-        if used < 0:
-            return False
-        g.used = used
-        self.used -= 2
-        self.stats["removes"] += 2
-        if used == 0:
-            # The first remove put the group in _open, the second destroyed it (and took it out).
-            self._destroy(g)
-        else:
-            og = self._open.get(pattern)
-            if og is None:
-                og = self._open[pattern] = {}
-            og[gid] = g
-        if self.used == 0:
-            self._apply_pending()
-        return True
-
     def clear(self) -> None:
         """Removes every entry and group (driver unload / flush); applies pending changes."""
         for g in list(self.groups.values()):

@@ -654,11 +654,10 @@ class OffloadManager:
         if rec.state is _HW:
             g1, g2 = rec.g1, rec.g2
             if g1 is not None:  # rec.groups, in order
-                f = self.fdb
-                if g2 != g1 or not f.remove_two(rec.pattern, g1):  # (one group: one call)
-                    f.remove(rec.pattern, g1)
-                    if g2 is not None:
-                        f.remove(rec.pattern, g2)
+                remove = self.fdb.remove
+                remove(rec.pattern, g1)
+                if g2 is not None:
+                    remove(rec.pattern, g2)
             self.hw_rules -= 1 if g2 is None else 2
             self.n_hw -= 1
             if rec.uni:

@@ -155,7 +155,7 @@ def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int,
                                                                (3, 4096, True, 1), (4, 40, False, 8)])
 def test_fused_kernels_equal_general_path(seed, capacity, small_map, fout_rows, monkeypatch):
     calls = {"put": 0, "forget": 0}
-    put, forget = fastpath._mt_put, fastpath._mt_forget_all
+    put, forget = fastpath._mt_put, fastpath._mt_forget
 
     def counted_put(*a):
         calls["put"] += 1
@@ -166,7 +166,7 @@ def test_fused_kernels_equal_general_path(seed, capacity, small_map, fout_rows, 
         return forget(*a)
 
     monkeypatch.setattr(fastpath, "_mt_put", counted_put)
-    monkeypatch.setattr(fastpath, "_mt_forget_all", counted_forget)
+    monkeypatch.setattr(fastpath, "_mt_forget", counted_forget)
     ref = _run(False, seed, capacity, small_map, fout_rows, monkeypatch)
     assert calls == {"put": 0, "forget": 0}
     got = _run(True, seed, capacity, small_map, fout_rows, monkeypatch)
