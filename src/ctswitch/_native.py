@@ -69,6 +69,18 @@ def source_path(name: str) -> str:
     return os.path.join(PACKAGE_DIR, *name.split(".")) + ".py"
 
 
+def source_module(name: str, as_name: str):
+    """Module ``ctswitch.<name>`` run from its Python source, whatever is loaded for it, as a
+    module of its own named ``as_name`` (in the same package, so its relative imports work); not
+    put in ``sys.modules``.  For the compiled ``conntrack.tcp``'s fallback and for tests that compare
+    a compiled module with its source."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    spec = spec_from_file_location(as_name, source_path(name))
+    mod = module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def ext_file(name: str) -> str:
     """The file name of module ``ctswitch.<name>``'s extension in NATIVE_DIR."""
     return name + abi()

@@ -64,6 +64,18 @@ def test_every_listed_module_has_its_source() -> None:
         assert not path.endswith("__init__.py"), name
 
 
+def test_source_module_runs_the_py_as_a_module_of_its_own() -> None:
+    import sys
+
+    from ctswitch.conntrack import tcp
+    mod = _native.source_module("conntrack.tcp", "ctswitch.conntrack._tcp_native_test")
+    assert mod.__name__ == "ctswitch.conntrack._tcp_native_test"
+    assert mod.__file__ == _native.source_path("conntrack.tcp")
+    assert "ctswitch.conntrack._tcp_native_test" not in sys.modules
+    assert mod.packet is not tcp.packet and mod.NEXT == tcp.NEXT  # its own functions, the same tables
+    assert not mod._COMPILED  # the source, whatever is loaded for the module
+
+
 def test_source_path_and_digest(tmp_path) -> None:
     assert _native.source_path(TRACKER) == os.path.join(_native.PACKAGE_DIR, "conntrack", "tracker.py")
     assert _native.NATIVE_DIR == os.path.join(_native.PACKAGE_DIR, "_compiled")

@@ -223,14 +223,8 @@ def _source():
     """This module run from its Python source (loaded once, only by a compiled build that met
     values ``_fits`` refuses)."""
     if not _SOURCE:
-        import importlib.util
-
         from .. import _native
-        spec = importlib.util.spec_from_file_location(
-            "ctswitch.conntrack._tcp_source", _native.source_path("conntrack.tcp"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        _SOURCE.append(mod)
+        _SOURCE.append(_native.source_module("conntrack.tcp", "ctswitch.conntrack._tcp_source"))
     return _SOURCE[0]
 
 

@@ -14,7 +14,6 @@ With CTSWITCH_PURE=1 (or no compiled build) both sides would be Python: the test
 
 from __future__ import annotations
 
-import importlib.util
 import random
 
 import pytest
@@ -29,15 +28,7 @@ from ctswitch.params import Params
 M32 = 0xFFFFFFFF
 
 
-def source_module(path: str | None = None, name: str = "ctswitch.conntrack._tcp_test_source"):
-    """``tcp.py`` (or the file at ``path``) run as Python, as a module of its own."""
-    spec = importlib.util.spec_from_file_location(name, path or _native.source_path("conntrack.tcp"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-PY = source_module()
+PY = _native.source_module("conntrack.tcp", "ctswitch.conntrack._tcp_test_source")  # tcp.py, as Python
 pytestmark = pytest.mark.skipif(not tcp._COMPILED, reason="conntrack.tcp runs as Python here (CTSWITCH_PURE=1 or "
                                 "no fresh compiled build): nothing to compare with its source")
 

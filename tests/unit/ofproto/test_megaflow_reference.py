@@ -14,6 +14,7 @@ import random
 
 import pytest
 
+from ctswitch._native import source_module
 from ctswitch.flow.key import EXACT, N_FIELDS
 from ctswitch.ofproto import megaflow
 
@@ -125,11 +126,7 @@ def _state(c) -> tuple:
 def test_cache_matches_reference(pure) -> None:
     cls = megaflow.MegaflowCache
     if pure:  # the module's Python source, whatever is loaded
-        import ctswitch.ofproto as pkg
-        src = pkg.__path__[0] + "/megaflow.py"
-        ns = {"__name__": "ctswitch.ofproto._megaflow_pure_ref", "__package__": "ctswitch.ofproto"}
-        exec(compile(open(src).read(), src, "exec"), ns)  # noqa: S102 -- the module's own source
-        cls = ns["MegaflowCache"]
+        cls = source_module("ofproto.megaflow", "ctswitch.ofproto._megaflow_pure_ref").MegaflowCache
     hits = 0
     for seed in range(300):
         rng = random.Random(seed)

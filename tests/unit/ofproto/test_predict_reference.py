@@ -16,6 +16,7 @@ import random
 
 import pytest
 
+from ctswitch._native import source_module
 from ctswitch.flow import actions as A
 from ctswitch.flow.key import DL_TYPE, N_FIELDS
 from ctswitch.ofproto import xlate
@@ -150,11 +151,7 @@ def _same(a, b) -> None:
 def test_predict_matches_reference(pure, monkeypatch):
     predict = xlate.predict
     if pure:  # the module's Python source, whatever is loaded
-        import ctswitch.ofproto as pkg
-        src = (pkg.__path__[0] + "/xlate.py")
-        ns = {"__name__": "ctswitch.ofproto._xlate_pure_ref", "__package__": "ctswitch.ofproto"}
-        exec(compile(open(src).read(), src, "exec"), ns)  # noqa: S102 -- the module's own source
-        predict = ns["predict"]
+        predict = source_module("ofproto.xlate", "ctswitch.ofproto._xlate_pure_ref").predict
     rng = random.Random(20261126)
     seen = {"none": 0, "tr": 0, "recirc": 0}
     for _ in range(3000):

@@ -17,6 +17,7 @@ import random
 
 import pytest
 
+from ctswitch._native import source_module
 from ctswitch.conntrack.tracker import CtVerdict
 from ctswitch.flow import actions as A
 from ctswitch.flow.key import (
@@ -244,11 +245,7 @@ def _fields(tr) -> tuple:
 def test_replay_matches_reference(pure) -> None:
     translate = xlate.translate
     if pure:  # the module's Python source, whatever is loaded
-        import ctswitch.ofproto as pkg
-        src = pkg.__path__[0] + "/xlate.py"
-        ns = {"__name__": "ctswitch.ofproto._xlate_pure_ref", "__package__": "ctswitch.ofproto"}
-        exec(compile(open(src).read(), src, "exec"), ns)  # noqa: S102 -- the module's own source
-        translate = ns["translate"]
+        translate = source_module("ofproto.xlate", "ctswitch.ofproto._xlate_pure_ref").translate
     seen = {"outputs": 0, "recirc": 0, "drop": 0, "halted": 0}
     for seed in range(3000):
         bridge, key, cache, tracker = _case(seed, False)

@@ -12,13 +12,12 @@ slip would change) and on mutated and truncated ones:
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import struct
 
 import pytest
 
-from ctswitch._native import source_path
+from ctswitch._native import source_module
 from ctswitch.flow import key as K
 from ctswitch.packet import build, codec, rewrite
 from ctswitch.packet.headers import FRAG_LATER, Packet
@@ -26,16 +25,8 @@ from ctswitch.packet.headers import FRAG_LATER, Packet
 FIELDS = tuple(f for f in Packet.__slots__ if f != "inner")
 
 
-def _as_python(name: str):
-    """``ctswitch.packet.<name>`` from its .py source, as Python, under another module name."""
-    spec = importlib.util.spec_from_file_location(f"ctswitch.packet._py_{name}", source_path(f"packet.{name}"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-PY_CODEC = _as_python("codec")
-PY_REWRITE = _as_python("rewrite")
+PY_CODEC = source_module("packet.codec", "ctswitch.packet._py_codec")  # the .py source, as Python
+PY_REWRITE = source_module("packet.rewrite", "ctswitch.packet._py_rewrite")
 
 
 def _fields(p: Packet | None) -> tuple | None:
