@@ -1,7 +1,6 @@
 """The batch table's insert of a new decision against the implementation it replaced (session 7):
-``BatchFastPath.add_output`` (its eligibility checks, ``key_from_cache_key``/``_row_learns``/
-``_target``, inline; ``_mt_put`` through its compiled entry point, the dispatcher for an int no
-int64 holds) and ``MirrorTable.shape`` (interned by the rules themselves, not their ids: a rule
+``BatchFastPath.add_output`` (``_mt_put`` through its compiled entry point, the dispatcher for
+an int no int64 holds) and ``MirrorTable.shape`` (interned by the rules themselves, not their ids: a rule
 compares and hashes by identity, and a shape keeps its rules alive, so no id is reused).  The
 previous implementations are below, verbatim but for names; as class attributes they replace the
 current ones for a reference run: the slow path's traffic of ``test_slowpath_cache_reference``,

@@ -101,16 +101,12 @@ def _tables(sw) -> dict:
     return out
 
 
-def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int, monkeypatch):
-    rng = random.Random(seed)
-    pkts = _traffic(rng)
-    sw, brs = _switch()
+def _drive(sw, brs, pkts, rng, snapshot, batch: bool = True, sync: bool = False) -> list:
+    """Feeds ``pkts`` ((bridge 0/1, in_port, frame)) in random chunks at advancing times, each
+    bridge's part of a chunk one frame at a time or (``batch``, 70 %) through the batch receive,
+    with random FDB flushes, generation changes, cache flushes and (``sync``) counter syncs between
+    chunks; then lets every connection expire.  Returns ``snapshot(outputs)`` after each chunk."""
     dp = sw.datapath
-    assert dp.enable_batch(capacity=capacity)
-    if small_map:  # the connection map grows while connections come (the kernel leaves growth to add)
-        dp.batch.conns = ConnMap(8)
-    dp.batch._fvals = np.empty(fout_rows, dtype=np.int64)  # 1: forget's fallback for 2 entries
-    monkeypatch.setattr(fastpath, "_FUSED", fused)
     steps = []
     now = 5000
     pos = 0
@@ -126,7 +122,7 @@ def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int,
             part = [(p, f) for bb, p, f in chunk if bb == b]
             if not part:
                 continue
-            if rng.random() < 0.3:
+            if not batch or rng.random() < 0.3:
                 got += [dp.receive(brs[b], p, f, now) for p, f in part]
             else:
                 buf, offs, lens, inp = batch_arrays([f for _p, f in part], [p for p, _f in part])
@@ -140,12 +136,26 @@ def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int,
             brs[rng.randrange(2)].generation += 1
         elif r < 0.06:
             dp.flush_cache()
-        if rng.random() < 0.5:
+        if sync and rng.random() < 0.5:
             dp.sync_counters()
-        steps.append((got, _tables(sw)))
+        steps.append(snapshot(got))
     now += 400_000  # every connection expires: forgotten
     sw.now = now
     dp.tick(now)
+    return steps
+
+
+def _run(fused: bool, seed: int, capacity: int, small_map: bool, fout_rows: int, monkeypatch):
+    rng = random.Random(seed)
+    pkts = _traffic(rng)
+    sw, brs = _switch()
+    dp = sw.datapath
+    assert dp.enable_batch(capacity=capacity)
+    if small_map:  # the connection map grows while connections come (the kernel leaves growth to add)
+        dp.batch.conns = ConnMap(8)
+    dp.batch._fvals = np.empty(fout_rows, dtype=np.int64)  # 1: forget's fallback for 2 entries
+    monkeypatch.setattr(fastpath, "_FUSED", fused)
+    steps = _drive(sw, brs, pkts, rng, lambda got: (got, _tables(sw)), sync=True)
     steps.append(_tables(sw))
     steps.append([_state(sw, br) for br in brs])
     return steps

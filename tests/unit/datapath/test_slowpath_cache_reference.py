@@ -1,6 +1,6 @@
 """The slow path's caching and output code against the implementation it replaced (session 7):
-``Datapath._cache`` (FastEntry built field by field, the batch table given the translation's
-rules and learned MACs without copies), ``_cache_peer`` (cpdef, a ``_ReplyVerdict`` instead of a
+``Datapath._cache`` (the batch table given the translation's rules and learned MACs without
+copies), ``_cache_peer`` (cpdef, a ``_ReplyVerdict`` instead of a
 lambda), ``_maybe_cache``/``_cache_peer``'s wildcard check (``_consults_uncacheable`` instead of
 ``any(itemgetter(...))``), ``_emit``'s loop without ICMP rewrites or refragmenting, the flow-key
 reads at C indices (``_cache_key``, ``_fast_table``, ``_note_peer``).
@@ -23,7 +23,6 @@ import pytest
 pytest.importorskip("numpy")
 
 from ctswitch.conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD  # noqa: E402
-from ctswitch.control.appctl import fdb_flush  # noqa: E402
 from ctswitch.datapath import datapath as D  # noqa: E402
 from ctswitch.flow.key import (  # noqa: E402
     CS_EST,
@@ -48,8 +47,7 @@ from ctswitch.packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_batch_cache import _state  # noqa: E402
-from test_batch_fused import _switch, _tables, _traffic  # noqa: E402
-from test_fastpath import batch_arrays  # noqa: E402
+from test_batch_fused import _drive, _switch, _tables, _traffic  # noqa: E402
 
 _uncacheable_of = itemgetter(*D._UNCACHEABLE)
 
@@ -242,42 +240,11 @@ def _run(reference: bool, seed: int, batch: bool) -> list:
     if batch:
         assert dp.enable_batch(capacity=rng.choice((12, 4096)))
     rule_no = {id(r): (b, i) for b, br in enumerate(brs) for i, r in enumerate(br.iter_rules())}
-    steps = []
-    now = 5000
-    pos = 0
-    while pos < len(pkts):
-        size = rng.randrange(1, 60)
-        chunk = pkts[pos:pos + size]
-        pos += size
-        now += rng.randrange(0, 400)
-        sw.now = now
-        dp.tick(now)
-        got = []
-        for b in range(2):
-            part = [(p, f) for bb, p, f in chunk if bb == b]
-            if not part:
-                continue
-            if not batch or rng.random() < 0.3:
-                got += [dp.receive(brs[b], p, f, now) for p, f in part]
-            else:
-                buf, offs, lens, inp = batch_arrays([f for _p, f in part], [p for p, _f in part])
-                ports, slow = dp.batch.receive_batch(brs[b], buf, offs, lens, inp, now)
-                got += [slow[i] if i in slow else [(int(ports[i]), bytes(buf[int(offs[i]):int(offs[i] + lens[i])]))]
-                        for i in range(len(part))]
-        r = rng.random()
-        if r < 0.03:
-            fdb_flush(sw, [])
-        elif r < 0.05:
-            brs[rng.randrange(2)].generation += 1
-        elif r < 0.06:
-            dp.flush_cache()
-        steps.append((got, _tables(sw) if batch else None,
-                      sorted((ck, e.generation, e.cid, e.reply, repr(e.outputs), [rule_no[id(r)] for r in e.rules],
-                              e.extra, e.packets, e.bytes, e.used, e.created, e.learns)
-                             for ck, e in dp.cache.items()), sorted(dp.by_conn.items()), dict(dp._peer_l2)))
-    now += 400_000
-    sw.now = now
-    dp.tick(now)
+    steps = _drive(sw, brs, pkts, rng, lambda got: (
+        got, _tables(sw) if batch else None,
+        sorted((ck, e.generation, e.cid, e.reply, repr(e.outputs), [rule_no[id(r)] for r in e.rules], e.extra,
+                e.packets, e.bytes, e.used, e.created, e.learns) for ck, e in dp.cache.items()),
+        sorted(dp.by_conn.items()), dict(dp._peer_l2)), batch=batch)
     steps.append([_state(sw, br) for br in brs])
     return steps
 
