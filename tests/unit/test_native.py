@@ -198,6 +198,14 @@ def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
     assert "ctswitch.ofproto.megaflow" in fresh and "ctswitch.packet.headers" not in fresh
 
 
+def test_who_cimports_the_rule_and_bridge_types() -> None:
+    """Rule, Port and OFBridge (rule.pxd, bridge.pxd) are read typed by the datapath (its counters,
+    learn) and bridge.py's credit_hits (the batch table's crediting): those load compiled only with them."""
+    for name, users in (("ofproto.rule", ["datapath.datapath", "ofproto.bridge"]),
+                        ("ofproto.bridge", ["datapath.datapath"])):
+        assert sorted(n for n in _native.MODULES if name in _native.needs(n)[1:]) == users
+
+
 def test_stale_message_names_the_edited_modules_apart_from_those_held_back(tmp_path) -> None:
     """The warning says which sources changed, and which modules run as Python only because they
     cimport the types of a changed one (it used to say "source changed" for both)."""

@@ -49,7 +49,8 @@ def _self_stores(module: str, cls: str) -> set[str]:
 def test_there_are_declarations_to_check() -> None:
     assert {(m, c) for m, c, _ in CLASSES} >= {("conntrack.conn", "Conn"), ("conntrack.conn", "TcpConn"),
                                                ("packet.headers", "Packet"), ("conntrack.tracker", "Tracker"),
-                                               ("ofproto.xlate", "XlateContext")}
+                                               ("ofproto.xlate", "XlateContext"), ("ofproto.rule", "Rule"),
+                                               ("ofproto.bridge", "Port"), ("ofproto.bridge", "OFBridge")}
     assert all(m in _native.MODULES for m, _, _ in CLASSES)
 
 

@@ -15,6 +15,8 @@
 # loading to theirs (tests/unit/test_native.py lists who depends on them).
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
+from ctswitch.ofproto.bridge cimport OFBridge, Port
+from ctswitch.ofproto.rule cimport Rule
 from ctswitch.ofproto.xlate cimport Translation
 
 
@@ -41,6 +43,7 @@ cdef class Datapath:
     cdef public object switch, cache, by_conn, batch, megaflows, _peer_l2, _params_version, _aging
     cdef public object stats, drops, next_tick
 
+    @cython.locals(bridge=OFBridge, by_no=dict, port=Port)
     cpdef receive(self, bridge, in_port, frame, now, _kernel_miss=*)
 
     cpdef _mac_aging_ms(self)
@@ -50,12 +53,13 @@ cdef class Datapath:
     @cython.locals(e=FastEntry, off=OffloadManager)
     cpdef _fast(self, bridge, pkt, key, frame, now, kernel_miss=*)
 
-    @cython.locals(off=OffloadManager)
+    @cython.locals(off=OffloadManager, bridge=OFBridge, rl=Rule)
     cpdef _fast_table(self, bridge, pkt, key, frame, now, kernel_miss)
 
+    @cython.locals(bridge=OFBridge, by_no=dict, p=Port)
     cpdef _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=*)
 
-    @cython.locals(tr=Translation)
+    @cython.locals(tr=Translation, rl=Rule)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
     cpdef _note_peer(self, c, reply, key, was)

@@ -204,7 +204,8 @@ class Datapath:
         """
         stats = self.stats
         stats["rx_packets"] += 1
-        port = bridge.by_no.get(in_port)
+        by_no = bridge.by_no
+        port = by_no.get(in_port)
         if port is not None:
             port.rx_packets += 1
             port.rx_bytes += len(frame)
@@ -408,16 +409,16 @@ class Datapath:
         n = len(frame)
         d = tr.defrag
         if d is None:
-            for r in tr.rules:
-                r.n_packets += 1
-                r.n_bytes += n
-                r.last_used_ms = now
+            for rl in tr.rules:
+                rl.n_packets += 1
+                rl.n_bytes += n
+                rl.last_used_ms = now
         else:
             k = d[3]
-            for i, r in enumerate(tr.rules):
-                r.n_packets += 1
-                r.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
-                r.last_used_ms = now
+            for i, rl in enumerate(tr.rules):
+                rl.n_packets += 1
+                rl.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
+                rl.last_used_ms = now
         extra = tr.outputs[0][2] if tr.outputs else None
         if d is None:
             out = self._emit(bridge, pkt, key, frame, tr.outputs, extra)

@@ -89,6 +89,7 @@ from ..flow.key import (
     TP_DST,
     TP_SRC,
 )
+from ..ofproto.bridge import credit_hits
 from .kernels import (  # the kernels and the row layout they share with the tables below
     _L32,
     EMPTY,
@@ -1004,7 +1005,6 @@ class BatchFastPath:
         """Credits ``pk`` kernel hits (``by`` bytes, last at ``used``) of one entry (connection id + 1
         ``cid1``, ``meta``, its key's source MAC ``src`` and ``in_port``, its output port ``out_port``)
         of ``bridge`` (None: deleted meanwhile)."""
-        by_no = bridge.by_no if bridge is not None else {}
         dp = self.dp
         stats = dp.stats
         reply = bool(meta & 1)
@@ -1039,20 +1039,8 @@ class BatchFastPath:
             else:
                 off.sw_hit(conn, used, last, reply)
         shape = t.shapes[meta >> 1]
-        for r in shape[1]:
-            r.n_packets += pk
-            r.n_bytes += by
-            r.last_used_ms = used
-        if shape[3] and bridge is not None:  # the MAC NORMAL learned, refreshed as of the last hit
-            bridge.learn(0, src, in_port, used)
-        p = by_no.get(in_port)
-        if p is not None:
-            p.rx_packets += pk
-            p.rx_bytes += by
-        p = by_no.get(out_port)
-        if p is not None:
-            p.tx_packets += pk
-            p.tx_bytes += by
+        # Its rules, the MAC NORMAL learned (refreshed as of the last hit), its ports.
+        credit_hits(bridge, shape[1], pk, by, used, bool(shape[3]), src, in_port, out_port)
 
     def credit(self, bridge, eids: np.ndarray) -> None:
         """Credits the counters of the entries hit in ``eids`` to the reference objects."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 from ..flow.actions import OFPP_LOCAL, OFPP_NORMAL, RESERVED_NAMES, RESERVED_PORTS, Output
 from ..flow.key import ZERO, Match
@@ -39,7 +38,9 @@ class BridgeError(ValueError):
     """A bridge operation the caller got wrong (unknown port, duplicate name...)."""
 
 
-@dataclass(slots=True)
+_NEW_DICT: dict = {}  # (the default of Port's options: a new dict each, as field(default_factory=dict))
+
+
 class Port:
     """One bridge port.
 
@@ -49,18 +50,44 @@ class Port:
         type: "" (system/virtual), "internal", "dummy", ...
         options: interface options (``options:K=V``).
         rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped: counters.
+
+    (Written out as the ``@dataclass(slots=True)`` it was: the same constructor, ``repr`` and
+    ``==``; compiled, bridge.pxd makes it an extension type, which Cython's dataclass support
+    cannot declare with slots.)
     """
 
-    name: str
-    ofport: int
-    type: str = ""
-    options: dict[str, str] = field(default_factory=dict)
-    rx_packets: int = 0
-    rx_bytes: int = 0
-    tx_packets: int = 0
-    tx_bytes: int = 0
-    rx_dropped: int = 0
-    tx_dropped: int = 0
+    __slots__ = ("name", "ofport", "type", "options", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
+                 "rx_dropped", "tx_dropped")
+
+    def __init__(self, name: str, ofport: int, type: str = "", options: dict[str, str] = _NEW_DICT,
+                 rx_packets: int = 0, rx_bytes: int = 0, tx_packets: int = 0, tx_bytes: int = 0,
+                 rx_dropped: int = 0, tx_dropped: int = 0) -> None:
+        self.name = name
+        self.ofport = ofport
+        self.type = type
+        self.options = {} if options is _NEW_DICT else options
+        self.rx_packets = rx_packets
+        self.rx_bytes = rx_bytes
+        self.tx_packets = tx_packets
+        self.tx_bytes = tx_bytes
+        self.rx_dropped = rx_dropped
+        self.tx_dropped = tx_dropped
+
+    def _fields(self) -> tuple:
+        return (self.name, self.ofport, self.type, self.options, self.rx_packets, self.rx_bytes, self.tx_packets,
+                self.tx_bytes, self.rx_dropped, self.tx_dropped)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._fields() == other._fields()
+        return NotImplemented
+
+    __hash__ = None  # mutable, compared by value (as the dataclass)
+
+    def __repr__(self) -> str:
+        return (f"Port(name={self.name!r}, ofport={self.ofport!r}, type={self.type!r}, options={self.options!r}, "
+                f"rx_packets={self.rx_packets!r}, rx_bytes={self.rx_bytes!r}, tx_packets={self.tx_packets!r}, "
+                f"tx_bytes={self.tx_bytes!r}, rx_dropped={self.rx_dropped!r}, tx_dropped={self.tx_dropped!r})")
 
 
 def subsumes(general: Match, specific: Match) -> bool:
@@ -70,6 +97,31 @@ def subsumes(general: Match, specific: Match) -> bool:
         if gm and ((sm & gm) != gm or (sv & gm) != gv):
             return False
     return True
+
+
+def credit_hits(bridge: OFBridge | None, rules, packets: int, nbytes: int, used: int, learned: bool, src: int,
+                in_port: int, out_port: int) -> None:
+    """Credits ``packets`` hits (``nbytes`` bytes, the last at ``used``) of a cached decision
+    (the batch table's entries, ``fastpath.BatchFastPath``) to its ``rules``, then, on ``bridge``
+    (None: deleted meanwhile, only the rules count), refreshes the MAC ``src`` NORMAL learned on
+    ``in_port`` when ``learned``, and counts them received on ``in_port`` and sent on ``out_port``."""
+    for r in rules:
+        r.n_packets += packets
+        r.n_bytes += nbytes
+        r.last_used_ms = used
+    if bridge is None:
+        return
+    if learned:
+        bridge.learn(0, src, in_port, used)
+    by_no = bridge.by_no
+    p = by_no.get(in_port)
+    if p is not None:
+        p.rx_packets += packets
+        p.rx_bytes += nbytes
+    p = by_no.get(out_port)
+    if p is not None:
+        p.tx_packets += packets
+        p.tx_bytes += nbytes
 
 
 class _PortNames:
@@ -304,7 +356,10 @@ class OFBridge:
         macs = self.mac
         k = (vlan, mac)
         old = macs.get(k)
-        if (old is None or old[0] != ofport) and self.mac_sync is not None:
+        if old is not None and old[0] == ofport:  # the common case: known, on the same port
+            macs[k] = (ofport, now)
+            return
+        if self.mac_sync is not None:
             self.mac_sync()
             old = macs.get(k)
         macs[k] = (ofport, now)
