@@ -5,6 +5,7 @@
 cimport cython
 
 
+@cython.locals(i=Py_ssize_t)
 cdef object _mv(key, tuple idx, tuple ands, Py_ssize_t j)
 
 @cython.locals(n=Py_ssize_t, j=Py_ssize_t)
@@ -12,13 +13,16 @@ cdef tuple _masked(key, tuple idx, tuple ands)
 
 
 cdef class Program:
-    cdef public object ops, rules, wc
+    cdef public object ops, rules, wc, _wsrc, _wprev, _wcomb
+
+    @cython.locals(comb=list)
+    cpdef list wc_after(self, prev)
 
 
 cdef class MegaflowCache:
     cdef public object limit, _tables, n, hits, misses, inserted, flushed
 
-    @cython.locals(tables=dict, e=tuple, subtables=list, st=tuple, d=dict, j=Py_ssize_t)
+    @cython.locals(tt=dict, tables=dict, e=tuple, subtables=list, st=tuple, d=dict, j=Py_ssize_t)
     cpdef lookup(self, bridge, table, key)
 
     @cython.locals(tables=dict, e=tuple, st=tuple, d=dict)

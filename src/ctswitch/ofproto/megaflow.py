@@ -40,8 +40,9 @@ def _ands(idx: tuple[int, ...], msk: tuple[int, ...]) -> tuple:
 
 
 def _mv(key: list[int], idx: tuple[int, ...], ands: tuple, j: int) -> int:
+    i = idx[j]  # compiled: a C index (the key's item read without an index object)
     a = ands[j]
-    return key[idx[j]] if a is None else key[idx[j]] & a
+    return key[i] if a is None else key[i] & a
 
 
 def _masked(key: list[int], idx: tuple[int, ...], ands: tuple) -> tuple:
@@ -71,14 +72,37 @@ def _masked(key: list[int], idx: tuple[int, ...], ands: tuple) -> tuple:
 class Program:
     """A recorded pass: its ops, the rules it ran (for their counters) and the bits it
     consulted (``wc``: (field index, mask) pairs), which a replay un-wildcards again so the
-    translation's mask is the same whether the pass ran or was replayed."""
+    translation's mask is the same whether the pass ran or was replayed.
 
-    __slots__ = ("ops", "rules", "wc")
+    ``wc_after`` keeps the translation's whole mask after this pass for the last mask it was
+    handed (``_wprev`` -> ``_wcomb``, made from ``_wsrc``, the ``wc`` of that time): the passes
+    of a connection's packets repeat, so the mask of a replayed translation is one shared list,
+    not a list per packet."""
+
+    __slots__ = ("ops", "rules", "wc", "_wsrc", "_wprev", "_wcomb")
 
     def __init__(self, ops: list, rules: list, wc: tuple = ()) -> None:
         self.ops = tuple(ops)
         self.rules = tuple(rules)
         self.wc = wc
+        self._wsrc = None
+        self._wprev = None
+        self._wcomb = None
+
+    def wc_after(self, prev: list | None) -> list:
+        """The mask of a translation after this pass: ``prev`` (its mask before: a list this
+        method returned, or None before the first pass: all zero) with ``wc``'s bits ORed in.
+        The list is shared: whoever changes it must copy it first."""
+        if prev is self._wprev and self._wsrc is self.wc and self._wcomb is not None:
+            return self._wcomb
+        comb = [0] * N_FIELDS if prev is None else list(prev)
+        for i, m in self.wc:
+            x = comb[i]
+            comb[i] = m if x == 0 else x | m
+        self._wsrc = self.wc
+        self._wprev = prev
+        self._wcomb = comb
+        return comb
 
 
 class MegaflowCache:
@@ -99,7 +123,8 @@ class MegaflowCache:
         self.flushed = 0
 
     def lookup(self, bridge, table: int, key: list[int]) -> Program | None:
-        tables = self._tables.get(bridge.name)
+        tt = self._tables  # compiled: typed dict (its get is a C call, no method lookup)
+        tables = tt.get(bridge.name)
         e = tables.get(table) if tables is not None else None
         if e is not None:
             if e[0] == bridge.generation:

@@ -6,6 +6,8 @@
 # typed and its recirculation count a C int.
 # The megaflow cache and its programs are typed (megaflow.pxd): a replayed pass reads them as
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
+# ``translate`` builds its context and translation with ``_context`` (fields stored directly, no
+# constructor calls); ``_exec`` compares an op's kind as a C integer with the usual kinds (_K_*).
 cimport cython
 from ctswitch.conntrack.tracker cimport CtVerdict
 from ctswitch.ofproto.megaflow cimport MegaflowCache, Program
@@ -18,6 +20,7 @@ ctypedef fused Verdict:
 # The key indices and the EtherType _nat_key reads: C constants (list stores and loads by a C
 # index, no module-global lookup); the module does not export them when compiled.
 cdef Py_ssize_t DL_TYPE, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, TP_SRC, TP_DST
+cdef Py_ssize_t _K_OUT, _K_CT, _K_LEARN
 cdef long ETH_TYPE_IPV6
 
 
@@ -29,7 +32,7 @@ cdef class Translation:
 cdef class XlateContext:
     cdef public object bridge, pkt, now, tracker, mac_aging_ms, tr, queue, depth, tdepth
     cdef public object icmp_id, icmp_inner, ct_next, field_index, trace_on, orig_in_port, halted
-    cdef public object formatter, rec, rec_ok, after_ct, pwc, prules
+    cdef public object formatter, rec, rec_ok, after_ct, pwc, prules, wcs
 
 
 @cython.locals(tr=Translation, prog=Program, op=tuple, ops=tuple, rkey=list, queue=list, wc=list,
@@ -41,13 +44,16 @@ cdef _nat_key(list key, Verdict v)
 
 cdef _ct_fields(list rkey, state, zone, Verdict v)
 
+@cython.locals(tr=Translation, ctx=XlateContext)
+cdef XlateContext _context(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next, field_index, bint cached)
+
 @cython.locals(tr=Translation, queue=list)
 cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 
 @cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t)
 cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t)
+@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t)
 cpdef _exec(XlateContext ctx, key, Program prog)
 
 cpdef _rec(XlateContext ctx, op)

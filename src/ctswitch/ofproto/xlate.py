@@ -87,7 +87,9 @@ class Translation:
             or (new ICMP echo id or None, new quoted tuple of an ICMP error or None).
         rules: every rule whose actions ran (a rule twice if it ran twice).
         verdicts: CtVerdicts returned by the tracker, in order.
-        wc: per-field OR of every mask consulted (un-wildcarding; see classifier).
+        wc: per-field OR of every mask consulted (un-wildcarding; see classifier).  Read-only:
+            a translation replayed from the megaflow cache shares it with the others that
+            replayed the same passes (``Program.wc_after``).
         drop: None, or why the packet (or its last fork) was dropped.
         stateful: True when an action's effect depends on more than the key (dec_ttl on
             a varying TTL, NORMAL flooding, controller): the decision must not be cached.
@@ -129,7 +131,7 @@ class XlateContext:
 
     __slots__ = ("bridge", "pkt", "now", "tracker", "mac_aging_ms", "tr", "queue", "depth", "tdepth",
                  "icmp_id", "icmp_inner", "ct_next", "field_index", "trace_on", "orig_in_port", "halted", "formatter",
-                 "rec", "rec_ok", "after_ct", "pwc", "prules")
+                 "rec", "rec_ok", "after_ct", "pwc", "prules", "wcs")
 
     def __init__(self, bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int,
                  trace: bool, ct_next: list[int] | None, field_index: Callable[[str], tuple[int, int, int]]):
@@ -156,6 +158,7 @@ class XlateContext:
         self.after_ct = False  # a ct() ran in this pass: later lookups depend on its result
         self.pwc: list[int] = self.tr.wc  # wildcard mask of the current pass
         self.prules: list | None = None  # rules of the current pass (while recording)
+        self.wcs = False  # tr.wc is a megaflow program's shared list (or None): copy it to change it
 
 
 def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
@@ -178,11 +181,59 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
         cache: a ``megaflow.MegaflowCache``: passes whose decision was recorded before are
             replayed from it (conntrack still runs for every ct()); new ones are recorded.
     """
-    ctx = XlateContext(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
-                       field_index or _default_field_index)
+    if trace:
+        cache = None
+    ctx = _context(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
+                   field_index or _default_field_index, cache is not None)
     ctx.orig_in_port = key[IN_PORT]
     ctx.formatter = formatter
     return _translate(ctx, list(key), trace, formatter, cache)
+
+
+def _context(bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int, trace: bool,
+             ct_next: list[int] | None, field_index, cached: bool) -> XlateContext:
+    """``XlateContext(...)`` with its translation, built field by field (no argument parsing of
+    two constructors per packet).  ``cached``: the passes go through a megaflow cache, so the
+    translation's mask starts unset and shared (``wcs``; see ``_run_pass``)."""
+    tr = Translation.__new__(Translation)
+    tr.outputs = []
+    tr.rules = []
+    tr.verdicts = []
+    tr.wc = None if cached else [0] * N_FIELDS
+    tr.drop = None
+    tr.stateful = False
+    tr.trace = [] if trace else None
+    tr.controller = 0
+    tr.recirc = 0
+    tr.dp_actions = [] if trace else None
+    tr.stolen = False
+    tr.defrag = None
+    tr.learns = []
+    ctx = XlateContext.__new__(XlateContext)
+    ctx.bridge = bridge
+    ctx.pkt = pkt
+    ctx.now = now
+    ctx.tracker = tracker
+    ctx.mac_aging_ms = mac_aging_ms
+    ctx.tr = tr
+    ctx.queue = []
+    ctx.depth = 0
+    ctx.tdepth = 0
+    ctx.icmp_id = None
+    ctx.icmp_inner = None
+    ctx.ct_next = ct_next
+    ctx.field_index = field_index
+    ctx.trace_on = trace
+    ctx.orig_in_port = 0
+    ctx.formatter = None
+    ctx.halted = False
+    ctx.rec = None
+    ctx.rec_ok = False
+    ctx.after_ct = False
+    ctx.pwc = tr.wc
+    ctx.prules = None
+    ctx.wcs = cached
+    return ctx
 
 
 def _translate(ctx: XlateContext, k: list[int], trace: bool, formatter, cache) -> Translation:
@@ -240,10 +291,13 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     tr = ctx.tr
     prog = cache.lookup(ctx.bridge, table, key)
     if prog is not None:
-        twc = tr.wc
-        for i, m in prog.wc:
-            x = twc[i]
-            twc[i] = m if x == 0 else x | m
+        if ctx.wcs:  # the mask is shared (or unset): the program's list for it
+            tr.wc = prog.wc_after(tr.wc)
+        else:
+            twc = tr.wc
+            for i, m in prog.wc:
+                x = twc[i]
+                twc[i] = m if x == 0 else x | m
         _exec(ctx, key, prog)
         return
     start = list(key)
@@ -255,6 +309,9 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     _run_table(ctx, key, table, formatter)
     wc = ctx.pwc
     twc = tr.wc
+    if ctx.wcs:  # this translation's own mask from now on
+        twc = tr.wc = [0] * N_FIELDS if twc is None else list(twc)
+        ctx.wcs = False
     for i in range(N_FIELDS):
         if wc[i]:
             twc[i] |= wc[i]
@@ -277,19 +334,19 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
         kind = op[0]
         # ``key`` is this translation's own (translate's copy or a queued fork) and nothing
         # reads it after the pass's last op: that op may keep it instead of copying it.
-        if kind == OP_OUT:
+        if kind == _K_OUT:
             _emit(ctx, key, op[1], j == last)
-        elif kind == OP_CT:
+        elif kind == _K_CT:
             _ct_apply(ctx, key, op[1], op[2], j == last)
-        elif kind == OP_SET:
-            _, idx, m, v = op
-            key[idx] = (key[idx] & ~m) | v
-        elif kind == OP_LEARN:
+        elif kind == _K_LEARN:
             vlan = key[VLAN_TCI] & 0x0FFF
             mac = key[DL_SRC]
             port = key[IN_PORT]
             ctx.bridge.learn(vlan, mac, port, ctx.now)
             tr.learns.append((vlan, mac, port))
+        elif kind == OP_SET:
+            _, idx, m, v = op
+            key[idx] = (key[idx] & ~m) | v
         elif kind == OP_MOVE:
             _, si, sofs, nbits, di, dofs = op
             v = (key[si] >> sofs) & ((1 << nbits) - 1)
@@ -425,6 +482,7 @@ def _ct_fields(rkey: list[int], state: int, zone: int, v) -> None:
 
 # Ops of a recorded pass (see _exec).
 OP_OUT, OP_CT, OP_SET, OP_LEARN, OP_MOVE, OP_DEC_TTL, OP_CT_CLEAR, OP_DROP, OP_IN_PORT = range(9)
+_K_OUT, _K_CT, _K_LEARN = OP_OUT, OP_CT, OP_LEARN  # compiled: C integers (_exec's usual kinds)
 
 
 def _rec(ctx: XlateContext, op: tuple) -> None:
