@@ -166,6 +166,10 @@ _UDP_REPLY = _RULE["udp_reply"]
 _BLOCKING = IPS_EXPECTED | IPS_SEQ_ADJUST
 _N_STATES = len(TCP_STATE_NAMES)
 _ESTABLISHED = TCP_STATE_NAMES.index("ESTABLISHED")
+# An assured TCP connection's answer by its int state (the end of ``check``), built once: no
+# message formatted per packet of a closing connection.
+_BY_STATE = tuple(None if name == "ESTABLISHED" else _HANDSHAKE if name in TCP_OPENING
+                  else (_CLOSING[0], _CLOSING[1].format(state=name)) for name in TCP_STATE_NAMES)
 
 
 def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
@@ -205,11 +209,8 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
             except AttributeError:
                 s = None
             if s.__class__ is int and 0 <= s < _N_STATES:
-                if s == _ESTABLISHED:
-                    return None
-                name = TCP_STATE_NAMES[s]
-            else:
-                name = tcp_state_name(conn)
+                return _BY_STATE[s]
+            name = tcp_state_name(conn)
             if name in TCP_OPENING:
                 return _HANDSHAKE
             if name != "ESTABLISHED":
