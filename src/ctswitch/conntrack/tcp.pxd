@@ -29,11 +29,13 @@ cdef _in_window(TcpConn conn, d, index, Packet pkt, be_liberal)
 
 cpdef in_window(TcpConn conn, d, index, Packet pkt, be_liberal)
 
-cdef bint _u32(x) except -1
+# No error check after each call: an exact int compared with two int
+# constants cannot raise.
+cdef bint _u32(x) noexcept
 
-cdef bint _u8(x) except -1
+cdef bint _u8(x) noexcept
 
-cdef bint _u5(x) except -1
+cdef bint _u5(x) noexcept
 
 cdef bint _fits(TcpConn c, Packet pkt) except -1
 

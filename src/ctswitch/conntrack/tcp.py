@@ -316,15 +316,24 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     if ack == r_end:
         r_flags &= ~_F_UNACKED
     if index == ACK_SET:
-        if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
-                and c.last_end == end and c.last_win == win):
+        # seq and ack are still the packet's own values when it has ACK and no RST (as every
+        # ACK_SET segment has), and win always is: their int objects are compared and kept
+        # (compiled, no int object is made for them).
+        if flags & _ACKF and not flags & _RSTF:
+            lseq = pkt.tcp_seq
+            lack = pkt.tcp_ack
+        else:
+            lseq = seq
+            lack = ack
+        if (c.last_dir == d and c.last_seq == lseq and c.last_ack == lack
+                and c.last_end == end and c.last_win == pkt.tcp_win):
             c.retrans += 1
         else:
             c.last_dir = d
-            c.last_seq = seq
-            c.last_ack = ack
+            c.last_seq = lseq
+            c.last_ack = lack
             c.last_end = end
-            c.last_win = win
+            c.last_win = pkt.tcp_win
             c.retrans = 0
     if d:
         if s_end != o_send:

@@ -10,6 +10,22 @@ cimport cython
 from ctswitch.conntrack.conn cimport Conn, TcpConn
 from ctswitch.conntrack.timeouts cimport Timeouts
 from ctswitch.packet.headers cimport Packet
+# tcp's per-segment functions as direct C calls (no Python call and argument parsing per packet).
+from ctswitch.conntrack.tcp cimport init as tcp_init, packet as tcp_packet
+
+# The module's small constants as C integers (imported from flow.key, conn, tcp and
+# packet.headers; all in 0..256, which Python keeps as shared int objects, so one used with a
+# Python int costs no allocation): a key read with one is an indexed list read, a combination of
+# them C arithmetic, instead of a module-global lookup and a Python int operation.  They are no
+# longer attributes of the compiled module (nothing imports them from here).  IPS_OFFLOAD and
+# IPS_HW_OFFLOAD (1 << 14, 1 << 15) stay Python ints.
+cdef long CS_DNAT, CS_EST, CS_INV, CS_NEW, CS_REL, CS_RPL, CS_SNAT, CS_TRK
+cdef Py_ssize_t IPV6_DST, IPV6_SRC, NW_DST, NW_PROTO, NW_SRC, TP_DST, TP_SRC
+cdef long FRAG_LATER, DIR_ORIG, DIR_REPLY, EV_ASSURED, EV_LABEL, EV_MARK, EV_REPLY
+cdef long IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_EXPECTED
+cdef long IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT, IPS_SRC_NAT_DONE
+cdef long F_BE_LIBERAL, KILL, R_IGNORE, R_INVALID, REPEAT
+cdef tuple VALID_OF
 
 
 cdef class CtVerdict:
@@ -27,9 +43,9 @@ cdef class Tracker:
     cdef public object params, _t, _tables, _conns, _unassured, _zone_count, limits, stats
     cdef public object created, log_total, log, _rl_start, _rl_count, _rl_suppressed, events
     cdef public object events_enabled, events_total, _next_id, _rng, _next_expiry
-    cdef public object _c_pkt, _c_zone, _c_conn, _c_dir, _c_state, _c_helped, destroy_hook
-    cdef public object flowtable, _addrs, _expects, _expect_of, defrag, _cold, _cold_owner
-    cdef public object _ncold, _sorted, _probe
+    cdef public object _c_pkt, _c_zone, _c_conn, _c_dir, _c_state, _c_hpkt, _c_hconn
+    cdef public object destroy_hook, flowtable, _addrs, _expects, _expect_of, defrag, _cold
+    cdef public object _cold_owner, _ncold, _sorted, _probe
 
     @cython.locals(conn=Conn, t=Timeouts, v=CtVerdict)
     cpdef process(self, pkt, key, zone, ct, now)
@@ -39,7 +55,7 @@ cdef class Tracker:
 
     cpdef _nat_packet(self, Conn conn, d, base, ct, key, CtVerdict v)
 
-    @cython.locals(conn=Conn, tc=TcpConn, sub=dict, tables=dict)
+    @cython.locals(conn=Conn, tc=TcpConn, sub=dict, tables=dict, d=cython.long, res=cython.long)
     cpdef _track(self, Packet pkt, key, zone, Timeouts t, now)
 
     @cython.locals(t=dict)

@@ -230,7 +230,8 @@ class Tracker:
         self._c_conn: Conn | None = None
         self._c_dir = 0
         self._c_state = 0
-        self._c_helped: tuple = (None, None)  # (packet, connection) of the last ct() lookup
+        self._c_hpkt = None  # the packet and the connection of the last ct() lookup (two fields:
+        self._c_hconn: Conn | None = None  # no tuple per ct())
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
@@ -351,9 +352,9 @@ class Tracker:
             return CtVerdict(CS_TRK | CS_INV, zone)
         if base & CS_REL and pkt.inner is not None:  # an ICMP error about ``conn``
             return self._related_verdict(conn, d, base, key, zone, ct)
-        helped = self._c_helped
-        cached = helped[0] is pkt and helped[1] is conn  # this ct() is a cached lookup (OVS)
-        self._c_helped = (pkt, conn)
+        cached = self._c_hpkt is pkt and self._c_hconn is conn  # this ct() is a cached lookup (OVS)
+        self._c_hpkt = pkt
+        self._c_hconn = conn
         if ct.commit:
             if ct.force and d == DIR_REPLY and conn.confirmed:
                 self._destroy(conn, now)

@@ -7,6 +7,14 @@
 cimport cython
 from ctswitch.packet.headers cimport Packet
 
+# The flow key's field indices and the header constants this module imports, as C integers: a
+# key read with one is an indexed list read, a test with one C arithmetic, instead of a
+# module-global lookup and a Python int operation.  They are no longer attributes of the compiled
+# module (nothing imports them from here).
+cdef Py_ssize_t DL_DST, DL_SRC, IPV6_DST, IPV6_LABEL, IPV6_SRC, NW_DST, NW_ECN, NW_SRC, NW_TOS
+cdef Py_ssize_t NW_TTL, TP_DST, TP_SRC
+cdef long FRAG_LATER, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP
+
 cdef tuple _OUTSIDE_NAT4
 
 cpdef _l4_csum_off(Packet pkt, b)

@@ -290,7 +290,7 @@ class Twins:
             # The tracker remembers the last packet's connection (ct() actions of one packet
             # share it); the next packet is another object, so forgetting it changes nothing.
             tr = sw.tracker
-            tr._c_pkt, tr._c_conn, tr._c_helped = None, None, (None, None)
+            tr._c_pkt, tr._c_conn, tr._c_hpkt, tr._c_hconn = None, None, None, None
         self.a.offload.compact(everything=True)
         self.check()
         return self.a.tracker._ncold
