@@ -8,9 +8,13 @@
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 # ``translate`` builds its context and translation with ``_context`` (fields stored directly, no
 # constructor calls); ``_exec`` compares an op's kind as a C integer with the usual kinds (_K_*).
+# A replayed MAC learning calls a real bridge's learn() in C and ct() reads a real packet's nw_frag as
+# a struct member (exact type checks: the tests' stand-in bridges and packets take the generic code).
 cimport cython
 from ctswitch.conntrack.tracker cimport CtVerdict
 from ctswitch.ofproto.megaflow cimport MegaflowCache, Program
+from ctswitch.ofproto.bridge cimport OFBridge
+from ctswitch.packet.headers cimport Packet
 
 # A verdict: the tracker's CtVerdict (its fields struct member reads) or a stand-in (tests).
 ctypedef fused Verdict:
@@ -20,7 +24,7 @@ ctypedef fused Verdict:
 # The key indices and the EtherType _nat_key reads: C constants (list stores and loads by a C
 # index, no module-global lookup); the module does not export them when compiled.
 cdef Py_ssize_t DL_TYPE, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, TP_SRC, TP_DST
-cdef Py_ssize_t _K_OUT, _K_CT, _K_LEARN
+cdef Py_ssize_t _K_OUT, _K_CT, _K_LEARN, _IN_PORT, _VLAN_TCI, _DL_SRC
 cdef long ETH_TYPE_IPV6
 
 
@@ -53,7 +57,8 @@ cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 @cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t)
 cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t)
+@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t, rules=list,
+               ob=OFBridge, learns=list)
 cpdef _exec(XlateContext ctx, key, Program prog)
 
 cpdef _rec(XlateContext ctx, op)
@@ -78,10 +83,10 @@ cpdef _normal(XlateContext ctx, key, trace, indent)
 
 cpdef _ct(XlateContext ctx, key, act, trace, indent)
 
-@cython.locals(cv=CtVerdict)
+@cython.locals(cv=CtVerdict, hp=Packet, verdicts=list)
 cpdef _ct_apply(XlateContext ctx, key, act, zone, bint final=*)
 
-@cython.locals(tr=Translation, rkey=list)
+@cython.locals(tr=Translation, rkey=list, queue=list)
 cdef _ct_verdict(XlateContext ctx, key, act, zone, Verdict verdict, bint final)
 
 @cython.locals(tr=Translation)

@@ -68,7 +68,7 @@ from ..flow.key import (
     VLAN_TCI,
     extract,
 )
-from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6
+from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, Packet
 from .bridge import OFBridge
 
 MAX_RESUBMIT_DEPTH = 64
@@ -324,7 +324,8 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
 def _exec(ctx: XlateContext, key: list[int], prog) -> None:
     """Replays a recorded pass: the same rules, header changes, ct() calls and outputs."""
     tr = ctx.tr
-    tr.rules.extend(prog.rules)
+    rules = tr.rules
+    rules.extend(prog.rules)
     ops = prog.ops
     last = len(ops) - 1
     for j in range(last + 1):
@@ -339,11 +340,17 @@ def _exec(ctx: XlateContext, key: list[int], prog) -> None:
         elif kind == _K_CT:
             _ct_apply(ctx, key, op[1], op[2], j == last)
         elif kind == _K_LEARN:
-            vlan = key[VLAN_TCI] & 0x0FFF
-            mac = key[DL_SRC]
-            port = key[IN_PORT]
-            ctx.bridge.learn(vlan, mac, port, ctx.now)
-            tr.learns.append((vlan, mac, port))
+            vlan = key[_VLAN_TCI] & 0x0FFF
+            mac = key[_DL_SRC]
+            port = key[_IN_PORT]
+            br = ctx.bridge
+            if type(br) is OFBridge:  # compiled: a C call of learn
+                ob = br
+                ob.learn(vlan, mac, port, ctx.now)
+            else:  # a stand-in (tests)
+                br.learn(vlan, mac, port, ctx.now)
+            learns = tr.learns
+            learns.append((vlan, mac, port))
         elif kind == OP_SET:
             _, idx, m, v = op
             key[idx] = (key[idx] & ~m) | v
@@ -483,6 +490,7 @@ def _ct_fields(rkey: list[int], state: int, zone: int, v) -> None:
 # Ops of a recorded pass (see _exec).
 OP_OUT, OP_CT, OP_SET, OP_LEARN, OP_MOVE, OP_DEC_TTL, OP_CT_CLEAR, OP_DROP, OP_IN_PORT = range(9)
 _K_OUT, _K_CT, _K_LEARN = OP_OUT, OP_CT, OP_LEARN  # compiled: C integers (_exec's usual kinds)
+_IN_PORT, _VLAN_TCI, _DL_SRC = IN_PORT, VLAN_TCI, DL_SRC  # compiled: C indices (the others stay exported)
 
 
 def _rec(ctx: XlateContext, op: tuple) -> None:
@@ -738,10 +746,17 @@ def _ct_apply(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, final: bo
     if ctx.tracker is None:
         _ct_fork(ctx, key, act, zone, CS_TRK | 0x10, None)
         return
-    if ctx.pkt.nw_frag and _defrag(ctx, key, zone):
+    pkt = ctx.pkt
+    if type(pkt) is Packet:  # compiled: a struct member read
+        hp = pkt
+        frag = hp.nw_frag
+    else:  # a stand-in (tests)
+        frag = pkt.nw_frag
+    if frag and _defrag(ctx, key, zone):
         return
     verdict = ctx.tracker.process(ctx.pkt, key, zone, act, ctx.now)
-    ctx.tr.verdicts.append(verdict)
+    verdicts = ctx.tr.verdicts
+    verdicts.append(verdict)
     if type(verdict) is CtVerdict:  # compiled: its fields are struct member reads
         cv = verdict
         _ct_verdict(ctx, key, act, zone, cv, final)
@@ -770,7 +785,8 @@ def _ct_verdict(ctx: XlateContext, key: list[int], act: A.Ct, zone: int, verdict
     if table is not None:
         rkey = key if final else list(key)
         _ct_fields(rkey, verdict.state, zone, verdict)
-        ctx.queue.append((rkey, table, False, act.nat is not None))
+        queue = ctx.queue
+        queue.append((rkey, table, False, act.nat is not None))
     if not final:  # this copy goes on untracked
         _write_ct(key, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
