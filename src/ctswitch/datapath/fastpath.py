@@ -493,6 +493,14 @@ def _row_learns(key: tuple, learns) -> bool | None:
 _unmirrored_of = itemgetter(IPV6_SRC, IPV6_DST, NW_TOS, NW_ECN, NW_TTL)
 
 
+def _any_set(extra) -> bool:
+    """``any(x is not None for x in extra)`` without a generator (add_output is cpdef: no closure)."""
+    for x in extra:
+        if x is not None:
+            return True
+    return False
+
+
 def row_key(w: list[int]) -> tuple:
     """The key (``key_from_cache_key`` order) of a row given as Python ints (``pack_key`` inverted)."""
     dl_dst, dl_src, nw_src, nw_dst, sport, dport = _words_key(w[0], w[1], w[2], w[3])
@@ -707,7 +715,10 @@ class BatchFastPath:
         self.names: list[str] = []
         self.conns = ConnMap()
         self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
-        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters forget credits (_take's row)
+        self._fout = np.empty((8, 8), dtype=np.uint64)  # the counters forget credits (_take's rows)
+        # (source MAC, in_port) of the key of an entry a forget is likely to meet (the FIN's, which
+        # Datapath._fast_table sets before its teardown): a hint only, forget checks it (_safe).
+        self.hint = (-1, -1)
         self._sel = np.empty(0, dtype=np.int64)  # _sync_take's entry ids and counters
         self._sout = np.empty((0, 8), dtype=np.uint64)
         self.live = 0  # entries over all tables
@@ -767,7 +778,7 @@ class BatchFastPath:
         direction this way.  Same results and same mirroring rule as ``add``."""
         k = key_from_cache_key(ck)
         learn = None if k is None else _row_learns(k, learns)
-        if (learn is None or not 0 <= port <= 0xFFFF or (extra is not None and any(x is not None for x in extra))
+        if (learn is None or not 0 <= port <= 0xFFFF or (extra is not None and _any_set(extra))
                 or _unmirrored_of(okey) != _unmirrored_of(key)):
             self.discard(ck)
             return -2
@@ -806,9 +817,12 @@ class BatchFastPath:
         """The table a decision of bridge generation ``generation`` goes to; None (the decision
         under ``ck`` discarded) when the table is of a newer generation."""
         t = self.tables.get(ck[0])
-        if t is not None and generation < t.generation:
-            self.discard(ck)
-            return None  # an older generation's decision (enable_batch): the dict keeps it
+        if t is not None:
+            if t.generation == generation:
+                return t  # (what _table returns: the table, of this generation)
+            if generation < t.generation:
+                self.discard(ck)
+                return None  # an older generation's decision (enable_batch): the dict keeps it
         return self._table(ck[0], generation)
 
     def _put(self, ck: tuple, generation: int, row: list[int], cid: int, reply: bool, rules, extra,
@@ -886,21 +900,25 @@ class BatchFastPath:
         by_no = self.by_no
         if _FUSED and by_no:
             # One kernel call, plus one after each entry with hits to credit but the last (credited in
-            # between, as the general path below does: its crediting may credit the bridge's other hits).
+            # between, as the general path below does: its crediting may credit the bridge's other hits),
+            # unless that crediting cannot credit other hits (_safe): then the kernel goes on.
             conns = self.conns
             out = self._fout
             t = by_no[0]
             i = -1
             n = 0
             while True:
+                bridge = self.dp.switch.bridges.get(self.names[t.no])
+                safe, ssrc, sport = self._safe(bridge)
                 stale = t.sindex is not None
                 args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
-                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out)
+                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out,
+                        safe, ssrc, sport)
                 fn = t.forget_fn
                 if t.forget_of is not _mt_forget:
                     fn = t.forget_fn = direct(_mt_forget, *args)
                     t.forget_of = _mt_forget
-                s, n, d, ns = fn(*args)
+                s, n, d, ns, m = fn(*args)
                 if s == -2:
                     break  # (a first call: nothing done)
                 if s <= -3:
@@ -911,11 +929,11 @@ class BatchFastPath:
                     t.nstale -= ns
                     conns.n -= d
                     self.live -= d
-                if s < 0:
-                    return
-                self._credit_taken(t)
-                if s + 1 >= n:
-                    return  # (that entry, dropped, was the last)
+                if m:
+                    for pk, by, used, cid1, meta, src, in_port, out_port in out[:m].tolist():
+                        self._credit_entry(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
+                if s < 0 or s + 1 >= n:
+                    return  # (the last entry with hits was the last one)
                 i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
@@ -924,6 +942,21 @@ class BatchFastPath:
             self.conns.remove(cid, v)
             t.drop(e)
             self.live -= 1
+
+    def _safe(self, bridge) -> tuple[int, int, int]:
+        """``_mt_forget``'s (safe, ssrc, sport) for a forget in ``bridge``'s table: which entries' credit
+        cannot credit the bridge's other deferred hits, whose order it would change.  A credit does
+        that only through ``OFBridge.learn`` of a MAC new or moved on the bridge (``mac_sync``):
+        none without a bridge or a ``mac_sync``, else one whose (source MAC, in_port) is ``hint``
+        when the bridge knows that MAC (VLAN 0) on that port."""
+        if bridge is None or bridge.mac_sync is None:
+            return 2, 0, 0
+        src, in_port = self.hint
+        if src >= 0:
+            old = bridge.mac.get((0, src))
+            if old is not None and old[0] == in_port:
+                return 1, src, in_port
+        return 0, 0, 0
 
     def clear(self) -> None:
         """Drops every decision (``Datapath.flush_cache``: sync first)."""

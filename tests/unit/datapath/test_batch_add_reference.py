@@ -2,8 +2,10 @@
 ``BatchFastPath.add_output`` (``_mt_put`` through its compiled entry point, the dispatcher for
 an int no int64 holds) and ``MirrorTable.shape`` (interned by the rules themselves, not their ids: a rule
 compares and hashes by identity, and a shape keeps its rules alive, so no id is reused).  The
-previous implementations are below, verbatim but for names; as class attributes they replace the
-current ones for a reference run: the slow path's traffic of ``test_slowpath_cache_reference``,
+previous implementations are below, verbatim but for names (the table's shape called as
+``ref_shape(t, ...)``); a Python subclass of the (compiled: extension type) BatchFastPath,
+``_RefBatch``, runs them for a reference run, with ``_put_row`` (its shape) and ``_target`` (no
+shortcut for a table of the same generation) as they were: the slow path's traffic of ``test_slowpath_cache_reference``,
 and direct calls with keys, learned MACs, rewrites and extras the table must refuse, take or
 raise on.  (forget's one kernel call fewer per connection is held to the general path by
 ``test_batch_fused``.)"""
@@ -66,7 +68,7 @@ def ref_add_output(self, ck, generation, cid, reply, port, key, okey, rules, ext
                                  t.no, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd,
                                  nps, npd, cid, now))
         if e >= 0:
-            t.meta[e] = (t.shape(generation, rules, extra, learn) << 1) | bool(reply)
+            t.meta[e] = (ref_shape(t, generation, rules, extra, learn) << 1) | bool(reply)
             t._nfree = nfree - 1
             t.nins += 1
             conns.n += 1
@@ -85,10 +87,63 @@ def ref_shape(self, generation, rules, extra, learns=False):
     return s
 
 
+def ref_put_row(self, t, row, generation, cid, reply, rules, extra, packets, nbytes, used, created, learns):
+    r = t._row
+    r[:] = row
+    if t.live_current():
+        o = t.find_row(r)
+        if o >= 0:
+            self.remove(t, o)
+            r[:] = row
+    if t.nstale:
+        o = t.find_row(r, True)
+        if o >= 0:
+            self.remove(t, o)
+            r[:] = row
+    e = t.insert_row(r, True)
+    if e < 0:
+        return -1
+    t.cid1[e] = cid + 1
+    t.meta[e] = (ref_shape(t, generation, rules, extra, learns) << 1) | bool(reply)
+    t.fpk[e] = packets
+    t.fby[e] = nbytes
+    t.fused1[e] = 0 if used is None else used + 1
+    t.fcreated[e] = created
+    self.conns.add(cid, (t.no << 32) | e)
+    self.live += 1
+    return e
+
+
+def ref_target(self, ck, generation):
+    t = self.tables.get(ck[0])
+    if t is not None and generation < t.generation:
+        self.discard(ck)
+        return None
+    return self._table(ck[0], generation)
+
+
+class _RefBatch(fastpath.BatchFastPath):
+    """The batch table with the previous add_output and shape (``enable_batch`` makes it when
+    installed as ``fastpath.BatchFastPath``)."""
+
+    add_output = ref_add_output
+    _put_row = ref_put_row
+    _target = ref_target
+
+
+def _reference(monkeypatch):
+    monkeypatch.setattr(fastpath, "BatchFastPath", _RefBatch)
+
+
+def test_reference_runs_the_previous_code(monkeypatch):
+    _reference(monkeypatch)
+    sw, _brs, _now = _loaded(6)
+    assert type(sw.datapath.batch) is _RefBatch and sw.datapath.batch.live
+
+
 @pytest.mark.parametrize("seed", [3, 4, 5, 6])
 def test_slow_path_inserts_equal_previous_implementation(seed, monkeypatch):
-    monkeypatch.setattr(fastpath.BatchFastPath, "add_output", ref_add_output)
-    monkeypatch.setattr(fastpath.MirrorTable, "shape", ref_shape)
+    _reference(monkeypatch)
     ref = _run(False, seed, True)
     monkeypatch.undo()
     got = _run(False, seed, True)
@@ -148,8 +203,7 @@ def test_add_output_refusals_equal_previous_implementation(monkeypatch):
     out = []
     for reference in (True, False):
         if reference:
-            monkeypatch.setattr(fastpath.BatchFastPath, "add_output", ref_add_output)
-            monkeypatch.setattr(fastpath.MirrorTable, "shape", ref_shape)
+            _reference(monkeypatch)
         sw, brs, now = _loaded(6)
         b = sw.datapath.batch
         rules = list(brs[0].iter_rules())[:2]

@@ -304,3 +304,56 @@ def test_forget_crediting_a_mac_that_syncs_the_bridge(monkeypatch):
             dp.forget_conn(c)
         out.append((_tables(sw), [_state(sw, br) for br in brs], sorted(brs[0].mac.items())))
     assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("known", [(), ((0x020000000201, 2),), ((0x020000000102, 1),),
+                                   ((0x020000000201, 2), (0x020000000102, 3))])
+def test_forget_with_a_hint_crediting_a_mac_that_syncs_the_bridge(known, monkeypatch):
+    """As above, with ``BatchFastPath.hint`` (the (source MAC, in_port) of a FIN's entry): the
+    kernel takes an entry's counters and goes on only when the bridge knows that MAC on that port
+    (its credit cannot sync); else it stops there as without a hint.  The MACs the bridge knows
+    (``known``: none, one of the two hosts', both, one on another port) and each forget's hint (the
+    pair of one of the connection's entries, another pair, none) vary; the general path is the
+    reference.  (The first forget in br0 has its first entry's pair as hint: with its MAC unknown, a kernel
+    that went on would credit the next entry after the sync instead of in it.)"""
+    from ctswitch.conntrack.conn import IPS_HW_OFFLOAD
+    from ctswitch.datapath.fastpath import row_key
+
+    out = []
+    for fused in (False, True):
+        monkeypatch.setattr(fastpath, "_FUSED", fused)
+        rng = random.Random(9)
+        sw, brs = _switch()
+        dp = sw.datapath
+        assert dp.enable_batch(capacity=4096)
+        pkts = _traffic(rng, 900)
+        now = 5000
+        for b, p, f in pkts[:600]:
+            dp.receive(brs[b], p, f, now)
+        dp.sync_counters()
+        part = [(p, f) for b, p, f in pkts[600:] if b == 0 and f[47] & 0x07 == 0]
+        buf, offs, lens, inp = batch_arrays([f for _p, f in part], [p for p, _f in part])
+        nows = np.arange(now + 50, now + 50 + 7 * len(part), 7, dtype=np.int64)
+        dp.batch.receive_batch(brs[0], buf, offs, lens, inp, nows)
+        assert dp.batch.dirty.get("br0")
+        fdb_flush(sw, ["br0"])
+        for mac, port in known:  # known again without a sync (as a learn of the same port leaves it)
+            brs[0].mac[(0, mac)] = (port, now)
+        gone = [c for c in sorted(sw.tracker.iter_conns(), key=lambda c: c.id) if c.status & IPS_HW_OFFLOAD]
+        assert len(gone) > 4
+        first = True
+        for c in gone:
+            pairs = []
+            for v in dp.batch.conns.get(c.id):
+                w = dp.batch.by_no[v >> 32].ent[v & 0xFFFFFFFF].tolist()
+                k = row_key(w)
+                pairs.append((k[1], k[0]))
+            # (the first forget in br0 credits the hits that sync: the pair of its first entry)
+            if first and pairs and dp.batch.names[dp.batch.conns.get(c.id)[0] >> 32] == "br0":
+                dp.batch.hint = pairs[0]
+                first = False
+            else:
+                dp.batch.hint = rng.choice(pairs + [(0x020000000201, 1), (-1, -1)])
+            dp.forget_conn(c)
+        out.append((_tables(sw), [_state(sw, br) for br in brs], sorted(brs[0].mac.items())))
+    assert out[0] == out[1]
