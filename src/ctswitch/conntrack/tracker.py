@@ -940,34 +940,8 @@ class Tracker:
 
     def on_unoffload(self, conn: Conn, now: int, expired: bool = True, closing: bool = False) -> None:
         """Back to software (kernel flow_offload_fixup_ct): window re-learn, timeout fix-up."""
-        t = self._t
-        if t.version != self.params.version:
-            t = self._timeouts()
-        if type(conn) is TcpConn and conn.proto == 6:
-            # The common case with the connection typed (compiled: struct member reads and writes),
-            # the same steps as the general code below.
-            tc = conn
-            tc.status &= ~(IPS_OFFLOAD | IPS_HW_OFFLOAD)
-            if closing:
-                tc.state = TCP_CLOSE
-                timeout = t.tcp[TCP_CLOSE]
-                expired = False
-            else:
-                timeout = t.tcp[tc.state] if tc.state else t.tcp[TCP_ESTABLISHED]
-            tc.unpack()
-            tc.maxwin0 = tc.maxwin1 = 0
-            off = t.flow_tcp
-            if expired and timeout > off:
-                timeout -= off
-            if closing or tc.expires - now > timeout:
-                tc.expires = now + timeout
-                tc.timeout = timeout
-            if tc.expires < self._next_expiry:
-                self._next_expiry = tc.expires
-            if not tc.status & IPS_ASSURED and tc.confirmed:
-                self._unassured[tc.id] = tc
-            return
         conn.status &= ~(IPS_OFFLOAD | IPS_HW_OFFLOAD)
+        t = self._timeouts()
         if conn.proto == 6:
             if closing:
                 conn.state = TCP_CLOSE
@@ -975,7 +949,11 @@ class Tracker:
                 expired = False
             else:
                 timeout = t.tcp[conn.state] if conn.state else t.tcp[TCP_ESTABLISHED]
-            off = t.flow_tcp  # (not a TcpConn: no window fields)
+            if type(conn) is TcpConn:
+                tc = conn
+                tc.unpack()
+                tc.maxwin0 = tc.maxwin1 = 0
+            off = t.flow_tcp
         elif conn.proto == 17:
             timeout = t.udp_stream if conn.status & IPS_SEEN_REPLY else t.udp
             off = t.flow_udp

@@ -314,9 +314,7 @@ class Datapath:
         reply = bool(meta & 1)
         flags = pkt.tcp_flags
         if flags & (TCP_FIN | TCP_RST):
-            b.hint = (key[_DL_SRC], key[_IN_PORT])  # (the teardown's forget meets this entry: BatchFastPath._safe)
-            off = self.switch.offload
-            off.sw_hit(conn, now, 0, reply, flags)  # (its teardown may forget the entry)
+            self.switch.offload.sw_hit(conn, now, 0, reply, flags)  # (its teardown may forget the entry)
             b.remove(t, e, cid1)
             return None
         if pkt.nw_frag or pkt.ip_options or pkt.nw_ttl <= 1:
@@ -580,17 +578,14 @@ class Datapath:
 
     def forget_conn(self, conn) -> None:
         """Drops cached decisions of ``conn`` (it left offload or was deleted)."""
-        cid = conn.id
         if self._peer_l2:
-            self._peer_l2.pop(cid, None)
-        if self.by_conn:
-            for ck in self.by_conn.pop(cid, ()):
-                e = self.cache.get(ck)
-                if e is not None and e.cid == cid:
-                    del self.cache[ck]
-        b = self.batch
-        if b is not None and b.live:
-            b.forget(cid)
+            self._peer_l2.pop(conn.id, None)
+        for ck in self.by_conn.pop(conn.id, ()):
+            e = self.cache.get(ck)
+            if e is not None and e.cid == conn.id:
+                del self.cache[ck]
+        if self.batch is not None and self.batch.live:
+            self.batch.forget(conn.id)
 
     def cached_items(self):
         """(cache key, FastEntry) of every cached decision: the dict's, then the batch table's

@@ -48,7 +48,6 @@ cdef class MirrorTable(FastTable):
 cdef class BatchFastPath:
     cdef dict __dict__
     cdef public object dp, capacity, tables, by_no, names, conns, _fvals, _fout, _sel, _sout, live, dirty
-    cdef public object hint
 
     @cython.locals(t=MirrorTable, conns=ConnMap)
     cpdef add_output(self, ck, generation, cid, reply, port, key, okey, rules, extra, now, learns=*)
@@ -68,7 +67,6 @@ cdef class BatchFastPath:
     @cython.locals(t=MirrorTable, conns=ConnMap, by_no=list)
     cpdef forget(self, cid)
 
-    cpdef _safe(self, bridge)
 
     cpdef _credit_one(self, MirrorTable t, e)
 

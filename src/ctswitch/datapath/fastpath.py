@@ -715,10 +715,7 @@ class BatchFastPath:
         self.names: list[str] = []
         self.conns = ConnMap()
         self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
-        self._fout = np.empty((8, 8), dtype=np.uint64)  # the counters forget credits (_take's rows)
-        # (source MAC, in_port) of the key of an entry a forget is likely to meet (the FIN's, which
-        # Datapath._fast_table sets before its teardown): a hint only, forget checks it (_safe).
-        self.hint = (-1, -1)
+        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters forget credits (_take's row)
         self._sel = np.empty(0, dtype=np.int64)  # _sync_take's entry ids and counters
         self._sout = np.empty((0, 8), dtype=np.uint64)
         self.live = 0  # entries over all tables
@@ -900,25 +897,21 @@ class BatchFastPath:
         by_no = self.by_no
         if _FUSED and by_no:
             # One kernel call, plus one after each entry with hits to credit but the last (credited in
-            # between, as the general path below does: its crediting may credit the bridge's other hits),
-            # unless that crediting cannot credit other hits (_safe): then the kernel goes on.
+            # between, as the general path below does: its crediting may credit the bridge's other hits).
             conns = self.conns
             out = self._fout
             t = by_no[0]
             i = -1
             n = 0
             while True:
-                bridge = self.dp.switch.bridges.get(self.names[t.no])
-                safe, ssrc, sport = self._safe(bridge)
                 stale = t.sindex is not None
                 args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
-                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out,
-                        safe, ssrc, sport)
+                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out)
                 fn = t.forget_fn
                 if t.forget_of is not _mt_forget:
                     fn = t.forget_fn = direct(_mt_forget, *args)
                     t.forget_of = _mt_forget
-                s, n, d, ns, m = fn(*args)
+                s, n, d, ns = fn(*args)
                 if s == -2:
                     break  # (a first call: nothing done)
                 if s <= -3:
@@ -929,11 +922,11 @@ class BatchFastPath:
                     t.nstale -= ns
                     conns.n -= d
                     self.live -= d
-                if m:
-                    for pk, by, used, cid1, meta, src, in_port, out_port in out[:m].tolist():
-                        self._credit_entry(t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
-                if s < 0 or s + 1 >= n:
-                    return  # (the last entry with hits was the last one)
+                if s < 0:
+                    return
+                self._credit_taken(t)
+                if s + 1 >= n:
+                    return  # (that entry, dropped, was the last)
                 i = s
         for v in self.conns.get(cid):
             t = self.by_no[v >> 32]
@@ -942,21 +935,6 @@ class BatchFastPath:
             self.conns.remove(cid, v)
             t.drop(e)
             self.live -= 1
-
-    def _safe(self, bridge) -> tuple[int, int, int]:
-        """``_mt_forget``'s (safe, ssrc, sport) for a forget in ``bridge``'s table: which entries' credit
-        cannot credit the bridge's other deferred hits, whose order it would change.  A credit does
-        that only through ``OFBridge.learn`` of a MAC new or moved on the bridge (``mac_sync``):
-        none without a bridge or a ``mac_sync``, else one whose (source MAC, in_port) is ``hint``
-        when the bridge knows that MAC (VLAN 0) on that port."""
-        if bridge is None or bridge.mac_sync is None:
-            return 2, 0, 0
-        src, in_port = self.hint
-        if src >= 0:
-            old = bridge.mac.get((0, src))
-            if old is not None and old[0] == in_port:
-                return 1, src, in_port
-        return 0, 0, 0
 
     def clear(self) -> None:
         """Drops every decision (``Datapath.flush_cache``: sync first)."""

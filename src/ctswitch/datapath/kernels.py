@@ -499,7 +499,7 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
 
 
 def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
-               cid, no, vals, n, i, out, safe, ssrc, sport):
+               cid, no, vals, n, i, out):
     """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
     to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
     (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
@@ -508,38 +508,31 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
     ``remove`` would, in order; from an entry with hits (row packets != 0), whose credit comes
     before the later entries leave (its Python side may credit the bridge's pending hits,
     ``mac_sync``: they must still be there), the call first takes the counters as
-    ``_credit_one`` does (``_take`` into the next row of ``out``), drops it and stops (the entry
-    itself is no longer counted by that sync either way: its row packets are 0 once taken; so a
-    connection whose last entry has hits needs no call after that entry's credit).  It goes on
-    past an entry with hits whose credit cannot credit the bridge's other hits (``safe``: 2 any
-    entry's, 1 an entry whose key's source MAC and in_port are ``ssrc`` and ``sport``, 0 none;
-    ``BatchFastPath.forget``), the taken counters in the rows that follow, for the caller to
-    credit in order.
+    ``_credit_one`` does (``_take`` into row 0 of ``out``), drops it and stops (the entry itself
+    is no longer counted by that sync either way: its row packets are 0 once taken; so a
+    connection whose last entry has hits needs no call after that entry's credit).
 
-    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale,
-    rows of ``out`` taken); a first call returns (-2, ...) with nothing done when ``vals`` or
-    ``out`` is too short or the entries span tables, (-3 - table, ...) when they are all in
-    another table."""
+    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale);
+    a first call returns (-2, ...) with nothing done when ``vals`` is too short or the entries
+    span tables, (-3 - table, ...) when they are all in another table."""
     if i < 0:
         n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
-        if n > vals.shape[0] or n > out.shape[0]:
-            return -2, n, 0, 0, 0
+        if n > vals.shape[0]:
+            return -2, n, 0, 0
         for j in range(n):
             if (vals[j] >> 32) != (vals[0] >> 32):
-                return -2, n, 0, 0, 0
+                return -2, n, 0, 0
         if n and (vals[0] >> 32) != no:
-            return -3 - (vals[0] >> 32), n, 0, 0, 0
+            return -3 - (vals[0] >> 32), n, 0, 0
     d = 0
     ns = 0
-    m = 0
     j = i + 1
     while j < n:
         v = vals[j]
         e = v & 0xFFFFFFFF
         hits = ent[e, W_PKTS] != np.uint64(0)
         if hits:
-            _take(ent, e, cid1, meta, fpk, fby, fused1, out, m)
-            m += 1
+            _take(ent, e, cid1, meta, fpk, fby, fused1, out, 0)
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
             _index_del(ent, sindex, mask, e)
@@ -550,11 +543,10 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
         free[nfree] = e
         nfree += 1
         d += 1
-        if hits and j + 1 < n and not (safe == 2 or (safe == 1 and out[m - 1, 5] == np.uint64(ssrc)
-                                                       and out[m - 1, 6] == np.uint64(sport))):
-            return j, n, d, ns, m
+        if hits:
+            return j, n, d, ns
         j += 1
-    return -1, n, d, ns, m
+    return -1, n, d, ns
 
 
 def _take(ent, e, cid1, meta, fpk, fby, fused1, out, j):
