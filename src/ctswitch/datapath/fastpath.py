@@ -1080,6 +1080,7 @@ class BatchFastPath:
         stride = 1 if per_frame else 0
         receive = self.dp.receive
         dirty = self.dirty
+        mv = None
         i = 0
         while i < n:
             # The kernel directly (process_range's checks are per call, and there is a call per miss run).
@@ -1100,11 +1101,21 @@ class BatchFastPath:
             # The miss at j and the misses right behind it, in order, through the per-frame path.  A
             # frame the kernel parsed and did not find (eids -1) is still no entry's while nothing was
             # inserted since (the slow path of an earlier one may insert it): receive skips its lookup.
+            # The run's columns as Python ints, one conversion each per run (not NumPy scalars per
+            # frame); the frames' bytes through one memoryview of the buffer.
             nins = t.nins
-            for k in range(j, j + 1 + sure):
-                o = int(offsets[k])
-                slow_out[k] = receive(bridge, int(in_ports[k]), buf[o:o + int(lengths[k])].tobytes(),
-                                      int(now[k]) if per_frame else now, eids[k] == -1 and t.nins == nins)
+            stop = j + 1 + sure
+            if mv is None:
+                mv = memoryview(buf)
+            offs_l = offsets[j:stop].tolist()
+            lens_l = lengths[j:stop].tolist()
+            ports_l = in_ports[j:stop].tolist()
+            eids_l = eids[j:stop].tolist()
+            nows_l = now[j:stop].tolist() if per_frame else None
+            for x in range(stop - j):
+                o = offs_l[x]
+                slow_out[j + x] = receive(bridge, ports_l[x], mv[o:o + lens_l[x]].tobytes(),
+                                          nows_l[x] if per_frame else now, eids_l[x] == -1 and t.nins == nins)
             t = self._table(name, bridge.generation)  # the slow path may have changed the bridge's generation
-            i = j + 1 + sure
+            i = stop
         return out_ports, slow_out

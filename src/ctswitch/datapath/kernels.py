@@ -52,9 +52,17 @@ _LO32 = np.uint64(0xFFFFFFFF)
 
 
 # ---------------------------------------------------------------- kernels
+_I1 = np.uint64(1)
+_I2 = np.uint64(2)
+_I3 = np.uint64(3)
+
+
+# The byte loads and stores index with an unsigned offset: no negative-index wraparound per byte
+# (an offset is never negative), so the four byte accesses compile to plain ones.
 def _ld32(b, o):
-    return (np.uint64(b[o]) | (np.uint64(b[o + 1]) << _U8) | (np.uint64(b[o + 2]) << _U16)
-            | (np.uint64(b[o + 3]) << _U24))
+    u = np.uint64(o)
+    return (np.uint64(b[u]) | (np.uint64(b[u + _I1]) << _U8) | (np.uint64(b[u + _I2]) << _U16)
+            | (np.uint64(b[u + _I3]) << _U24))
 
 
 def _ld64(b, o):
@@ -62,10 +70,11 @@ def _ld64(b, o):
 
 
 def _st32(b, o, v):
-    b[o] = np.uint8(v & _FF)
-    b[o + 1] = np.uint8((v >> _U8) & _FF)
-    b[o + 2] = np.uint8((v >> _U16) & _FF)
-    b[o + 3] = np.uint8((v >> _U24) & _FF)
+    u = np.uint64(o)
+    b[u] = np.uint8(v & _FF)
+    b[u + _I1] = np.uint8((v >> _U8) & _FF)
+    b[u + _I2] = np.uint8((v >> _U16) & _FF)
+    b[u + _I3] = np.uint8((v >> _U24) & _FF)
 
 
 def _st64(b, o, v):

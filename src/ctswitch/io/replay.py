@@ -187,9 +187,11 @@ class _Source:
         # A timestamp that goes back takes the latest one before it, as in _frames (the window
         # cut-offs below also need each input's times in order).
         if len(ts):
-            if self.hi is not None:
+            # (Most captures are in order: the checks cost less than the accumulate.)
+            if self.hi is not None and int(ts[0]) < self.hi:
                 ts = np.maximum(ts, self.hi)
-            ts = np.maximum.accumulate(ts)
+            if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
+                ts = np.maximum.accumulate(ts)
             self.hi = int(ts[-1])
         self.ts, self.data, self.offs, self.lens = ts, data, offs, lens
         self.pos = 0
@@ -214,11 +216,24 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
 
     def fold(arrays: list, counter) -> None:
         if arrays:
-            for port, count in zip(*np.unique(np.concatenate(arrays), return_counts=True)):
-                counter[names.get(int(port), str(port))] += int(count)
+            a = np.concatenate(arrays)
             arrays.clear()
+            if not len(a):
+                return
+            if a.min() >= 0 and a.max() < 1 << 20:  # port numbers: a count per number (no sort)
+                counts = np.bincount(a)
+                ports = np.flatnonzero(counts)
+                counts = counts[ports]
+            else:
+                ports, counts = np.unique(a, return_counts=True)
+            for port, count in zip(ports.tolist(), counts.tolist()):
+                counter[names.get(port, str(port))] += count
     error = None
     first = None
+    # The window's frames, copied into one writable buffer (hits are rewritten in place) that is
+    # reused from window to window: nothing keeps a view of it (slow-path frames and recorded
+    # outputs are bytes copies).
+    win = np.empty(0, dtype=np.uint8)
     while True:
         for src in srcs:
             src.fill(np)
@@ -244,9 +259,7 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
             sl = slice(src.pos, stop)
             lo = int(src.offs[src.pos])
             hi = int(src.offs[stop - 1] + src.lens[stop - 1])
-            parts.append((src.ts[sl], src.offs[sl] - lo + base_off, src.lens[sl],
-                          np.full(stop - src.pos, src.order, dtype=np.int64),
-                          np.arange(src.pos, stop, dtype=np.int64), src.data[lo:hi], src.port))
+            parts.append((src.ts[sl], src.offs[sl] - lo + base_off, src.lens[sl], src.data[lo:hi], src.port))
             base_off += hi - lo
             src.pos = stop
         if not parts:
@@ -254,11 +267,15 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
         ts = np.concatenate([p[0] for p in parts])
         offs = np.concatenate([p[1] for p in parts])
         lens = np.concatenate([p[2] for p in parts])
-        order = np.concatenate([p[3] for p in parts])
-        seq = np.concatenate([p[4] for p in parts])
-        inp = np.concatenate([np.full(len(p[0]), p[6], dtype=np.int64) for p in parts])
-        buf = np.concatenate([p[5] for p in parts])  # a writable copy: hits are rewritten in place
-        perm = np.lexsort((seq, order, ts))
+        inp = np.concatenate([np.full(len(p[0]), p[4], dtype=np.int64) for p in parts])
+        if len(win) < base_off:
+            win = np.empty(max(base_off, 2 * len(win)), dtype=np.uint8)
+        buf = win[:base_off]
+        np.concatenate([p[3] for p in parts], out=buf)
+        # The order (time, input order, file order): the parts are in input order and each in file
+        # order with its times non-decreasing, so a stable sort by time alone gives it (and merges
+        # the sorted runs in linear time).
+        perm = np.argsort(ts, kind="stable")
         ts, offs, lens, inp = ts[perm], offs[perm], lens[perm], inp[perm]
         if first is None:
             first = int(ts[0])
@@ -288,9 +305,10 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
                 hits = out_ports[out_ports >= 0] if not slow else np.delete(out_ports, list(slow))
                 tx_hits.append(hits)
                 pending_n += len(hits)
-                for outs in slow.values():
-                    for ofport, _data in outs:
-                        summary.tx[names.get(ofport, str(ofport))] += 1
+                if slow:  # the slow-path frames' output ports, counted in bulk with the hits'
+                    sent = [o[0] for outs in slow.values() for o in outs]
+                    tx_hits.append(np.array(sent, dtype=np.int64))
+                    pending_n += len(sent)
             switch.now = max(switch.now, int(nows[b - 1]))
             a = b
         if not per_frame:  # deliver() counted them one by one
