@@ -220,12 +220,9 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
             arrays.clear()
             if not len(a):
                 return
-            if a.min() >= 0 and a.max() < 1 << 20:  # port numbers: a count per number (no sort)
-                counts = np.bincount(a)
-                ports = np.flatnonzero(counts)
-                counts = counts[ports]
-            else:
-                ports, counts = np.unique(a, return_counts=True)
+            counts = np.bincount(a)  # OpenFlow port numbers (0..0xFFFF): a count per number, no sort
+            ports = np.flatnonzero(counts)
+            counts = counts[ports]
             for port, count in zip(ports.tolist(), counts.tolist()):
                 counter[names.get(port, str(port))] += count
     error = None
