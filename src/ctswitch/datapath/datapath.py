@@ -88,6 +88,17 @@ PORT_MTU = 1500
 _row_new = None
 
 
+class Counts(Counter):
+    """``stats`` and ``drops``: a Counter (a missing key reads 0) whose item stores are dict's
+    own.  Counter defines ``__delitem__`` (a missing key is not an error), so its stores go
+    through a Python-level slot (a ``__setitem__`` lookup per ``+=``); with dict's
+    ``__delitem__`` back, the type's store slot is dict's C function.  Only ``del`` of a
+    missing key differs (KeyError, as for a dict); nothing deletes from these counters."""
+
+    __slots__ = ()
+    __delitem__ = dict.__delitem__
+
+
 class FastEntry:
     """A cached decision for one direction of one offloaded connection.
 
@@ -166,8 +177,8 @@ class Datapath:
         self._peer_l2: dict[int, tuple] = {}
         self._params_version = -1
         self._aging = 300_000
-        self.stats: Counter = Counter()
-        self.drops: Counter = Counter()
+        self.stats: Counter = Counts()
+        self.drops: Counter = Counts()
         self.next_tick = 0
 
     # ------------------------------------------------------------------ timers
@@ -637,6 +648,6 @@ class Datapath:
         return {"stats": dict(self.stats), "drops": dict(self.drops), "next_tick": self.next_tick}
 
     def load_state(self, state: dict) -> None:
-        self.stats = Counter(state.get("stats") or {})
-        self.drops = Counter(state.get("drops") or {})
+        self.stats = Counts(state.get("stats") or {})
+        self.drops = Counts(state.get("drops") or {})
         self.next_tick = int(state.get("next_tick", 0))

@@ -1,5 +1,5 @@
 # Augmenting declarations for codec.py: ``Packet`` is the extension type of headers.pxd, so
-# ``pkt = Packet(frame)`` is typed and its stores are struct member writes; the helpers taking
+# ``pkt = _blank(frame)`` is typed and its stores are struct member writes; the helpers taking
 # the packet become cpdef with it typed.  parse reads the headers from a ``bytes`` object, so a
 # read is a C array access (bounds-checked; every read is after its length check), and the
 # offsets and header fields are C integers: bytes, 16-bit words, and 32/48-bit values built in
@@ -12,6 +12,10 @@ from ctswitch.packet.headers cimport Packet
                t=cython.long, vihl=cython.long, ihl=Py_ssize_t, proto=cython.long, tot=Py_ssize_t,
                end=Py_ssize_t, l4=Py_ssize_t, ff=cython.long)
 cpdef parse(frame)
+
+# _blank: Packet(frame) without the constructor call (tp_new, then the fields stored).
+@cython.locals(pkt=Packet)
+cpdef Packet _blank(frame)
 
 cpdef _ipv6(Packet pkt, frame, off, n)
 
