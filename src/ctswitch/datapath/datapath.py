@@ -30,7 +30,7 @@ full table refused.  ``cached_items()`` lists both.
 
 ``tick(now)`` runs the timers: every second of switch time the offload GC
 (30 s idle aging), conntrack expiry, flow idle/hard timeouts and MAC aging.
-All counters live in ``stats`` (a plain dict) for the summaries and views.
+All counters live in ``stats`` and ``drops`` (``Counts``: Counters whose stores are dict's own) for the summaries and views.
 """
 
 from __future__ import annotations
