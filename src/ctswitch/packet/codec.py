@@ -44,6 +44,7 @@ from .headers import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     Packet,
+    blank,
 )
 
 # Every drop reason parse() can give, for documentation and tests.
@@ -73,52 +74,9 @@ ICMPV6_ERROR_TYPES = frozenset((1, 2, 3, 4))
 _from = int.from_bytes
 
 
-def _blank(frame) -> Packet:
-    """``Packet(frame)`` without the constructor call (no argument tuple, no ``__init__``
-    lookup): the same fields, stored one by one (held to ``Packet.__init__`` by
-    tests/unit/packet/test_codec_blank.py)."""
-    pkt = Packet.__new__(Packet)
-    pkt.frame = frame
-    pkt.drop = None
-    pkt.dl_dst = 0
-    pkt.dl_src = 0
-    pkt.vlans = ()
-    pkt.dl_type = 0
-    pkt.l3 = -1
-    pkt.arp_op = 0
-    pkt.arp_sha = 0
-    pkt.arp_tha = 0
-    pkt.ip_ver = 0
-    pkt.nw_src = 0
-    pkt.nw_dst = 0
-    pkt.nw_proto = 0
-    pkt.nw_tos = 0
-    pkt.nw_ttl = 0
-    pkt.nw_frag = 0
-    pkt.ip_options = False
-    pkt.ipv6_label = 0
-    pkt.ip_len = 0
-    pkt.l4 = -1
-    pkt.tp_src = 0
-    pkt.tp_dst = 0
-    pkt.tcp_flags = 0
-    pkt.tcp_seq = 0
-    pkt.tcp_ack = 0
-    pkt.tcp_win = 0
-    pkt.tcp_wscale = -1
-    pkt.tcp_sack_perm = False
-    pkt.icmp_id = 0
-    pkt.icmp_seq = 0
-    pkt.payload = -1
-    pkt.payload_len = 0
-    pkt.inner = None
-    pkt.inner_off = -1
-    return pkt
-
-
 def parse(frame: bytes | bytearray) -> Packet:
     """Parses one Ethernet frame.  Never raises; see ``Packet.drop``."""
-    pkt = _blank(frame)
+    pkt = blank(frame)
     n = len(frame)
     if n < 14:
         pkt.drop = "truncated ethernet header"
@@ -344,7 +302,7 @@ def _l4(pkt: Packet, frame, l4: int, end: int, proto: int) -> None:
 def _quoted(pkt: Packet, frame, q: int, end: int, ver: int) -> None:
     """Parses the packet quoted by an ICMP/ICMPv6 error at ``q`` into ``pkt.inner``."""
     data = bytes(frame[q:end])
-    inner = _blank(data)
+    inner = blank(data)
     m = len(data)
     if ver == 4:
         if m < 20 or data[0] >> 4 != 4:

@@ -2,6 +2,9 @@
 # ``public object`` fields (the same Python values), read as struct members where a variable is
 # typed Packet (conntrack/tcp.pxd, packet/codec.pxd).
 
+cimport cython
+
+
 cdef class Packet:
     cdef public object frame, drop
     cdef public object dl_dst, dl_src, vlans, dl_type, l3
@@ -11,3 +14,11 @@ cdef class Packet:
     cdef public object l4, tp_src, tp_dst, tcp_flags, tcp_seq, tcp_ack, tcp_win
     cdef public object tcp_wscale, tcp_sack_perm, icmp_id, icmp_seq
     cdef public object payload, payload_len, inner, inner_off
+
+
+# A new packet's fields, stored as struct members (Packet.__init__ and blank); blank is
+# Packet(frame) without the constructor call (tp_new, then _fill), a C call from codec.parse.
+cpdef _fill(Packet pkt, frame)
+
+@cython.locals(pkt=Packet)
+cpdef Packet blank(frame)

@@ -95,42 +95,55 @@ class Packet:
     )
 
     def __init__(self, frame: bytes | bytearray = b"") -> None:
-        self.frame = frame
-        self.drop: str | None = None
-        self.dl_dst = 0
-        self.dl_src = 0
-        self.vlans: tuple[int, ...] = ()
-        self.dl_type = 0
-        self.l3 = -1
-        self.arp_op = 0
-        self.arp_sha = 0
-        self.arp_tha = 0
-        self.ip_ver = 0
-        self.nw_src = 0
-        self.nw_dst = 0
-        self.nw_proto = 0
-        self.nw_tos = 0
-        self.nw_ttl = 0
-        self.nw_frag = 0
-        self.ip_options = False
-        self.ipv6_label = 0
-        self.ip_len = 0
-        self.l4 = -1
-        self.tp_src = 0
-        self.tp_dst = 0
-        self.tcp_flags = 0
-        self.tcp_seq = 0
-        self.tcp_ack = 0
-        self.tcp_win = 0
-        self.tcp_wscale = -1
-        self.tcp_sack_perm = False
-        self.icmp_id = 0
-        self.icmp_seq = 0
-        self.payload = -1
-        self.payload_len = 0
-        self.inner: Packet | None = None
-        self.inner_off = -1
+        _fill(self, frame)
 
     def __repr__(self) -> str:  # for test failures only
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__ if k != "frame")
         return f"Packet({fields})"
+
+
+def _fill(pkt: Packet, frame) -> None:
+    """A new packet's fields (``Packet.__init__``, ``blank``): nothing parsed yet."""
+    pkt.frame = frame
+    pkt.drop = None
+    pkt.dl_dst = 0
+    pkt.dl_src = 0
+    pkt.vlans = ()
+    pkt.dl_type = 0
+    pkt.l3 = -1
+    pkt.arp_op = 0
+    pkt.arp_sha = 0
+    pkt.arp_tha = 0
+    pkt.ip_ver = 0
+    pkt.nw_src = 0
+    pkt.nw_dst = 0
+    pkt.nw_proto = 0
+    pkt.nw_tos = 0
+    pkt.nw_ttl = 0
+    pkt.nw_frag = 0
+    pkt.ip_options = False
+    pkt.ipv6_label = 0
+    pkt.ip_len = 0
+    pkt.l4 = -1
+    pkt.tp_src = 0
+    pkt.tp_dst = 0
+    pkt.tcp_flags = 0
+    pkt.tcp_seq = 0
+    pkt.tcp_ack = 0
+    pkt.tcp_win = 0
+    pkt.tcp_wscale = -1
+    pkt.tcp_sack_perm = False
+    pkt.icmp_id = 0
+    pkt.icmp_seq = 0
+    pkt.payload = -1
+    pkt.payload_len = 0
+    pkt.inner = None
+    pkt.inner_off = -1
+
+
+def blank(frame) -> Packet:
+    """``Packet(frame)`` without the constructor call (no argument tuple, no ``__init__``
+    lookup): how ``codec.parse`` builds its packets, once per frame."""
+    pkt = Packet.__new__(Packet)
+    _fill(pkt, frame)
+    return pkt

@@ -1,5 +1,5 @@
-"""``codec._blank`` (how ``parse`` builds its packet: ``Packet.__new__`` and the fields stored
-one by one, not ``Packet(frame)``) against the constructor it replaced: every slot the same value
+"""``headers.blank`` (how ``parse`` builds its packet: ``Packet.__new__`` and ``_fill``, the fields
+``Packet.__init__`` stores, not ``Packet(frame)``) against the constructor: every slot the same value
 of the same type, and a frame ``parse`` gives up on early is the constructor's packet but for
 what ``parse`` read."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctswitch.packet import codec
+from ctswitch.packet import codec, headers
 from ctswitch.packet.headers import Packet
 
 
@@ -17,7 +17,7 @@ def _fields(p: Packet) -> list:
 
 @pytest.mark.parametrize("frame", [b"", b"\x01" * 13, bytes(range(60)), bytearray(b"\xff" * 20)])
 def test_blank_is_the_constructors_packet(frame):
-    blank = codec._blank(frame)
+    blank = headers.blank(frame)
     assert type(blank) is Packet
     assert blank.frame is frame
     assert _fields(blank) == _fields(Packet(frame))
