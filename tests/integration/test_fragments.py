@@ -156,3 +156,29 @@ def test_ipv6_fragments_are_reassembled_and_cut_again():
     assert IPv6(bytes(c))[UDP].chksum == dg[UDP].chksum
     assert len(lab.sw.tracker) == 1
     assert lab.sw.tracker.defrag.stats6["ReasmOKs"] == 1 and lab.sw.tracker.defrag.stats["ReasmOKs"] == 0
+
+
+
+def _rule_counters(lab) -> dict:
+    """(table, actions) -> (n_packets, n_bytes) of each rule, from dump-flows."""
+    import re
+
+    from ctswitch.control import ofctl
+
+    out = ofctl.run(lab.sw, ["dump-flows", "ctBr"]).out
+    return {(int(t), a): (int(p), int(b))
+            for t, p, b, a in re.findall(r"table=(\d+), n_packets=(\d+), n_bytes=(\d+), .*?actions=(\S+)", out)}
+
+
+def test_rules_after_the_reassembly_count_the_datagram():
+    # The rules that ran before ct() reassembled the datagram count each fragment as it came (the
+    # first two were kept for reassembly); those after it count the reassembled datagram once.
+    lab = Lab()
+    before = _rule_counters(lab)
+    fs = host_frags()
+    for f in fs:
+        lab.send("pf0hpf", f)
+    after = _rule_counters(lab)
+    delta = {k: (after[k][0] - before[k][0], after[k][1] - before[k][1]) for k in after if after[k] != before[k]}
+    dg = 14 + 20 + 8 + len(PAYLOAD)  # the reassembled frame
+    assert sorted((t, c) for (t, _a), c in delta.items()) == [(0, (3, sum(len(f) for f in fs))), (1, (1, dg))], delta

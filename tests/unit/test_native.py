@@ -199,8 +199,8 @@ def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
 
 
 def test_who_cimports_the_rule_and_bridge_types() -> None:
-    """Rule, Port and OFBridge (rule.pxd, bridge.pxd) are read typed by the datapath (its counters,
-    learn), bridge.py's credit_hits (the batch table's crediting, which fastpath.pxd calls typed) and
+    """Rule, Port and OFBridge (rule.pxd, bridge.pxd) are read typed, and rule.credit_rules called in
+    C, by the datapath (its counters, learn), bridge.py's credit_hits (the batch table's crediting, which fastpath.pxd calls typed) and
     the translation's replay (learn): those load compiled only with them."""
     for name, users in (("ofproto.rule", ["datapath.datapath", "datapath.fastpath", "ofproto.bridge",
                                           "ofproto.xlate"]),

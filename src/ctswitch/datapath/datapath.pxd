@@ -16,7 +16,7 @@
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
 from ctswitch.ofproto.bridge cimport OFBridge, Port
-from ctswitch.ofproto.rule cimport Rule
+from ctswitch.ofproto.rule cimport credit_rules
 from ctswitch.ofproto.xlate cimport Translation
 
 
@@ -53,13 +53,13 @@ cdef class Datapath:
     @cython.locals(e=FastEntry, off=OffloadManager)
     cpdef _fast(self, bridge, pkt, key, frame, now, kernel_miss=*)
 
-    @cython.locals(off=OffloadManager, bridge=OFBridge, rl=Rule)
+    @cython.locals(off=OffloadManager, bridge=OFBridge)
     cpdef _fast_table(self, bridge, pkt, key, frame, now, kernel_miss)
 
     @cython.locals(bridge=OFBridge, by_no=dict, p=Port)
     cpdef _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=*)
 
-    @cython.locals(tr=Translation, rl=Rule)
+    @cython.locals(tr=Translation)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
     cpdef _note_peer(self, c, reply, key, was)

@@ -64,6 +64,7 @@ from ..flow.key import (
 from ..ofproto import xlate
 from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
+from ..ofproto.rule import credit_rules
 from ..packet import codec, rewrite
 from ..packet.fragment import refragment
 from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
@@ -280,10 +281,7 @@ class Datapath:
         else:
             self.stats["fast_sw"] += 1
             off.sw_hit(conn, now, n, e.reply)
-        for r in e.rules:
-            r.n_packets += 1
-            r.n_bytes += n
-            r.last_used_ms = now
+        credit_rules(e.rules, 1, n, now)
         for vlan, mac, port in e.learns:  # as OVS's revalidators refresh them from the flow stats
             bridge.learn(vlan, mac, port, now)
         outputs = []
@@ -344,10 +342,7 @@ class Datapath:
             self.stats["fast_sw"] += 1
             off.sw_hit(conn, now, n, reply)
         _gen, rules, extra, learns = t.shapes[meta >> 1]
-        for rl in rules:
-            rl.n_packets += 1
-            rl.n_bytes += n
-            rl.last_used_ms = now
+        credit_rules(rules, 1, n, now)
         if learns:
             bridge.learn(0, key[_DL_SRC], key[_IN_PORT], now)
         port, dl_src, dl_dst, nw_src, nw_dst, tp_src, tp_dst = _row_new(t.ent[e].tolist())
@@ -420,16 +415,10 @@ class Datapath:
         n = len(frame)
         d = tr.defrag
         if d is None:
-            for rl in tr.rules:
-                rl.n_packets += 1
-                rl.n_bytes += n
-                rl.last_used_ms = now
-        else:
-            k = d[3]
-            for i, rl in enumerate(tr.rules):
-                rl.n_packets += 1
-                rl.n_bytes += n if i < k else len(d[0].frame)  # rules after a reassembly see the datagram
-                rl.last_used_ms = now
+            credit_rules(tr.rules, 1, n, now)
+        else:  # the rules after a reassembly (the first d[3] ran before it) see the datagram
+            credit_rules(tr.rules[:d[3]], 1, n, now)
+            credit_rules(tr.rules[d[3]:], 1, len(d[0].frame), now)
         extra = tr.outputs[0][2] if tr.outputs else None
         if d is None:
             out = self._emit(bridge, pkt, key, frame, tr.outputs, extra)

@@ -5,7 +5,7 @@
 # translation's NORMAL) read the port counters, by_no and generation as struct members, and
 # learn()/mac_lookup() are cpdef: C calls from a typed caller.
 cimport cython
-from ctswitch.ofproto.rule cimport Rule
+from ctswitch.ofproto.rule cimport Rule, credit_rules
 
 
 cdef class Port:
@@ -24,5 +24,5 @@ cdef class OFBridge:
     cpdef mac_lookup(self, vlan, mac, now, aging_ms)
 
 
-@cython.locals(r=Rule, by_no=dict, p=Port)
+@cython.locals(by_no=dict, p=Port)
 cpdef credit_hits(OFBridge bridge, rules, packets, nbytes, used, learned, src, in_port, out_port)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from ..flow.actions import OFPP_LOCAL, OFPP_NORMAL, RESERVED_NAMES, RESERVED_PORTS, Output
 from ..flow.key import ZERO, Match
 from .classifier import Classifier
-from .rule import Rule
+from .rule import Rule, credit_rules
 
 N_TABLES = 255
 
@@ -105,10 +105,7 @@ def credit_hits(bridge: OFBridge | None, rules, packets: int, nbytes: int, used:
     (the batch table's entries, ``fastpath.BatchFastPath``) to its ``rules``, then, on ``bridge``
     (None: deleted meanwhile, only the rules count), refreshes the MAC ``src`` NORMAL learned on
     ``in_port`` when ``learned``, and counts them received on ``in_port`` and sent on ``out_port``."""
-    for r in rules:
-        r.n_packets += packets
-        r.n_bytes += nbytes
-        r.last_used_ms = used
+    credit_rules(rules, packets, nbytes, used)
     if bridge is None:
         return
     if learned:

@@ -69,3 +69,13 @@ class Rule:
 
     def __repr__(self) -> str:
         return f"Rule(table={self.table_id}, priority={self.priority}, seq={self.seq}, {self.match!r}, {self.actions!r})"
+
+
+def credit_rules(rules, packets: int, nbytes: int, used: int) -> None:
+    """Counts ``packets`` hits of ``nbytes`` bytes, the last at ``used`` (ms), on each of ``rules``
+    (a rule listed twice, which ran twice, counts twice): the datapath's slow and cached paths
+    and the batch table's crediting (``bridge.credit_hits``)."""
+    for r in rules:
+        r.n_packets += packets
+        r.n_bytes += nbytes
+        r.last_used_ms = used
