@@ -165,11 +165,19 @@ _UDP_REPLY = _RULE["udp_reply"]
 # Status bits that make some rule match (CONFIRMED is required instead).
 _BLOCKING = IPS_EXPECTED | IPS_SEQ_ADJUST
 _N_STATES = len(TCP_STATE_NAMES)
-_ESTABLISHED = TCP_STATE_NAMES.index("ESTABLISHED")
-# An assured TCP connection's answer by its int state (the end of ``check``), built once: no
-# message formatted per packet of a closing connection.
-_BY_STATE = tuple(None if name == "ESTABLISHED" else _HANDSHAKE if name in TCP_OPENING
-                  else (_CLOSING[0], _CLOSING[1].format(state=name)) for name in TCP_STATE_NAMES)
+
+
+def _assured_tcp(name: str) -> tuple[str, str] | None:
+    """The answer for an assured, plain TCP connection in state ``name`` (the end of ``check``)."""
+    if name in TCP_OPENING:
+        return _HANDSHAKE
+    if name != "ESTABLISHED":
+        return _CLOSING[0], _CLOSING[1].format(state=name)
+    return None
+
+
+# The same by int state, built once: no message formatted per packet of a closing connection.
+_BY_STATE = tuple(_assured_tcp(name) for name in TCP_STATE_NAMES)
 
 
 def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
@@ -210,12 +218,7 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
                 s = None
             if s.__class__ is int and 0 <= s < _N_STATES:
                 return _BY_STATE[s]
-            name = tcp_state_name(conn)
-            if name in TCP_OPENING:
-                return _HANDSHAKE
-            if name != "ESTABLISHED":
-                return _CLOSING[0], _CLOSING[1].format(state=name)
-            return None
+            return _assured_tcp(tcp_state_name(conn))
         if not cfg.udp_unidirectional and not st & IPS_SEEN_REPLY:
             return _UDP_REPLY
         return None

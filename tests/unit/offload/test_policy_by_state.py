@@ -20,7 +20,7 @@ def ref_tail(conn) -> tuple[str, str] | None:
     except AttributeError:
         s = None
     if s.__class__ is int and 0 <= s < policy._N_STATES:
-        if s == policy._ESTABLISHED:
+        if s == policy.TCP_STATE_NAMES.index("ESTABLISHED"):
             return None
         name = policy.TCP_STATE_NAMES[s]
     else:
