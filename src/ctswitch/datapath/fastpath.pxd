@@ -67,7 +67,6 @@ cdef class BatchFastPath:
     @cython.locals(t=MirrorTable, conns=ConnMap, by_no=list)
     cpdef forget(self, cid)
 
-
     cpdef _credit_one(self, MirrorTable t, e)
 
     cpdef _credit_taken(self, MirrorTable t)
