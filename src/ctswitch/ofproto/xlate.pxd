@@ -8,6 +8,9 @@
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 # ``translate`` builds its context and translation with ``_context`` (fields stored directly, no
 # constructor calls); ``_exec`` compares an op's kind as a C integer with the usual kinds (_K_*).
+# Through a megaflow cache, ``translate`` replays in ``_replay`` (its state in typed locals, no
+# context, no queue of tuples) and builds the context (``_resume``) only to hand over to the
+# general code (``_record_pass``, ``_exec`` from an op, ``_drain``).
 # A replayed MAC learning calls a real bridge's learn() in C and ct() reads a real packet's nw_frag as
 # a struct member (exact type checks: the tests' stand-in bridges and packets take the generic code).
 cimport cython
@@ -48,18 +51,38 @@ cdef _nat_key(list key, Verdict v)
 
 cdef _ct_fields(list rkey, state, zone, Verdict v)
 
-@cython.locals(tr=Translation, ctx=XlateContext)
+@cython.locals(tr=Translation)
+cdef Translation _blank(bint trace, bint cached)
+
+@cython.locals(ctx=XlateContext)
 cdef XlateContext _context(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next, field_index, bint cached)
 
-@cython.locals(tr=Translation, queue=list)
+@cython.locals(tr=Translation, prog=Program, op=tuple, ops=tuple, k=list, rkey=list, outputs=list, rules=list,
+               verdicts=list, learns=list, more=list, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t, final=bint,
+               cv=CtVerdict, hp=Packet, ob=OFBridge, ctx=XlateContext)
+cpdef _replay(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter, MegaflowCache cache)
+
+cdef Translation _finish(Translation tr, icmp_id, icmp_inner)
+
+@cython.locals(ctx=XlateContext, queue=list)
+cdef XlateContext _resume(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter,
+                          Translation tr, qk, qt, qa, list more, icmp_id, icmp_inner)
+
+@cython.locals(tr=Translation)
 cpdef _translate(XlateContext ctx, k, trace, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t)
+@cython.locals(tr=Translation, queue=list)
+cpdef _drain(XlateContext ctx, formatter, MegaflowCache cache)
+
+@cython.locals(tr=Translation, prog=Program, twc=list, i=Py_ssize_t, rules=list)
 cpdef _run_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
 
-@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t, rules=list,
+@cython.locals(tr=Translation, twc=list, i=Py_ssize_t)
+cpdef _record_pass(XlateContext ctx, key, table, formatter, MegaflowCache cache)
+
+@cython.locals(tr=Translation, op=tuple, ops=tuple, j=Py_ssize_t, last=Py_ssize_t, kind=Py_ssize_t,
                ob=OFBridge, learns=list)
-cpdef _exec(XlateContext ctx, key, Program prog)
+cpdef _exec(XlateContext ctx, key, Program prog, Py_ssize_t start=*)
 
 cpdef _rec(XlateContext ctx, op)
 

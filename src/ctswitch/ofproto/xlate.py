@@ -183,6 +183,8 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     """
     if trace:
         cache = None
+    elif cache is not None:
+        return _replay(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter, cache)
     ctx = _context(bridge, pkt, now, tracker, mac_aging_ms, trace, ct_next,
                    field_index or _default_field_index, cache is not None)
     ctx.orig_in_port = key[IN_PORT]
@@ -190,11 +192,154 @@ def translate(bridge: OFBridge, pkt, key: list[int], now: int, *, tracker=None,
     return _translate(ctx, list(key), trace, formatter, cache)
 
 
-def _context(bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int, trace: bool,
-             ct_next: list[int] | None, field_index, cached: bool) -> XlateContext:
-    """``XlateContext(...)`` with its translation, built field by field (no argument parsing of
-    two constructors per packet).  ``cached``: the passes go through a megaflow cache, so the
-    translation's mask starts unset and shared (``wcs``; see ``_run_pass``)."""
+def _replay(bridge: OFBridge, pkt, key: list[int], now: int, tracker, mac_aging_ms: int, ct_next, field_index,
+            formatter, cache) -> Translation:
+    """``translate`` through a megaflow cache, untraced: while every pass is recorded and its ops
+    are outputs, MAC learning and ct() of a packet that is no fragment, with the tracker's
+    CtVerdicts, the passes are replayed here, with the state of ``_translate`` and ``_exec`` in
+    locals (no context, no queue of tuples: almost every slow-path packet).  At anything else (a
+    pass not recorded, another op, no tracker, a fragment, a stand-in verdict) the context is
+    built with the state so far and the general code goes on from there: the same translation,
+    the same calls in the same order."""
+    tr = _blank(False, True)
+    outputs = tr.outputs
+    rules = tr.rules
+    verdicts = tr.verdicts
+    learns = tr.learns
+    k = list(key)
+    table = 0
+    # The queue of recirculations: its head in qk/qt/qa (key, table, ct action), the rest in ``more``.
+    qk = None
+    qt = 0
+    qa = None
+    more = None
+    icmp_id = None
+    icmp_inner = None
+    while True:
+        prog = cache.lookup(bridge, table, k)
+        if prog is None:
+            ctx = _resume(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter, tr,
+                          qk, qt, qa, more, icmp_id, icmp_inner)
+            _record_pass(ctx, k, table, formatter, cache)
+            return _drain(ctx, formatter, cache)
+        tr.wc = prog.wc_after(tr.wc)
+        rules.extend(prog.rules)
+        ops = prog.ops
+        last = len(ops) - 1
+        for j in range(last + 1):
+            op = ops[j]
+            kind = op[0]
+            final = j == last  # nothing reads the key after the pass's last op (see _exec)
+            if kind == _K_OUT:
+                outputs.append((op[1], k if final else list(k), None))
+                continue
+            if kind == _K_LEARN:
+                vlan = k[_VLAN_TCI] & 0x0FFF
+                mac = k[_DL_SRC]
+                port = k[_IN_PORT]
+                if type(bridge) is OFBridge:  # compiled: a C call of learn
+                    ob = bridge
+                    ob.learn(vlan, mac, port, now)
+                else:  # a stand-in (tests)
+                    bridge.learn(vlan, mac, port, now)
+                learns.append((vlan, mac, port))
+                continue
+            if kind == _K_CT and tracker is not None:
+                if type(pkt) is Packet:  # compiled: a struct member read
+                    hp = pkt
+                    frag = hp.nw_frag
+                else:  # a stand-in (tests)
+                    frag = pkt.nw_frag
+                if not frag:
+                    act = op[1]
+                    zone = op[2]
+                    verdict = tracker.process(pkt, k, zone, act, now)
+                    verdicts.append(verdict)
+                    if type(verdict) is CtVerdict:  # _ct_verdict, with the queue and ICMP rewrites in locals
+                        cv = verdict
+                        if cv.drop:
+                            tr.drop = cv.drop
+                            outputs.clear()  # the kernel drops the packet: nothing after this ct()
+                            return _finish(tr, icmp_id, icmp_inner)
+                        _nat_key(k, cv)
+                        if cv.icmp_id is not None:
+                            icmp_id = cv.icmp_id
+                        if cv.icmp_inner is not None:
+                            icmp_inner = cv.icmp_inner
+                        ctable = act.table
+                        if ctable is not None:
+                            rkey = k if final else list(k)
+                            _ct_fields(rkey, cv.state, zone, cv)
+                            if qk is None:
+                                qk = rkey
+                                qt = ctable
+                                qa = act
+                            else:
+                                if more is None:
+                                    more = []
+                                more.append((rkey, ctable, act))
+                        if not final:  # this copy goes on untracked
+                            _write_ct(k, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                        continue
+                    # a stand-in verdict (tests): the general code from its answer on
+                    ctx = _resume(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter,
+                                  tr, qk, qt, qa, more, icmp_id, icmp_inner)
+                    _ct_verdict(ctx, k, act, zone, verdict, final)
+                    _exec(ctx, k, prog, j + 1)
+                    return _drain(ctx, formatter, cache)
+            # anything else: the general code from this op on
+            ctx = _resume(bridge, pkt, key, now, tracker, mac_aging_ms, ct_next, field_index, formatter, tr,
+                          qk, qt, qa, more, icmp_id, icmp_inner)
+            _exec(ctx, k, prog, j)
+            return _drain(ctx, formatter, cache)
+        if qk is None:
+            break
+        tr.recirc += 1
+        if tr.recirc > MAX_RECIRCULATIONS:
+            tr.drop = "too many recirculations"
+            break
+        k = qk
+        table = qt
+        if more:
+            qk, qt, qa = more.pop(0)
+        else:
+            qk = None
+            qa = None
+    return _finish(tr, icmp_id, icmp_inner)
+
+
+def _finish(tr: Translation, icmp_id, icmp_inner) -> Translation:
+    """The end of ``_translate``: the ICMP rewrites on every output, the drop reason of no output."""
+    if icmp_id is not None or icmp_inner is not None:
+        extra = (icmp_id, icmp_inner)
+        tr.outputs = [(p, kk, extra) for p, kk, _ in tr.outputs]
+    if not tr.outputs and tr.drop is None:
+        tr.drop = "no output action"
+    return tr
+
+
+def _resume(bridge: OFBridge, pkt, key: list[int], now: int, tracker, mac_aging_ms: int, ct_next, field_index,
+            formatter, tr: Translation, qk, qt, qa, more, icmp_id, icmp_inner) -> XlateContext:
+    """The context ``translate`` would have at this point of ``_replay``: its translation ``tr``,
+    the queue of recirculations (``qk``... and ``more``) and the ICMP rewrites so far."""
+    ctx = _context(bridge, pkt, now, tracker, mac_aging_ms, False, ct_next, field_index or _default_field_index,
+                   True)
+    ctx.orig_in_port = key[IN_PORT]
+    ctx.formatter = formatter
+    ctx.tr = tr
+    if qk is not None:
+        queue = ctx.queue
+        queue.append((qk, qt, False, qa.nat is not None))
+        if more is not None:
+            for rkey, table, act in more:
+                queue.append((rkey, table, False, act.nat is not None))
+    ctx.icmp_id = icmp_id
+    ctx.icmp_inner = icmp_inner
+    return ctx
+
+
+def _blank(trace: bool, cached: bool) -> Translation:
+    """``Translation(...)`` built field by field; ``cached``: its mask starts unset (see ``_context``)."""
     tr = Translation.__new__(Translation)
     tr.outputs = []
     tr.rules = []
@@ -209,6 +354,15 @@ def _context(bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int, trace:
     tr.stolen = False
     tr.defrag = None
     tr.learns = []
+    return tr
+
+
+def _context(bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int, trace: bool,
+             ct_next: list[int] | None, field_index, cached: bool) -> XlateContext:
+    """``XlateContext(...)`` with its translation, built field by field (no argument parsing of
+    two constructors per packet).  ``cached``: the passes go through a megaflow cache, so the
+    translation's mask starts unset and shared (``wcs``; see ``_run_pass``)."""
+    tr = _blank(trace, cached)
     ctx = XlateContext.__new__(XlateContext)
     ctx.bridge = bridge
     ctx.pkt = pkt
@@ -239,7 +393,6 @@ def _context(bridge: OFBridge, pkt, now: int, tracker, mac_aging_ms: int, trace:
 def _translate(ctx: XlateContext, k: list[int], trace: bool, formatter, cache) -> Translation:
     """``translate`` from its context on: the first pass, then the recirculations queued."""
     tr = ctx.tr
-    queue = ctx.queue
     if trace:
         cache = None
         tr.dp_actions.append([])
@@ -247,6 +400,14 @@ def _translate(ctx: XlateContext, k: list[int], trace: bool, formatter, cache) -
     _run_pass(ctx, k, 0, formatter, cache)
     if trace:
         _end_pass(ctx, k, start, 0)
+    return _drain(ctx, formatter, cache)
+
+
+def _drain(ctx: XlateContext, formatter, cache) -> Translation:
+    """``_translate`` after its first pass: the recirculations queued, then the translation's end."""
+    tr = ctx.tr
+    queue = ctx.queue
+    trace = ctx.trace_on
     while queue and not ctx.halted:
         tr.recirc += 1
         if tr.recirc > MAX_RECIRCULATIONS:
@@ -274,12 +435,7 @@ def _translate(ctx: XlateContext, k: list[int], trace: bool, formatter, cache) -
         _run_pass(ctx, rkey, table, formatter, cache)
         if trace:
             _end_pass(ctx, rkey, start, tr.recirc)
-    if ctx.icmp_id is not None or ctx.icmp_inner is not None:
-        extra = (ctx.icmp_id, ctx.icmp_inner)
-        tr.outputs = [(p, kk, extra) for p, kk, _ in tr.outputs]
-    if not tr.outputs and tr.drop is None:
-        tr.drop = "no output action"
-    return tr
+    return _finish(tr, ctx.icmp_id, ctx.icmp_inner)
 
 
 def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -> None:
@@ -298,8 +454,16 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
             for i, m in prog.wc:
                 x = twc[i]
                 twc[i] = m if x == 0 else x | m
-        _exec(ctx, key, prog)
+        rules = tr.rules
+        rules.extend(prog.rules)
+        _exec(ctx, key, prog, 0)
         return
+    _record_pass(ctx, key, table, formatter, cache)
+
+
+def _record_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -> None:
+    """``_run_pass`` for a pass the cache does not hold: translated and, if replayable, recorded."""
+    tr = ctx.tr
     start = list(key)
     ctx.rec = []
     ctx.rec_ok = True
@@ -321,14 +485,13 @@ def _run_pass(ctx: XlateContext, key: list[int], table: int, formatter, cache) -
     ctx.pwc = twc
 
 
-def _exec(ctx: XlateContext, key: list[int], prog) -> None:
-    """Replays a recorded pass: the same rules, header changes, ct() calls and outputs."""
+def _exec(ctx: XlateContext, key: list[int], prog, start: int = 0) -> None:
+    """Replays a recorded pass's header changes, ct() calls and outputs from its op ``start`` on
+    (its rules are listed by the caller: ``_run_pass``, or ``_replay``, which did the ops before)."""
     tr = ctx.tr
-    rules = tr.rules
-    rules.extend(prog.rules)
     ops = prog.ops
     last = len(ops) - 1
-    for j in range(last + 1):
+    for j in range(start, last + 1):
         if ctx.halted:
             return
         op = ops[j]
