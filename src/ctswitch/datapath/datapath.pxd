@@ -9,28 +9,27 @@
 # reads, the manager's hw_hit/sw_hit C calls.  The manager stays untyped in _slow: a typed call
 # of consider/teardown (keyword-only arguments) would hand an instance attribute shadowing them
 # (bench_slowpath --split's timer) every argument positionally.  _cache_peer is cpdef too: its
-# prediction's verdict callback is a _ReplyVerdict (a lambda is a closure, which a cpdef method cannot
-# hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
+# prediction asks the tracker itself (xlate.predict_reply: no callback object; a lambda is a closure,
+# which a cpdef method cannot hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
 # typing them measured no gain, and cimporting headers, conn or tracker would tie this module's
 # loading to theirs (tests/unit/test_native.py lists who depends on them).
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
 from ctswitch.ofproto.bridge cimport OFBridge, Port
 from ctswitch.ofproto.rule cimport credit_rules
-from ctswitch.ofproto.xlate cimport Translation
+from ctswitch.ofproto.xlate cimport Translation, predict_reply
 
 
 cdef Py_ssize_t _IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE, _VLAN_TCI, _NW_SRC, _NW_DST, _IPV6_SRC, _IPV6_DST
 cdef Py_ssize_t _NW_PROTO, _TP_SRC, _TP_DST, _NW_FRAG
+cdef long _SYN_SENT, _SYN_RECV, _SYN_SENT2
+cdef Py_ssize_t _N_FIELDS
+cdef long _CS_EST
 
 @cython.locals(i=Py_ssize_t)
 cpdef bint _consults_uncacheable(wc) except -1
 
 cpdef bint _batchable(conn) except -1
-
-
-cdef class _ReplyVerdict:
-    cdef public object tracker, conn
 
 
 cdef class FastEntry:
@@ -41,6 +40,7 @@ cdef class FastEntry:
 cdef class Datapath:
     cdef dict __dict__
     cdef public object switch, cache, by_conn, batch, megaflows, _peer_l2, _params_version, _aging
+    cdef public object _peer_wc, _peer_wc_ok
     cdef public object stats, drops, next_tick
 
     @cython.locals(bridge=OFBridge, by_no=dict, port=Port)
@@ -62,6 +62,7 @@ cdef class Datapath:
     @cython.locals(tr=Translation)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
+    @cython.locals(peers=dict)
     cpdef _note_peer(self, c, reply, key, was)
 
     @cython.locals(tr=Translation)

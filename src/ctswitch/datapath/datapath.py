@@ -65,6 +65,7 @@ from ..ofproto import xlate
 from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
 from ..ofproto.rule import credit_rules
+from ..ofproto.xlate import predict_reply
 from ..packet import codec, rewrite
 from ..packet.fragment import refragment
 from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
@@ -78,6 +79,8 @@ _REWRITABLE = (DL_SRC, DL_DST, NW_SRC, NW_DST, IPV6_SRC, IPV6_DST, NW_TOS, NW_EC
 GC_INTERVAL_MS = 1000
 PROTO_TCP = 6
 _HANDSHAKE = frozenset((SYN_SENT, SYN_RECV, SYN_SENT2))  # TCP states before ESTABLISHED
+_SYN_SENT, _SYN_RECV, _SYN_SENT2 = SYN_SENT, SYN_RECV, SYN_SENT2  # compiled: C integers (_note_peer)
+_N_FIELDS, _CS_EST = N_FIELDS, CS_EST  # compiled: C integers (_cache_peer)
 # The flow-key fields the per-packet methods read, by position: datapath.pxd declares these C
 # integers, so ``key[_IN_PORT]`` is a list item read, not a subscript by a Python int.
 (_IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE, _VLAN_TCI, _NW_SRC, _NW_DST, _IPV6_SRC, _IPV6_DST, _NW_PROTO, _TP_SRC,
@@ -140,20 +143,6 @@ def _consults_uncacheable(wc) -> bool:
     return False
 
 
-class _ReplyVerdict:
-    """``xlate.predict``'s ``verdict(act, zone)`` for the reply direction of the offloaded
-    connection ``conn`` of ``tracker`` (``Datapath._cache_peer``)."""
-
-    __slots__ = ("tracker", "conn")
-
-    def __init__(self, tracker, conn) -> None:
-        self.tracker = tracker
-        self.conn = conn
-
-    def __call__(self, act, zone):
-        return self.tracker.offloaded_verdict(self.conn, True, zone, act)
-
-
 def _batchable(conn) -> bool:
     """Whether ``conn``'s decisions may go to the batch table (the modelled eSwitch FDB): only
     while it is offloaded to hardware.  The table's hits are credited later, in bulk, and a
@@ -176,6 +165,10 @@ class Datapath:
         self.megaflows = MegaflowCache()  # recorded pipeline passes (the slow path's own cache)
         # connection id -> L2 fields of a TCP connection's reply during its handshake (_note_peer)
         self._peer_l2: dict[int, tuple] = {}
+        # The last mask _cache_peer checked (_consults_uncacheable) and whether it may be cached: a
+        # prediction's mask is its passes' shared, read-only list (Program.wc_after), one per shape.
+        self._peer_wc = None
+        self._peer_wc_ok = False
         self._params_version = -1
         self._aging = 300_000
         self.stats: Counter = Counts()
@@ -464,7 +457,8 @@ class Datapath:
         SYN-ACK's; only the reply's: a SYN flood keeps nothing); when this packet, of the original
         direction, offloaded ``c``, returns (c, that L2) for ``_cache_peer``, else None."""
         peers = self._peer_l2
-        if c.state in _HANDSHAKE:
+        state = c.state
+        if state == _SYN_SENT or state == _SYN_RECV or state == _SYN_SENT2:  # (in _HANDSHAKE)
             if reply:
                 peers[c.id] = (key[_IN_PORT], key[_DL_SRC], key[_DL_DST], key[_VLAN_TCI])
             return None
@@ -486,7 +480,7 @@ class Datapath:
         while it is not offloaded, and the tuple was no other live connection's.
         """
         tup = conn.reply
-        k = [0] * N_FIELDS
+        k = [0] * _N_FIELDS
         k[_IN_PORT], k[_DL_SRC], k[_DL_DST], k[_VLAN_TCI] = l2
         if conn.ip_ver == 4:
             k[_DL_TYPE] = ETH_TYPE_IP
@@ -496,11 +490,18 @@ class Datapath:
             k[_IPV6_SRC], k[_IPV6_DST] = tup[0], tup[1]
         k[_NW_PROTO] = conn.proto
         k[_TP_SRC], k[_TP_DST] = tup[2], tup[3]
-        tr = xlate.predict(bridge, k, now, self.megaflows, _ReplyVerdict(self.switch.tracker, conn))
-        if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1 or _consults_uncacheable(tr.wc):
+        tr = predict_reply(bridge, k, now, self.megaflows, self.switch.tracker, conn)
+        if tr is None or tr.stateful or tr.controller or len(tr.outputs) != 1:
+            return
+        wc = tr.wc
+        if wc is not self._peer_wc:  # (the memo holds the list: no other list can take its identity)
+            self._peer_wc_ok = not _consults_uncacheable(wc)
+            self._peer_wc = wc
+        if not self._peer_wc_ok:
             return
         for v in tr.verdicts:
-            if v.conn is not conn or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
+            st = v.state
+            if v.conn is not conn or not (st & _CS_EST) or st & 0x15 & ~_CS_EST:
                 return
         self._cache(bridge, k, self._cache_key(bridge, k), conn, True, tr, now)
 

@@ -2,8 +2,10 @@
 # (``public object`` fields: their slots); the helpers taking the context become cpdef with it
 # typed, and their ``tr = ctx.tr`` local typed Translation, so the context's and the
 # translation's fields are struct member reads.  Packets, verdicts and trackers stay untyped.
-# ``predict`` (once per offloaded connection) is cpdef with its translation, programs and lists
-# typed and its recirculation count a C int.
+# ``predict`` and ``predict_reply`` (once per offloaded connection) are cpdef; their body ``_predict``
+# has its translation, programs and lists typed, its recirculation count a C int and its op kinds
+# compared as C integers; a ct()'s verdict is read as the tracker's CtVerdict (an exact type check:
+# the tests' stand-ins take the generic code of the fused ``_predict_ct``).
 # The megaflow cache and its programs are typed (megaflow.pxd): a replayed pass reads them as
 # struct members; ``_translate`` is ``translate``'s body, so its context and queue are typed too.
 # ``translate`` builds its context and translation with ``_context`` (fields stored directly, no
@@ -42,10 +44,17 @@ cdef class XlateContext:
     cdef public object formatter, rec, rec_ok, after_ct, pwc, prules, wcs
 
 
-@cython.locals(tr=Translation, prog=Program, op=tuple, ops=tuple, rkey=list, queue=list, wc=list,
-               rules=list, outputs=list, verdicts=list, learns=list, recirc=int, j=Py_ssize_t,
-               last=Py_ssize_t, owned=bint, i=Py_ssize_t)
 cpdef predict(bridge, key, now, cache, verdict)
+
+cpdef predict_reply(bridge, key, now, cache, tracker, conn)
+
+@cython.locals(tr=Translation, prog=Program, op=tuple, ops=tuple, rkey=list, queue=list, rules=list,
+               outputs=list, verdicts=list, learns=list, recirc=int, j=Py_ssize_t, last=Py_ssize_t,
+               owned=bint, kind=Py_ssize_t, cv=CtVerdict)
+cdef _predict(bridge, key, MegaflowCache cache, verdict, tracker, conn)
+
+@cython.locals(rkey=list)
+cdef _predict_ct(k, bint final, act, zone, Verdict v, list queue)
 
 cdef _nat_key(list key, Verdict v)
 

@@ -544,20 +544,34 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
     for the cached decision's hits), no megaflow counters.  None when a pass is not recorded, when an op other
     than ct(), output and MAC learning is met, or when a ct() cannot be told.  The datapath uses
     it to cache the reply direction of a connection as it is offloaded (both directions go to the
-    hardware at once; the reply's datapath flows were installed by its earlier packets).
+    hardware at once; the reply's datapath flows were installed by its earlier packets), through
+    ``predict_reply``.
 
     The replay of ``_exec`` specialised to what a prediction can meet (it runs once per
     offloaded connection): no context, no tracker stand-in; a ct() is ``_ct_apply`` and
     ``_ct_fork`` for a packet that is no fragment, whose verdict is known, without tracing (the
     ICMP rewrites a verdict carries are not kept: the prediction has no ICMP output to apply
-    them to, as before).
+    them to, as before).  The translation's mask is shared as a replayed translation's is
+    (``Program.wc_after``: read-only), and an output that is the last op of a pass whose key is
+    the prediction's own keeps that key (as ``_exec``'s last op does) instead of copying it.
     """
-    tr = Translation(None)
-    wc = tr.wc
-    rules = tr.rules
-    outputs = tr.outputs
-    verdicts = tr.verdicts
-    learns = tr.learns
+    return _predict(bridge, key, cache, verdict, None, None)
+
+
+def predict_reply(bridge: OFBridge, key: list[int], now: int, cache, tracker, conn) -> Translation | None:
+    """``predict`` with every ct() answered by ``tracker.offloaded_verdict(conn, True, zone, act)``
+    (the reply direction of the offloaded connection ``conn``; ``Datapath._cache_peer``): the
+    same translation, without a callback object per prediction."""
+    return _predict(bridge, key, cache, None, tracker, conn)
+
+
+def _predict(bridge, key: list[int], cache, verdict, tracker, conn) -> Translation | None:
+    """``predict`` (``verdict`` given) or ``predict_reply`` (``tracker`` and ``conn`` given)."""
+    wc = None
+    rules = []
+    outputs = []
+    verdicts = []
+    learns = []
     queue = []
     k = key  # copied before its first change (``owned``): the caller's key is not modified
     owned = False
@@ -567,54 +581,87 @@ def predict(bridge: OFBridge, key: list[int], now: int, cache, verdict: Callable
         prog = cache.peek(bridge, table, k)
         if prog is None:
             return None
-        for i, m in prog.wc:
-            wc[i] |= m
+        wc = prog.wc_after(wc)
         rules.extend(prog.rules)
         ops = prog.ops
         last = len(ops) - 1
         for j in range(last + 1):
             op = ops[j]
             kind = op[0]
-            if kind == OP_OUT:
-                outputs.append((op[1], list(k), None))  # a snapshot, as _emit
-            elif kind == OP_CT:
+            if kind == _K_OUT:
+                # a snapshot, as _emit; nothing changes an owned key after its pass's last op
+                outputs.append((op[1], k if owned and j == last else list(k), None))
+            elif kind == _K_CT:
                 act = op[1]
                 zone = op[2]
-                v = verdict(act, zone)
-                if v is None or v.drop:
-                    return None  # cannot tell, or the packet would be dropped: halted
-                verdicts.append(v)
-                ctable = act.table
-                if j == last:
-                    # Nothing in this pass reads the key after its last op: only the recirculated
-                    # copy (if any) gets the NAT and the ct fields.
-                    if ctable is not None:
-                        rkey = list(k)
-                        _nat_key(rkey, v)
-                        _ct_fields(rkey, v.state, zone, v)
-                        queue.append((rkey, ctable))
-                    continue
-                if not owned:
-                    k = list(k)
-                    owned = True
-                _nat_key(k, v)
-                if ctable is not None:  # _ct_fork's recirculated copy
-                    rkey = list(k)
-                    _ct_fields(rkey, v.state, zone, v)
-                    queue.append((rkey, ctable))
-                _write_ct(k, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            elif kind == OP_LEARN:  # not learned now: the cached decision refreshes it at its hits
+                if tracker is not None:
+                    v = tracker.offloaded_verdict(conn, True, zone, act)
+                else:
+                    v = verdict(act, zone)
+                if type(v) is CtVerdict:  # compiled: its fields are struct member reads
+                    cv = v
+                    if cv.drop:
+                        return None  # the packet would be dropped: halted
+                    verdicts.append(cv)
+                    if j != last and not owned:
+                        k = list(k)
+                        owned = True
+                    _predict_ct(k, j == last, act, zone, cv, queue)
+                else:  # a stand-in (tests), or None
+                    if v is None or v.drop:
+                        return None  # cannot tell, or the packet would be dropped: halted
+                    verdicts.append(v)
+                    if j != last and not owned:
+                        k = list(k)
+                        owned = True
+                    _predict_ct(k, j == last, act, zone, v, queue)
+            elif kind == _K_LEARN:  # not learned now: the cached decision refreshes it at its hits
                 learns.append((k[VLAN_TCI] & 0x0FFF, k[DL_SRC], k[IN_PORT]))
             else:
                 return None
         if not queue:
-            tr.recirc = recirc
-            return tr
+            break
         recirc += 1
         if recirc > MAX_RECIRCULATIONS:
             return None
         k, table = queue.pop(0)
         owned = True
+    tr = Translation.__new__(Translation)  # (field by field, as _context)
+    tr.outputs = outputs
+    tr.rules = rules
+    tr.verdicts = verdicts
+    tr.wc = wc
+    tr.drop = None
+    tr.stateful = False
+    tr.trace = None
+    tr.controller = 0
+    tr.recirc = recirc
+    tr.dp_actions = None
+    tr.stolen = False
+    tr.defrag = None
+    tr.learns = learns
+    return tr
+
+
+def _predict_ct(k: list[int], final: bool, act: A.Ct, zone: int, v, queue: list) -> None:
+    """``_predict``'s ct() once its verdict ``v`` is known (no drop): ``_ct_verdict`` without a
+    context.  ``final``: the last op of its pass (nothing reads ``k`` after it: only the
+    recirculated copy, if any, gets the NAT and the ct fields), else ``k`` is the prediction's own
+    and goes on untracked."""
+    ctable = act.table
+    if final:
+        if ctable is not None:
+            rkey = list(k)
+            _nat_key(rkey, v)
+            _ct_fields(rkey, v.state, zone, v)
+            queue.append((rkey, ctable))
+        return
+    _nat_key(k, v)
+    if ctable is not None:  # _ct_fork's recirculated copy
+        rkey = list(k)
+        _ct_fields(rkey, v.state, zone, v)
+        queue.append((rkey, ctable))
+    _write_ct(k, CT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def _nat_key(key: list[int], v) -> None:

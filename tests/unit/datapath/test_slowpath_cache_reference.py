@@ -1,6 +1,6 @@
 """The slow path's caching and output code against the implementation it replaced (session 7):
 ``Datapath._cache`` (the batch table given the translation's rules and learned MACs without
-copies), ``_cache_peer`` (cpdef, a ``_ReplyVerdict`` instead of a
+copies), ``_cache_peer`` (cpdef, the tracker asked by ``xlate.predict_reply`` instead of a
 lambda), ``_maybe_cache``/``_cache_peer``'s wildcard check (``_consults_uncacheable`` instead of
 ``any(itemgetter(...))``), ``_emit``'s loop without ICMP rewrites or refragmenting, the flow-key
 reads at C indices (``_cache_key``, ``_fast_table``, ``_note_peer``).

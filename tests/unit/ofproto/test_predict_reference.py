@@ -7,7 +7,9 @@ pass, ct() without recirculation, several ct() per pass, NAT of either side (IPv
 with and without a port), verdicts without a connection tuple, verdicts that drop or cannot be
 told, unsupported ops, missing passes and recirculation loops past the limit.  Each result is
 compared field by field, the key passed in must stay as it was, and each run is made compiled
-(when loaded) and as the module's Python source.
+(when loaded) and as the module's Python source.  ``predict_reply`` (the datapath's: the
+tracker's ``offloaded_verdict`` asked directly) is held to the same reference, with stand-in
+verdicts and with the tracker's own ``CtVerdict`` (read as its extension type when compiled).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 import pytest
 
 from ctswitch._native import source_module
+from ctswitch.conntrack.tracker import CtVerdict
 from ctswitch.flow import actions as A
 from ctswitch.flow.key import DL_TYPE, N_FIELDS
 from ctswitch.ofproto import xlate
@@ -113,6 +116,27 @@ def _op(rng: random.Random):
     return (xlate.OP_SET, 5, 0xFF, 1)  # not replayable by a prediction
 
 
+def _real(v):
+    """The tracker's own CtVerdict with the fields of stand-in ``v`` (None stays None)."""
+    if v is None:
+        return None
+    r = CtVerdict(v.state, 0, v.mark, v.label, v.orig)
+    r.drop, r.nat_src, r.nat_dst, r.icmp_id, r.icmp_inner = v.drop, v.nat_src, v.nat_dst, v.icmp_id, v.icmp_inner
+    return r
+
+
+class _Tracker:
+    """``offloaded_verdict`` of the reply direction of ``conn`` answered by ``verdict``."""
+
+    def __init__(self, conn, verdict) -> None:
+        self.conn = conn
+        self.verdict = verdict
+
+    def offloaded_verdict(self, conn, reply, zone, act):
+        assert conn is self.conn and reply is True
+        return self.verdict(act, zone)
+
+
 def _case(rng: random.Random):
     cache = MegaflowCache()
     bridge = _Bridge()
@@ -161,6 +185,37 @@ def test_predict_matches_reference(pure, monkeypatch):
         assert key == before
         want = reference_predict(bridge, key, 5, cache, verdict)
         _same(got, want)
+        seen["none" if got is None else "tr"] += 1
+        seen["recirc"] += got is not None and got.recirc > 0
+    assert min(seen.values()) > 100, seen
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize("pure", [False, True])
+def test_predict_reply_matches_reference(pure, real):
+    predict_reply = xlate.predict_reply
+    if pure:
+        predict_reply = source_module("ofproto.xlate", "ctswitch.ofproto._xlate_pure_ref2").predict_reply
+    rng = random.Random(20261127)
+    conn = object()
+    seen = {"none": 0, "tr": 0, "recirc": 0}
+    for _ in range(3000):
+        bridge, key, cache, verdict = _case(rng)
+        if real:
+            memo = {}
+
+            def verdict(act, zone, stand_in=verdict, memo=memo):
+                k = (act, zone)
+                if k not in memo:
+                    memo[k] = _real(stand_in(act, zone))
+                return memo[k]
+        before = list(key)
+        got = predict_reply(bridge, key, 5, cache, _Tracker(conn, verdict), conn)
+        assert key == before
+        want = reference_predict(bridge, key, 5, cache, verdict)
+        _same(got, want)
+        if got is not None and real:
+            assert all(type(v) is CtVerdict for v in got.verdicts)
         seen["none" if got is None else "tr"] += 1
         seen["recirc"] += got is not None and got.recirc > 0
     assert min(seen.values()) > 100, seen

@@ -120,7 +120,7 @@ def test_shared_mask_matches_uncached_translation(pure) -> None:
             replayed += cache.hits > hits
             copied += cache.hits > hits and cache.misses > misses
             made.append((got, list(want.wc)))
-            if rng.random() < 0.1:  # a prediction: a mask of its own, no shared list touched
+            if rng.random() < 0.1:  # a prediction: it shares the passes' masks (wc_after) and changes none
                 x.predict(cached_br, key, now, cache, lambda act, zone: _Verdict(CS_TRK | CS_EST, zone, None))
         for got, wc in made:  # no later translation changed an earlier one's (shared) mask
             assert list(got.wc) == wc
