@@ -12,12 +12,17 @@
 # prediction asks the tracker itself (xlate.predict_reply: no callback object; a lambda is a closure,
 # which a cpdef method cannot hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
 # typing them measured no gain, and cimporting headers, conn or tracker would tie this module's
-# loading to theirs (tests/unit/test_native.py lists who depends on them).
+# loading to theirs (tests/unit/test_native.py lists who depends on them).  The parse, the NAT
+# rewrite (codec.parse, rewrite.apply) and the translation through the megaflow cache
+# (xlate._replay, what xlate.translate calls with a cache) are C calls: no module attribute
+# lookup, argument tuple or keyword dict per packet (xlate.pxd cimports headers already).
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
 from ctswitch.ofproto.bridge cimport OFBridge, Port
 from ctswitch.ofproto.rule cimport credit_rules
-from ctswitch.ofproto.xlate cimport Translation, predict_reply
+from ctswitch.ofproto.xlate cimport Translation, _replay, predict_reply
+from ctswitch.packet.codec cimport parse
+from ctswitch.packet.rewrite cimport apply
 
 
 cdef Py_ssize_t _IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE, _VLAN_TCI, _NW_SRC, _NW_DST, _IPV6_SRC, _IPV6_DST

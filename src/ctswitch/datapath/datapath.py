@@ -65,10 +65,12 @@ from ..ofproto import xlate
 from ..ofproto.bridge import OFBridge
 from ..ofproto.megaflow import MegaflowCache
 from ..ofproto.rule import credit_rules
-from ..ofproto.xlate import predict_reply
-from ..packet import codec, rewrite
+from ..ofproto.xlate import _replay, predict_reply
+from ..packet import rewrite
+from ..packet.codec import parse
 from ..packet.fragment import refragment
 from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
+from ..packet.rewrite import apply
 
 # Fields a cached decision may depend on: exactly the fields of the cache key.
 _CACHE_FIELDS = frozenset((IN_PORT, DL_SRC, DL_DST, DL_TYPE, VLAN_TCI, NW_SRC, NW_DST, IPV6_SRC,
@@ -214,7 +216,7 @@ class Datapath:
         if port is not None:
             port.rx_packets += 1
             port.rx_bytes += len(frame)
-        pkt = codec.parse(frame)
+        pkt = parse(frame)
         if pkt.drop is not None:
             self.drops["malformed: " + pkt.drop] += 1
             if port is not None:
@@ -353,7 +355,7 @@ class Datapath:
         if extra is None and defrag is None:  # the loop below without ICMP rewrites or refragmenting
             for o in outputs:
                 ofport, okey = o[0], o[1]
-                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
+                data = frame if okey == key else apply(frame, pkt, key, okey)
                 p = by_no.get(ofport)
                 if p is not None:
                     p.tx_packets += 1
@@ -371,7 +373,7 @@ class Datapath:
                 dst = okey[di] if okey[di] != key[di] else None
                 data = rewrite.nat_icmp_error(frame, pkt, src, dst, *inner)
             else:
-                data = frame if okey == key else rewrite.apply(frame, pkt, key, okey)
+                data = frame if okey == key else apply(frame, pkt, key, okey)
             if icmp_id is not None and icmp_id != pkt.icmp_id:
                 data = rewrite.set_icmp_id(data, pkt, icmp_id)
             p = by_no.get(ofport)
@@ -403,8 +405,11 @@ class Datapath:
     def _slow(self, bridge, pkt, key, frame, now):
         sw = self.switch
         self.stats["slow_path"] += 1
-        tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker,
-                             mac_aging_ms=self._mac_aging_ms(), cache=self.megaflows)
+        cache = self.megaflows
+        if cache is not None:  # xlate.translate through the cache, called in C
+            tr = _replay(bridge, pkt, key, now, sw.tracker, self._mac_aging_ms(), None, None, None, cache)
+        else:
+            tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker, mac_aging_ms=self._mac_aging_ms())
         n = len(frame)
         d = tr.defrag
         if d is None:

@@ -1061,13 +1061,19 @@ class BatchFastPath:
         self._credit_many(t, eids, bridge)
 
     def receive_batch(self, bridge, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
-                      in_ports: np.ndarray, now: int) -> tuple[np.ndarray, dict[int, list]]:
+                      in_ports: np.ndarray, now: int, sent: list | None = None) -> tuple[np.ndarray, dict[int, list]]:
         """Handles a batch as ``dp.receive`` would one frame at a time, in order.
 
         Fast hits are rewritten in place in ``buf``; ``out_ports[i]`` is their
         port (-1 for slow-path frames).  Returns (out_ports, {i: dp.receive output}
         for the frames that took the slow path).  Call ``dp.tick(now)`` first;
         a batch must not span a timer tick.
+
+        ``sent``, a list, is for a caller that only counts outputs (the replay without output
+        files or trace): the slow-path frames' outputs are then not kept (the dict stays
+        empty), their output port numbers are appended to ``sent`` in order.  Each output
+        list dies as soon as its frame is done, so the slow path's next frame reuses its
+        memory, instead of a batch's worth of them piling up (tracked by the cyclic GC too).
         """
         name = bridge.name
         t = self._table(name, bridge.generation)
@@ -1114,8 +1120,13 @@ class BatchFastPath:
             nows_l = now[j:stop].tolist() if per_frame else None
             for x in range(stop - j):
                 o = offs_l[x]
-                slow_out[j + x] = receive(bridge, ports_l[x], mv[o:o + lens_l[x]].tobytes(),
-                                          nows_l[x] if per_frame else now, eids_l[x] == -1 and t.nins == nins)
+                outs = receive(bridge, ports_l[x], mv[o:o + lens_l[x]].tobytes(), nows_l[x] if per_frame else now,
+                               eids_l[x] == -1 and t.nins == nins)
+                if sent is None:
+                    slow_out[j + x] = outs
+                else:
+                    for out in outs:
+                        sent.append(out[0])
             t = self._table(name, bridge.generation)  # the slow path may have changed the bridge's generation
             i = stop
         return out_ports, slow_out

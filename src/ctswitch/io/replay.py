@@ -231,6 +231,7 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
     # reused from window to window: nothing keeps a view of it (slow-path frames and recorded
     # outputs are bytes copies).
     win = np.empty(0, dtype=np.uint8)
+    sent: list = []  # the slow-path outputs' ports of one receive_batch (not per_frame: only counted)
     while True:
         for src in srcs:
             src.fill(np)
@@ -289,7 +290,8 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
             dp.tick(switch.now)
             b = int(np.searchsorted(nows, dp.next_tick, side="left"))
             b = max(b, a + 1)
-            out_ports, slow = dp.batch.receive_batch(br, buf, offs[a:b], lens[a:b], inp[a:b], nows[a:b])
+            out_ports, slow = dp.batch.receive_batch(br, buf, offs[a:b], lens[a:b], inp[a:b], nows[a:b],
+                                                     None if per_frame else sent)
             if per_frame:
                 for i, op in enumerate(out_ports.tolist()):
                     k = a + i
@@ -299,13 +301,15 @@ def _run_vectorized(switch, br, readers, ports, base: int, state: _State, per_fr
                         outs = [(op, buf[o:o + ln].tobytes())] if op >= 0 else []
                     state.deliver(int(ts[k]), int(inp[k]), int(lens[k]), outs)
             else:
-                hits = out_ports[out_ports >= 0] if not slow else np.delete(out_ports, list(slow))
+                # The hits' ports (out_ports is -1 for the slow-path frames), then the slow path's
+                # output ports, which receive_batch appended to sent: counted in bulk.
+                hits = out_ports[out_ports >= 0]
                 tx_hits.append(hits)
                 pending_n += len(hits)
-                if slow:  # the slow-path frames' output ports, counted in bulk with the hits'
-                    sent = [o[0] for outs in slow.values() for o in outs]
+                if sent:
                     tx_hits.append(np.array(sent, dtype=np.int64))
                     pending_n += len(sent)
+                    sent.clear()
             switch.now = max(switch.now, int(nows[b - 1]))
             a = b
         if not per_frame:  # deliver() counted them one by one
