@@ -584,14 +584,17 @@ class Datapath:
 
     def forget_conn(self, conn) -> None:
         """Drops cached decisions of ``conn`` (it left offload or was deleted)."""
+        cid = conn.id
         if self._peer_l2:
-            self._peer_l2.pop(conn.id, None)
-        for ck in self.by_conn.pop(conn.id, ()):
-            e = self.cache.get(ck)
-            if e is not None and e.cid == conn.id:
-                del self.cache[ck]
-        if self.batch is not None and self.batch.live:
-            self.batch.forget(conn.id)
+            self._peer_l2.pop(cid, None)
+        if self.by_conn:
+            for ck in self.by_conn.pop(cid, ()):
+                e = self.cache.get(ck)
+                if e is not None and e.cid == cid:
+                    del self.cache[ck]
+        b = self.batch
+        if b is not None and b.live:
+            b.forget(cid)
 
     def cached_items(self):
         """(cache key, FastEntry) of every cached decision: the dict's, then the batch table's

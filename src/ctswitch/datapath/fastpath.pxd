@@ -5,7 +5,7 @@
 # teardown; remove and the crediting) read the tables' arrays and counters as struct members.
 # Those methods are cpdef with the tables typed: calls between them are C calls.  A Python
 # subclass still overrides them (tests/unit/datapath/test_batch_add_reference.py).  The
-# offload manager is typed in _credit_entry (hw_hit/sw_hit C calls), the bridge in the crediting
+# offload manager is typed in _credit_conn (its hits a C call), the bridge in the crediting
 # (credit_hits, a C call).
 cimport cython
 from ctswitch.offload.manager cimport OffloadManager
@@ -71,5 +71,7 @@ cdef class BatchFastPath:
 
     cpdef _credit_taken(self, MirrorTable t)
 
-    @cython.locals(off=OffloadManager)
     cpdef _credit_entry(self, MirrorTable t, bridge, pk, by, used, cid1, meta, src, in_port, out_port)
+
+    cpdef _credit_conn(self, MirrorTable t, bridge, conn, OffloadManager off, stats, pk, by, used, meta, src, in_port,
+                       out_port)

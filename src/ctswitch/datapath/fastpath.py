@@ -715,7 +715,7 @@ class BatchFastPath:
         self.names: list[str] = []
         self.conns = ConnMap()
         self._fvals = np.empty(8, dtype=np.int64)  # forget's entries of a connection
-        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters forget credits (_take's row)
+        self._fout = np.empty((1, 8), dtype=np.uint64)  # the counters _credit_one credits (_take's row)
         self._sel = np.empty(0, dtype=np.int64)  # _sync_take's entry ids and counters
         self._sout = np.empty((0, 8), dtype=np.uint64)
         self.live = 0  # entries over all tables
@@ -898,20 +898,24 @@ class BatchFastPath:
         if _FUSED and by_no:
             # One kernel call, plus one after each entry with hits to credit but the last (credited in
             # between, as the general path below does: its crediting may credit the bridge's other hits).
+            # The kernel hands the taken counters back; the bridge and the connection, the same for
+            # every entry (a crediting neither adds nor deletes bridges or connections), are looked
+            # up at the first credit.
             conns = self.conns
-            out = self._fout
             t = by_no[0]
             i = -1
             n = 0
+            bridge = conn = off = stats = None
+            looked = False
             while True:
                 stale = t.sindex is not None
                 args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
-                        t.fpk, t.fby, t.fused1, conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i, out)
+                        conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i)
                 fn = t.forget_fn
                 if t.forget_of is not _mt_forget:
                     fn = t.forget_fn = direct(_mt_forget, *args)
                     t.forget_of = _mt_forget
-                s, n, d, ns = fn(*args)
+                s, n, d, ns, pk, by, used, cid1, meta, src, in_port, out_port = fn(*args)
                 if s == -2:
                     break  # (a first call: nothing done)
                 if s <= -3:
@@ -924,7 +928,17 @@ class BatchFastPath:
                     self.live -= d
                 if s < 0:
                     return
-                self._credit_taken(t)
+                if type(pk) is not int:  # the plain-Python kernel (no numba): NumPy scalars
+                    pk, by, used, cid1, meta, src, in_port, out_port = (
+                        int(pk), int(by), int(used), int(cid1), int(meta), int(src), int(in_port), int(out_port))
+                if not looked:
+                    looked = True
+                    sw = self.dp.switch
+                    bridge = sw.bridges.get(self.names[t.no])
+                    conn = sw.tracker.get(cid1 - 1)
+                    off = sw.offload
+                    stats = self.dp.stats
+                self._credit_conn(t, bridge, conn, off, stats, pk, by, used, meta, src, in_port, out_port)
                 if s + 1 >= n:
                     return  # (that entry, dropped, was the last)
                 i = s
@@ -1017,38 +1031,24 @@ class BatchFastPath:
         ``cid1``, ``meta``, its key's source MAC ``src`` and ``in_port``, its output port ``out_port``)
         of ``bridge`` (None: deleted meanwhile)."""
         dp = self.dp
-        stats = dp.stats
+        sw = dp.switch
+        self._credit_conn(t, bridge, sw.tracker.get(cid1 - 1), sw.offload, dp.stats, pk, by, used, meta, src,
+                          in_port, out_port)
+
+    def _credit_conn(self, t, bridge, conn, off, stats, pk, by, used, meta, src, in_port, out_port) -> None:
+        """``_credit_entry`` of an entry of connection ``conn`` (None: deleted meanwhile; the
+        datapath, rule and port counters still count), with the switch's offload manager ``off``
+        and the datapath's ``stats``."""
         reply = bool(meta & 1)
-        # None: deleted meanwhile; the datapath, rule and port counters still count.
-        conn = dp.switch.tracker.get(cid1 - 1)
         hw = conn is not None and bool(conn.status & 0x8000)  # IPS_HW_OFFLOAD
         stats["rx_packets"] += pk
         stats["fast_hw" if hw else "fast_sw"] += pk
         stats["tx_packets"] += pk
         if conn is not None:
-            # pk packets of by bytes: pk - 1 credited in bulk, the last through the manager's own
-            # hit (it sets last_used and retries the hardware insert exactly as per-packet hits would).
-            off = dp.switch.offload
-            rec = conn.offload
-            last = by // pk
-            if rec is not None and pk > 1:
-                n, b = pk - 1, by - last
-                if reply:
-                    conn.pk1 += n
-                    conn.by1 += b
-                else:
-                    conn.pk0 += n
-                    conn.by0 += b
-                if hw:
-                    rec.hw_packets += n
-                    rec.hw_bytes += b
-                else:
-                    rec.sw_packets += n
-                    rec.sw_bytes += b
-            if hw:
-                off.hw_hit(conn, used, last, reply)
-            else:
-                off.sw_hit(conn, used, last, reply)
+            # pk packets of by bytes: the connection's and its offload record's counters, the last
+            # packet as the manager's own hit (it sets last_used and retries the hardware insert
+            # exactly as per-packet hits would).
+            off.hits(conn, used, pk, by, reply, hw)
         shape = t.shapes[meta >> 1]
         # Its rules, the MAC NORMAL learned (refreshed as of the last hit), its ports.
         credit_hits(bridge, shape[1], pk, by, used, bool(shape[3]), src, in_port, out_port)

@@ -507,8 +507,7 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
     return e
 
 
-def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fused1, cmkeys, cmvals, cmmask,
-               cid, no, vals, n, i, out):
+def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals, cmmask, cid, no, vals, n, i):
     """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
     to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
     (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
@@ -516,32 +515,42 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
     and the table (index or ``sindex``, row and cid1 zeroed, id pushed on the free stack) as
     ``remove`` would, in order; from an entry with hits (row packets != 0), whose credit comes
     before the later entries leave (its Python side may credit the bridge's pending hits,
-    ``mac_sync``: they must still be there), the call first takes the counters as
-    ``_credit_one`` does (``_take`` into row 0 of ``out``), drops it and stops (the entry itself
-    is no longer counted by that sync either way: its row packets are 0 once taken; so a
-    connection whose last entry has hits needs no call after that entry's credit).
+    ``mac_sync``: they must still be there), the call first takes its counters as
+    ``_credit_one`` does (``_take``'s eight values, returned), drops it and stops (the entry
+    itself is no longer counted by that sync either way: its row packets are 0 once taken; so a
+    connection whose last entry has hits needs no call after that entry's credit).  A dropped
+    entry's ``fpk``/``fby``/``fused1`` are not written: nothing reads them before the entry id
+    is used again, and an insert writes them.
 
-    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale);
-    a first call returns (-2, ...) with nothing done when ``vals`` is too short or the entries
-    span tables, (-3 - table, ...) when they are all in another table."""
+    Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale,
+    then the taken entry's packets, bytes, last use, cid1, meta, source MAC, in_port and output
+    port as ``_take`` writes them, all 0 when it took none); a first call returns (-2, ...) with
+    nothing done when ``vals`` is too short or the entries span tables, (-3 - table, ...) when
+    they are all in another table."""
+    z = np.uint64(0)
     if i < 0:
         n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
         if n > vals.shape[0]:
-            return -2, n, 0, 0
+            return -2, n, 0, 0, z, z, z, z, z, z, z, z
         for j in range(n):
             if (vals[j] >> 32) != (vals[0] >> 32):
-                return -2, n, 0, 0
+                return -2, n, 0, 0, z, z, z, z, z, z, z, z
         if n and (vals[0] >> 32) != no:
-            return -3 - (vals[0] >> 32), n, 0, 0
+            return -3 - (vals[0] >> 32), n, 0, 0, z, z, z, z, z, z, z, z
     d = 0
     ns = 0
     j = i + 1
     while j < n:
         v = vals[j]
         e = v & 0xFFFFFFFF
-        hits = ent[e, W_PKTS] != np.uint64(0)
-        if hits:
-            _take(ent, e, cid1, meta, fpk, fby, fused1, out, 0)
+        pk = ent[e, W_PKTS]
+        by = ent[e, W_BYTES]
+        used = ent[e, W_USED]
+        k0 = ent[e, 0]
+        k1 = ent[e, 1]
+        m1 = ent[e, W_MAC1]
+        c1 = np.uint64(cid1[e])
+        m = np.uint64(meta[e])
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
             _index_del(ent, sindex, mask, e)
@@ -552,10 +561,11 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, fpk, fby, fuse
         free[nfree] = e
         nfree += 1
         d += 1
-        if hits:
-            return j, n, d, ns
+        if pk != z:
+            return (j, n, d, ns, pk, by, used, c1, m, _rev((k0 >> _U48) | ((k1 & _LO32) << _U16), 6), k1 >> _U32,
+                    (m1 >> _U32) & _FFFF)
         j += 1
-    return -1, n, d, ns
+    return -1, n, d, ns, z, z, z, z, z, z, z, z
 
 
 def _take(ent, e, cid1, meta, fpk, fby, fused1, out, j):

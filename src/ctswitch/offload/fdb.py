@@ -173,24 +173,32 @@ class Fdb:
         self.last_group = gid = g.gid
         return gid
 
-    def remove(self, pattern: Pattern, gid: int | None = None) -> bool:
-        """Removes one entry of ``pattern`` (from group ``gid`` when given).
+    def remove(self, pattern: Pattern, gid: int | None = None, n: int = 1) -> bool:
+        """Removes one entry of ``pattern`` (from group ``gid`` when given); ``n`` entries: the
+        same as ``n`` calls (a connection's two rules of one group leave in one call).
 
-        Returns False when there is no such entry.  An emptied group is
-        destroyed; an emptied table applies a pending reconfiguration.
+        Returns False when there is no such entry (for the last of the ``n``).  An emptied group
+        is destroyed; an emptied table applies a pending reconfiguration.
         """
         groups = self._by_pattern.get(pattern)
         if not groups:
             return False
-        if gid is None:
-            gid = next(reversed(groups))
-        g = groups.get(gid)
+        g = groups.get(next(reversed(groups)) if gid is None else gid)
         if g is None or g.used == 0:
             return False
-        g.used -= 1
-        self.used -= 1
-        self.stats["removes"] += 1
-        if g.used == 0:
+        used = g.used
+        if n > used:  # the group empties before the last: one call after the other
+            ok = False
+            for _ in range(n):
+                ok = self.remove(pattern, gid)
+            return ok
+        # (with n > 1 and the group left non-empty by all but the last, as the calls one by one:
+        # no group is destroyed before the last, the table not emptied; the group goes back to
+        # the open ones once, which the last's destruction undoes)
+        g.used = used = used - n
+        self.used -= n
+        self.stats["removes"] += n
+        if used == 0:
             self._destroy(g)
         else:
             og = self._open.get(pattern)

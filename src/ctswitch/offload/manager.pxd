@@ -36,6 +36,9 @@ cdef class OffloadManager:
     cpdef hw_hit(self, conn, now, nbytes=*, reply=*)
 
     @cython.locals(rec=OffloadRecord)
+    cpdef hits(self, conn, now, packets, nbytes, reply, hw)
+
+    @cython.locals(rec=OffloadRecord)
     cpdef sw_hit(self, conn, now, nbytes=*, reply=*, tcp_flags=*)
 
     cpdef _retry(self, conn, OffloadRecord rec, now)

@@ -523,6 +523,45 @@ class OffloadManager:
         _count(conn, reply, nbytes)
         return True
 
+    def hits(self, conn, now: int, packets: int, nbytes: int, reply: bool, hw: bool) -> None:
+        """``packets`` fast-path hits of ``conn`` credited at once (``nbytes`` bytes, the last at
+        ``now``; ``hw``: it was in hardware), as the batch table credits its kernel's hits: the
+        same as ``packets - 1`` of them counted in bulk on the connection and its record, then the
+        last (``nbytes // packets`` bytes) through ``hw_hit`` or ``sw_hit``, which set
+        ``last_used`` and retry the hardware insert exactly as per-packet hits would.  A hardware
+        hit that is no reply of a one-way offload is counted in one step (what those two give)."""
+        rec = conn.offload
+        last = nbytes // packets
+        if rec is not None and packets > 1:
+            if hw and rec.state is _HW and not (reply and rec.uni):
+                if reply:
+                    conn.pk1 += packets
+                    conn.by1 += nbytes
+                else:
+                    conn.pk0 += packets
+                    conn.by0 += nbytes
+                rec.last_used = now
+                rec.hw_packets += packets
+                rec.hw_bytes += nbytes
+                return
+            n, b = packets - 1, nbytes - last
+            if reply:
+                conn.pk1 += n
+                conn.by1 += b
+            else:
+                conn.pk0 += n
+                conn.by0 += b
+            if hw:
+                rec.hw_packets += n
+                rec.hw_bytes += b
+            else:
+                rec.sw_packets += n
+                rec.sw_bytes += b
+        if hw:
+            self.hw_hit(conn, now, last, reply)
+        else:
+            self.sw_hit(conn, now, last, reply)
+
     def sw_hit(self, conn, now: int, nbytes: int = 0, reply: bool = False, tcp_flags: int = 0) -> bool:
         """A packet that hit the software flow table.
 
@@ -654,9 +693,13 @@ class OffloadManager:
         if rec.state is _HW:
             g1, g2 = rec.g1, rec.g2
             if g1 is not None:  # rec.groups, in order
-                remove = self.fdb.remove
-                remove(rec.pattern, g1)
-                if g2 is not None:
+                if g2 is None:
+                    self.fdb.remove(rec.pattern, g1)
+                elif g2 == g1:  # both in one group (insert_two): one call
+                    self.fdb.remove(rec.pattern, g1, 2)
+                else:
+                    remove = self.fdb.remove
+                    remove(rec.pattern, g1)
                     remove(rec.pattern, g2)
             self.hw_rules -= 1 if g2 is None else 2
             self.n_hw -= 1
