@@ -15,7 +15,8 @@ import pytest
 from ctswitch import _native
 
 _CLASS = re.compile(r"^cdef class (\w+)(?:\((\w+)\))?:\n((?:[ \t]+.*\n|\n)*)", re.M)
-_FIELDS = re.compile(r"^\s+cdef public object (.+)$", re.M)
+# (``public object`` fields, and TcpConn's 32-bit ``public unsigned int`` ones: conn.pxd)
+_FIELDS = re.compile(r"^\s+cdef public (?:object|unsigned int) (.+)$", re.M)
 
 
 def _pxd_classes():

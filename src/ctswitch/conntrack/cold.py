@@ -133,6 +133,7 @@ def row_conn(v: tuple, rare: tuple | None) -> Conn:
         # Tuple assignments to the slots, written out (WIDE_FIELDS, SMALL_TCP order): a loop
         # of setattr costs twice as much, and a thaw is on the fast path of a cache hit.
         w = v[N_KEY + 13]
+        c.odd = None  # (its WIDE_FIELDS are 32-bit, set below)
         if cf & CF_PACKED:  # as TcpConn.pack leaves it
             c.wide = int.from_bytes(w, "little")
             wide = _ZERO

@@ -17,6 +17,15 @@ small (a million entries) and cheap to update per packet:
   ``flags1`` for the reply's) plus the ``last_*`` annotations.  ``conn.tcp``
   is a read/write view with the kernel's names (``tcp.seen[d].td_maxwin``,
   ``tcp.last_index``...) for tools and tests; ``tcp.py`` reads the slots.
+* the twelve 32-bit sequence-space fields (``WIDE_FIELDS``: td_end, td_maxend, td_maxwin,
+  td_maxack per direction, last_seq/ack/end/win) live in slots named with a leading underscore,
+  behind properties of their own names.  Compiled, those slots are C unsigned 32-bit integers
+  (conn.pxd: no int object per field, so a packet's window check reads and writes the
+  connection itself, not a dozen scattered int objects); a value such an integer cannot hold
+  (negative, wider, a float, None, a bool: nothing the parser or ``tcp.py`` produces, but any
+  caller may store one) goes to ``odd``, a dict the properties read first, so every value reads
+  back as stored, as in Python; ``tcp`` runs its Python source on a Python copy of such a
+  connection.  As Python, the properties store and read the slots directly.
 * while a TCP connection sits in the flow table its state is read again only
   when it leaves it or when a packet takes the slow path, so ``pack()``
   (called by ``Tracker.on_offload``) folds the twelve 32-bit fields
@@ -99,6 +108,10 @@ _WIDE_WORDS = struct.Struct("<12I")
 _pack_words = _WIDE_WORDS.pack
 _unpack_words = _WIDE_WORDS.unpack
 _from_bytes = int.from_bytes
+# True when this module runs as Python: its slots hold any value, so the WIDE_FIELDS properties
+# store and read their underscored slots directly (``odd`` stays None).
+_DIRECT = __file__.endswith(".py")
+C_FIELDS = not _DIRECT  # (a Python name: ``tcp`` reads it)
 
 
 class _Pair:
@@ -267,17 +280,174 @@ class Conn:
 class TcpConn(Conn):
     """A TCP connection: ``Conn`` plus the kernel's ``ip_ct_tcp``, inline."""
 
-    __slots__ = ("end0", "maxend0", "maxwin0", "maxack0", "scale0", "flags0",
-                 "end1", "maxend1", "maxwin1", "maxack1", "scale1", "flags1", "wide") + LAST_FIELDS
+    # WIDE_FIELDS are stored under their names with a leading underscore (compiled: C unsigned
+    # 32-bit integers, conn.pxd) behind properties of their own names; ``odd`` is None or, compiled,
+    # a dict of the ones holding a value such an integer cannot (see ``_put``).
+    __slots__ = ("_end0", "_maxend0", "_maxwin0", "_maxack0", "_end1", "_maxend1", "_maxwin1", "_maxack1",
+                 "_last_seq", "_last_ack", "_last_end", "_last_win", "odd", "scale0", "flags0", "scale1",
+                 "flags1", "wide", "last_dir", "last_index", "last_wscale", "last_flags", "retrans")
 
     def __init__(self, zone: int, ip_ver: int, proto: int, orig: tuple, reply: tuple, now: int) -> None:
         _init_conn(self, zone, ip_ver, proto, orig, reply, now)
-        self.end0 = self.maxend0 = self.maxwin0 = self.maxack0 = self.scale0 = self.flags0 = 0
-        self.end1 = self.maxend1 = self.maxwin1 = self.maxack1 = self.scale1 = self.flags1 = 0
-        self.last_dir = self.last_seq = self.last_ack = self.last_end = self.last_win = 0
+        self._end0 = self._maxend0 = self._maxwin0 = self._maxack0 = self.scale0 = self.flags0 = 0
+        self._end1 = self._maxend1 = self._maxwin1 = self._maxack1 = self.scale1 = self.flags1 = 0
+        self.last_dir = self._last_seq = self._last_ack = self._last_end = self._last_win = 0
         self.last_wscale = self.last_flags = self.retrans = 0
         self.last_index = TCP_NONE_SET
+        self.odd = None
         self.wide: int | None = None
+
+    def _put(self, name: str, v) -> None:
+        """Stores ``v`` in WIDE_FIELDS' ``name``: in its C integer when it is an int that holds it
+        (and forgets an odd value of that name), otherwise in ``odd``, which the property reads
+        first, so every value reads back as stored, as in Python."""
+        odd = self.odd
+        if type(v) is int and 0 <= v <= M32:
+            setattr(self, "_" + name, v)
+            if odd is not None:
+                odd.pop(name, None)
+                if not odd:
+                    self.odd = None
+        else:
+            if odd is None:
+                self.odd = odd = {}
+            odd[name] = v
+
+    def _odd(self, name: str, v):
+        """WIDE_FIELDS' ``name``, whose C integer holds ``v``, when ``odd`` is a dict."""
+        return self.odd.get(name, v)
+
+    @property
+    def end0(self):
+        return self._end0 if _DIRECT or self.odd is None else self._odd("end0", self._end0)
+
+    @end0.setter
+    def end0(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._end0 = v
+        else:
+            self._put("end0", v)
+
+    @property
+    def maxend0(self):
+        return self._maxend0 if _DIRECT or self.odd is None else self._odd("maxend0", self._maxend0)
+
+    @maxend0.setter
+    def maxend0(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxend0 = v
+        else:
+            self._put("maxend0", v)
+
+    @property
+    def maxwin0(self):
+        return self._maxwin0 if _DIRECT or self.odd is None else self._odd("maxwin0", self._maxwin0)
+
+    @maxwin0.setter
+    def maxwin0(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxwin0 = v
+        else:
+            self._put("maxwin0", v)
+
+    @property
+    def maxack0(self):
+        return self._maxack0 if _DIRECT or self.odd is None else self._odd("maxack0", self._maxack0)
+
+    @maxack0.setter
+    def maxack0(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxack0 = v
+        else:
+            self._put("maxack0", v)
+
+    @property
+    def end1(self):
+        return self._end1 if _DIRECT or self.odd is None else self._odd("end1", self._end1)
+
+    @end1.setter
+    def end1(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._end1 = v
+        else:
+            self._put("end1", v)
+
+    @property
+    def maxend1(self):
+        return self._maxend1 if _DIRECT or self.odd is None else self._odd("maxend1", self._maxend1)
+
+    @maxend1.setter
+    def maxend1(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxend1 = v
+        else:
+            self._put("maxend1", v)
+
+    @property
+    def maxwin1(self):
+        return self._maxwin1 if _DIRECT or self.odd is None else self._odd("maxwin1", self._maxwin1)
+
+    @maxwin1.setter
+    def maxwin1(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxwin1 = v
+        else:
+            self._put("maxwin1", v)
+
+    @property
+    def maxack1(self):
+        return self._maxack1 if _DIRECT or self.odd is None else self._odd("maxack1", self._maxack1)
+
+    @maxack1.setter
+    def maxack1(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._maxack1 = v
+        else:
+            self._put("maxack1", v)
+
+    @property
+    def last_seq(self):
+        return self._last_seq if _DIRECT or self.odd is None else self._odd("last_seq", self._last_seq)
+
+    @last_seq.setter
+    def last_seq(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._last_seq = v
+        else:
+            self._put("last_seq", v)
+
+    @property
+    def last_ack(self):
+        return self._last_ack if _DIRECT or self.odd is None else self._odd("last_ack", self._last_ack)
+
+    @last_ack.setter
+    def last_ack(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._last_ack = v
+        else:
+            self._put("last_ack", v)
+
+    @property
+    def last_end(self):
+        return self._last_end if _DIRECT or self.odd is None else self._odd("last_end", self._last_end)
+
+    @last_end.setter
+    def last_end(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._last_end = v
+        else:
+            self._put("last_end", v)
+
+    @property
+    def last_win(self):
+        return self._last_win if _DIRECT or self.odd is None else self._odd("last_win", self._last_win)
+
+    @last_win.setter
+    def last_win(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            self._last_win = v
+        else:
+            self._put("last_win", v)
 
     @property
     def tcp(self) -> TcpView:
@@ -296,19 +466,20 @@ class TcpConn(Conn):
 
     def pack(self) -> None:
         """Folds WIDE_FIELDS into ``wide`` (no-op when packed or a value is not 32-bit)."""
-        if self.wide is not None:
+        if self.wide is not None or (not _DIRECT and self.odd is not None):
             return
         # The fields read one by one (compiled: struct members) in WIDE_FIELDS order, and the
         # struct method and int.from_bytes bound once at import (no lookups per call).
-        vals = (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1,
-                self.maxwin1, self.maxack1, self.last_seq, self.last_ack, self.last_end, self.last_win)
+        vals = (self._end0, self._maxend0, self._maxwin0, self._maxack0, self._end1, self._maxend1,
+                self._maxwin1, self._maxack1, self._last_seq, self._last_ack, self._last_end,
+                self._last_win)
         for x in vals:
             if type(x) is not int or not 0 <= x <= M32:
                 return
         self.wide = _from_bytes(_pack_words(*vals), "little")
-        self.end0 = self.maxend0 = self.maxwin0 = self.maxack0 = 0
-        self.end1 = self.maxend1 = self.maxwin1 = self.maxack1 = 0
-        self.last_seq = self.last_ack = self.last_end = self.last_win = 0
+        self._end0 = self._maxend0 = self._maxwin0 = self._maxack0 = 0
+        self._end1 = self._maxend1 = self._maxwin1 = self._maxack1 = 0
+        self._last_seq = self._last_ack = self._last_end = self._last_win = 0
 
     def unpack(self) -> None:
         """Restores WIDE_FIELDS from ``wide``."""
@@ -316,9 +487,10 @@ class TcpConn(Conn):
         if w is None:
             return
         self.wide = None
-        (self.end0, self.maxend0, self.maxwin0, self.maxack0, self.end1, self.maxend1, self.maxwin1,
-         self.maxack1, self.last_seq, self.last_ack, self.last_end,
-         self.last_win) = _unpack_words(w.to_bytes(48, "little"))
+        self.odd = None  # every field it could name is restored here
+        (self._end0, self._maxend0, self._maxwin0, self._maxack0, self._end1, self._maxend1,
+         self._maxwin1, self._maxack1, self._last_seq, self._last_ack, self._last_end,
+         self._last_win) = _unpack_words(w.to_bytes(48, "little"))
 
     def _tcp_state(self) -> dict:
         f = self.field
@@ -334,6 +506,11 @@ class TcpConn(Conn):
             setattr(self, n, v)
         if self.status & IPS_OFFLOAD:
             self.pack()
+
+
+# A TcpConn's every field by the name its value reads under (``tcp._on_copy`` copies them).
+TCP_NAMES = Conn.__slots__ + WIDE_FIELDS + ("scale0", "flags0", "scale1", "flags1", "wide",
+                                            "last_dir", "last_index", "last_wscale", "last_flags", "retrans")
 
 
 class TcpSide:

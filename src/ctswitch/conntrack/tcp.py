@@ -32,7 +32,17 @@ reopen of a closed connection).
 from __future__ import annotations
 
 from ..packet.headers import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG
-from .conn import DIR_ORIG, DIR_REPLY, EV_ASSURED, EV_PROTOINFO, IPS_ASSURED, IPS_SEEN_REPLY, TcpConn
+from .conn import (
+    C_FIELDS,
+    DIR_ORIG,
+    DIR_REPLY,
+    EV_ASSURED,
+    EV_PROTOINFO,
+    IPS_ASSURED,
+    IPS_SEEN_REPLY,
+    TCP_NAMES,
+    TcpConn,
+)
 
 # States (kernel enum tcp_conntrack) and outcomes.
 NONE, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE, SYN_SENT2 = range(10)
@@ -175,8 +185,11 @@ def init(conn: TcpConn, pkt, loose: bool) -> bool:
 
 def in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     """Window check of kernel tcp_in_window; returns ACCEPT, R_IGNORE or R_INVALID."""
-    if _COMPILED and not _fits(conn, pkt):
-        return _source().in_window(conn, d, index, pkt, be_liberal)
+    if _COMPILED:
+        if not _fits(conn, pkt):
+            return _on_copy(_source().in_window, conn, d, index, pkt, be_liberal)
+    elif _ON_C and type(conn) is TcpConn:
+        return _on_copy(in_window, conn, d, index, pkt, be_liberal)
     return _in_window(conn, d, index, pkt, be_liberal)
 
 
@@ -203,20 +216,43 @@ def _fits(c: TcpConn, pkt) -> bool:
     connection's state and window fields (the scales below 32: a C shift by 32 or more is
     undefined).  The parser and this module produce nothing else; anything else (a float, a
     negative or wider number, None) goes to this module's Python source instead (``_source``),
-    so the compiled core answers (or raises) as Python does."""
+    so the compiled core answers (or raises) as Python does.  The connection's 32-bit fields are
+    C integers (conn.pxd) unless one holds another value, which ``odd`` keeps."""
     ws = pkt.tcp_wscale
     return (_u32(pkt.tcp_flags) and _u32(pkt.tcp_seq) and _u32(pkt.tcp_ack)
             and _u32(pkt.tcp_win) and _u32(pkt.payload_len)
-            and type(ws) is int and (ws == -1 or _u8(ws)) and _u32(c.state)
-            and _u32(c.end0) and _u32(c.maxend0) and _u32(c.maxwin0)
-            and _u32(c.maxack0) and _u5(c.scale0) and _u32(c.flags0)
-            and _u32(c.end1) and _u32(c.maxend1) and _u32(c.maxwin1)
-            and _u32(c.maxack1) and _u5(c.scale1) and _u32(c.flags1))
+            and type(ws) is int and (ws == -1 or _u8(ws)) and _u32(c.state) and c.odd is None
+            and _u5(c.scale0) and _u32(c.flags0) and _u5(c.scale1) and _u32(c.flags1))
 
 
 # True when this module runs compiled (the Python source has no use for ``_fits``).
 _COMPILED = not __file__.endswith(".py")
+# True when this module runs as Python on the compiled connection type, whose 32-bit fields are C
+# integers (a test comparing the compiled module with its source): see ``_on_copy``.
+_ON_C = C_FIELDS and not _COMPILED
 _SOURCE = []
+_PY_CONN = []
+
+
+def _on_copy(fn, conn: TcpConn, *args):
+    """``fn(conn, *args)``, one of this module's functions run as Python, on a Python copy of the
+    compiled ``conn`` (the Python source writes its 32-bit fields directly, and there any value
+    can stand), every field copied back afterwards, even when ``fn`` raises (through the
+    properties, which keep a value no C integer holds in ``odd``): the connection ends as
+    Python would leave it."""
+    if not _PY_CONN:
+        from .. import _native
+        _PY_CONN.append(_native.source_module("conntrack.conn", "ctswitch.conntrack._conn_source").TcpConn)
+    k = _PY_CONN[0]
+    c = k.__new__(k)
+    c.odd = None
+    for n in TCP_NAMES:
+        setattr(c, n, getattr(conn, n))
+    try:
+        return fn(c, *args)
+    finally:
+        for n in TCP_NAMES:
+            setattr(conn, n, getattr(c, n))
 
 
 def _source():
@@ -252,17 +288,17 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
         end += 1
     end &= _M32
     state = c.state
-    if ((not (c.maxwin1 if d else c.maxwin0) or (syn and (state == _SS or state == _SR)))
+    if ((not (c._maxwin1 if d else c._maxwin0) or (syn and (state == _SS or state == _SR)))
             and _window_setup(c, d, pkt, flags, end, win, ack)):
         return ACCEPT  # simultaneous open
     if d:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
-            c.end1, c.maxend1, c.maxwin1, c.maxack1, c.scale1, c.flags1)
-        r_end, r_maxend, r_maxwin, r_flags = c.end0, c.maxend0, c.maxwin0, c.flags0
+            c._end1, c._maxend1, c._maxwin1, c._maxack1, c.scale1, c.flags1)
+        r_end, r_maxend, r_maxwin, r_flags = c._end0, c._maxend0, c._maxwin0, c.flags0
     else:
         s_end, s_maxend, s_maxwin, s_maxack, s_scale, s_flags = (
-            c.end0, c.maxend0, c.maxwin0, c.maxack0, c.scale0, c.flags0)
-        r_end, r_maxend, r_maxwin, r_flags = c.end1, c.maxend1, c.maxwin1, c.flags1
+            c._end0, c._maxend0, c._maxwin0, c._maxack0, c.scale0, c.flags0)
+        r_end, r_maxend, r_maxwin, r_flags = c._end1, c._maxend1, c._maxwin1, c.flags1
     # What the fields held: only the ones that change are written back below (compiled, each
     # write is a new int object and the old one's release).
     o_send, o_smaxwin, o_smaxack, o_sflags = s_end, s_maxwin, s_maxack, s_flags
@@ -282,9 +318,9 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
                 and ((ack - r_end - 1) & _M32) >= 0x80000000):
             s_flags |= _F_UNACKED
             if d:
-                c.end1, c.flags1 = end, s_flags
+                c._end1, c.flags1 = end, s_flags
             else:
-                c.end0, c.flags0 = end, s_flags
+                c._end0, c.flags0 = end, s_flags
             return ACCEPT if liberal else R_IGNORE
         return ACCEPT if liberal else R_INVALID
     if ((r_end - ack) & _M32) >= 0x80000000:  # III fails: after(ack, receiver td_end)
@@ -316,53 +352,45 @@ def _in_window(conn: TcpConn, d: int, index: int, pkt, be_liberal: bool) -> int:
     if ack == r_end:
         r_flags &= ~_F_UNACKED
     if index == ACK_SET:
-        # seq and ack are still the packet's own values when it has ACK and no RST (as every
-        # ACK_SET segment has), and win always is: their int objects are compared and kept
-        # (compiled, no int object is made for them).
-        if flags & _ACKF and not flags & _RSTF:
-            lseq = pkt.tcp_seq
-            lack = pkt.tcp_ack
-        else:
-            lseq = seq
-            lack = ack
-        if (c.last_dir == d and c.last_seq == lseq and c.last_ack == lack
-                and c.last_end == end and c.last_win == pkt.tcp_win):
+        # Compiled, C integers compared and stored in C integers (conn.pxd): no int object.
+        if (c.last_dir == d and c._last_seq == seq and c._last_ack == ack
+                and c._last_end == end and c._last_win == win):
             c.retrans += 1
         else:
             c.last_dir = d
-            c.last_seq = lseq
-            c.last_ack = lack
-            c.last_end = end
-            c.last_win = pkt.tcp_win
+            c._last_seq = seq
+            c._last_ack = ack
+            c._last_end = end
+            c._last_win = win
             c.retrans = 0
     if d:
         if s_end != o_send:
-            c.end1 = s_end
+            c._end1 = s_end
         if s_maxwin != o_smaxwin:
-            c.maxwin1 = s_maxwin
+            c._maxwin1 = s_maxwin
         if s_maxack != o_smaxack:
-            c.maxack1 = s_maxack
+            c._maxack1 = s_maxack
         if s_flags != o_sflags:
             c.flags1 = s_flags
         if r_maxend != o_rmaxend:
-            c.maxend0 = r_maxend
+            c._maxend0 = r_maxend
         if r_maxwin != o_rmaxwin:
-            c.maxwin0 = r_maxwin
+            c._maxwin0 = r_maxwin
         if r_flags != o_rflags:
             c.flags0 = r_flags
     else:
         if s_end != o_send:
-            c.end0 = s_end
+            c._end0 = s_end
         if s_maxwin != o_smaxwin:
-            c.maxwin0 = s_maxwin
+            c._maxwin0 = s_maxwin
         if s_maxack != o_smaxack:
-            c.maxack0 = s_maxack
+            c._maxack0 = s_maxack
         if s_flags != o_sflags:
             c.flags0 = s_flags
         if r_maxend != o_rmaxend:
-            c.maxend1 = r_maxend
+            c._maxend1 = r_maxend
         if r_maxwin != o_rmaxwin:
-            c.maxwin1 = r_maxwin
+            c._maxwin1 = r_maxwin
         if r_flags != o_rflags:
             c.flags1 = r_flags
     return ACCEPT
@@ -373,11 +401,11 @@ def _window_setup(c: TcpConn, d: int, pkt, flags: int, end: int, win: int, ack: 
     yet (td_maxwin 0) or a SYN in SYN_SENT/SYN_RECV: learns or restarts the sender's window in
     place.  Returns True when the segment is accepted without the checks (simultaneous open)."""
     if d:
-        s_end, s_maxend, s_maxwin, s_scale, s_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
-        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
+        s_end, s_maxend, s_maxwin, s_scale, s_flags = c._end1, c._maxend1, c._maxwin1, c.scale1, c.flags1
+        r_end, r_maxend, r_maxwin, r_scale, r_flags = c._end0, c._maxend0, c._maxwin0, c.scale0, c.flags0
     else:
-        s_end, s_maxend, s_maxwin, s_scale, s_flags = c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0
-        r_end, r_maxend, r_maxwin, r_scale, r_flags = c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1
+        s_end, s_maxend, s_maxwin, s_scale, s_flags = c._end0, c._maxend0, c._maxwin0, c.scale0, c.flags0
+        r_end, r_maxend, r_maxwin, r_scale, r_flags = c._end1, c._maxend1, c._maxwin1, c.scale1, c.flags1
     accept = False
     if s_maxwin == 0:
         init = flags & _SYNF
@@ -410,15 +438,16 @@ def _window_setup(c: TcpConn, d: int, pkt, flags: int, end: int, win: int, ack: 
         if not (s_flags & _F_WSCALE and r_flags & _F_WSCALE):
             s_scale = r_scale = 0
     if d:
-        c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = s_end, s_maxend, s_maxwin, s_scale, s_flags
-        c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = r_end, r_maxend, r_maxwin, r_scale, r_flags
+        c._end1, c._maxend1, c._maxwin1, c.scale1, c.flags1 = s_end, s_maxend, s_maxwin, s_scale, s_flags
+        c._end0, c._maxend0, c._maxwin0, c.scale0, c.flags0 = r_end, r_maxend, r_maxwin, r_scale, r_flags
     else:
-        c.end0, c.maxend0, c.maxwin0, c.scale0, c.flags0 = s_end, s_maxend, s_maxwin, s_scale, s_flags
-        c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = r_end, r_maxend, r_maxwin, r_scale, r_flags
+        c._end0, c._maxend0, c._maxwin0, c.scale0, c.flags0 = s_end, s_maxend, s_maxwin, s_scale, s_flags
+        c._end1, c._maxend1, c._maxwin1, c.scale1, c.flags1 = r_end, r_maxend, r_maxwin, r_scale, r_flags
     return accept
 
 
 def _set_side(c: TcpConn, d: int, end: int, maxend: int, maxwin: int, scale: int, flags: int) -> None:
+    # (through the fields' properties: any value stands, as in Python; rare, not per packet)
     if d:
         c.end1, c.maxend1, c.maxwin1, c.scale1, c.flags1 = end, maxend, maxwin, scale, flags
     else:
@@ -434,8 +463,11 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
     c = conn
     if c.wide is not None:  # offloaded: packed by on_offload
         c.unpack()
-    if _COMPILED and not _fits(c, pkt):
-        return _source().packet(conn, d, pkt, t, now)
+    if _COMPILED:
+        if not _fits(c, pkt):
+            return _on_copy(_source().packet, conn, d, pkt, t, now)
+    elif _ON_C and type(c) is TcpConn:
+        return _on_copy(packet, conn, d, pkt, t, now)
     old = c.state
     flags = pkt.tcp_flags
     index = CLASS_OF[flags & 0x3F]
@@ -452,27 +484,27 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
             pass
         elif ns == IGNORE:
             if (index == SYNACK_SET and c.last_index == SYN_SET and c.last_dir != d
-                    and pkt.tcp_ack == c.last_end):
+                    and pkt.tcp_ack == c._last_end):
                 # The SYN/ACK answers a SYN we ignored: resync from the annotated values
                 # (compiled, ``_in_window`` then reads them as C integers: see ``_fits``).
-                if _COMPILED and not (_u32(c.last_end) and _u32(c.last_win) and _u5(c.last_wscale)):
-                    return _source().packet(conn, d, pkt, t, now)
+                if _COMPILED and not _u5(c.last_wscale):
+                    return _on_copy(_source().packet, conn, d, pkt, t, now)
                 old = SYN_SENT
                 ns = SYN_RECV
-                le = c.last_end
-                _set_side(c, c.last_dir, le, le, c.last_win or 1, c.last_wscale,
+                le = c._last_end
+                _set_side(c, c.last_dir, le, le, c._last_win or 1, c.last_wscale,
                           c.last_flags & (F_WINDOW_SCALE | F_SACK_PERM))
                 _set_side(c, d, 0, 0, 0, 0, 0)
                 if d:
-                    c.maxack1 = 0
+                    c._maxack1 = 0
                 else:
-                    c.maxack0 = 0
+                    c._maxack0 = 0
             else:
                 c.last_index = index
                 c.last_dir = d
-                c.last_seq = pkt.tcp_seq
-                c.last_end = seg_end(pkt)
-                c.last_win = pkt.tcp_win
+                c._last_seq = pkt.tcp_seq
+                c._last_end = seg_end(pkt)
+                c._last_win = pkt.tcp_win
                 if index == SYN_SET and d == DIR_ORIG:
                     lf = 0
                     lw = 0
@@ -500,7 +532,7 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
             if d == DIR_REPLY and index == ACK_SET and c.last_flags & F_SIMULTANEOUS_OPEN:
                 ns = ESTABLISHED
         elif ns == CLOSE and index == RST_SET:
-            peer_flags, peer_maxack = (c.flags0, c.maxack0) if d else (c.flags1, c.maxack1)
+            peer_flags, peer_maxack = (c.flags0, c._maxack0) if d else (c.flags1, c._maxack1)
             seq = pkt.tcp_seq
             if peer_flags & F_MAXACK_SET and c.last_index != SYN_SET:
                 if seq == 0 and old != ESTABLISHED:
@@ -508,14 +540,14 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
                 elif ((seq - peer_maxack) & M32) >= 0x80000000 and not t.ignore_invalid_rst:
                     return R_INVALID, 0, 0
                 elif old == ESTABLISHED and seq != peer_maxack and not (
-                        c.last_index == ACK_SET and c.last_dir == d and seq == c.last_end):
+                        c.last_index == ACK_SET and c.last_dir == d and seq == c._last_end):
                     ns = old  # inexact RST: keep state to allow a challenge ACK
             if (((c.status & IPS_SEEN_REPLY and c.last_index == SYN_SET)
                  or (not c.status & IPS_ASSURED and c.last_index == ACK_SET))
-                    and pkt.tcp_ack == c.last_end):
+                    and pkt.tcp_ack == c._last_end):
                 skip_window = True
             elif (old == SYN_SENT and c.last_index == ACK_SET and c.last_dir == DIR_REPLY
-                  and seq == c.last_end):
+                  and seq == c._last_end):
                 skip_window = True
 
     if not skip_window:
@@ -543,7 +575,7 @@ def packet(conn: TcpConn, d: int, pkt, t, now: int) -> tuple[int, int, int]:
         timeout = tt[CLOSE]
     elif (c.flags0 | c.flags1) & F_DATA_UNACKNOWLEDGED and tns > t.tcp_unack:
         timeout = t.tcp_unack
-    elif c.last_win == 0 and tns > t.tcp_retrans:
+    elif c._last_win == 0 and tns > t.tcp_retrans:
         timeout = t.tcp_retrans
     else:
         timeout = tns

@@ -18,32 +18,35 @@ from ctswitch.packet.headers import Packet
 
 M32 = 0xFFFFFFFF
 
-_NEW = '''        if flags & _ACKF and not flags & _RSTF:
+# The block as it is: the connection's 32-bit fields are C integers (conn.pxd), compared and
+# stored from the C-integer locals.
+_NEW = '''        if (c.last_dir == d and c._last_seq == seq and c._last_ack == ack
+                and c._last_end == end and c._last_win == win):
+            c.retrans += 1
+        else:
+            c.last_dir = d
+            c._last_seq = seq
+            c._last_ack = ack
+            c._last_end = end
+            c._last_win = win
+            c.retrans = 0
+'''
+# The block it replaced: the fields were int objects, and it kept the packet's own.
+_OLD = '''        if flags & _ACKF and not flags & _RSTF:
             lseq = pkt.tcp_seq
             lack = pkt.tcp_ack
         else:
             lseq = seq
             lack = ack
-        if (c.last_dir == d and c.last_seq == lseq and c.last_ack == lack
-                and c.last_end == end and c.last_win == pkt.tcp_win):
+        if (c.last_dir == d and c._last_seq == lseq and c._last_ack == lack
+                and c._last_end == end and c._last_win == pkt.tcp_win):
             c.retrans += 1
         else:
             c.last_dir = d
-            c.last_seq = lseq
-            c.last_ack = lack
-            c.last_end = end
-            c.last_win = pkt.tcp_win
-            c.retrans = 0
-'''
-_OLD = '''        if (c.last_dir == d and c.last_seq == seq and c.last_ack == ack
-                and c.last_end == end and c.last_win == win):
-            c.retrans += 1
-        else:
-            c.last_dir = d
-            c.last_seq = seq
-            c.last_ack = ack
-            c.last_end = end
-            c.last_win = win
+            c._last_seq = lseq
+            c._last_ack = lack
+            c._last_end = end
+            c._last_win = pkt.tcp_win
             c.retrans = 0
 '''
 WINDOW = ("end0", "maxend0", "maxwin0", "maxack0", "scale0", "flags0",
