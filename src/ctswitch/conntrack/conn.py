@@ -277,6 +277,27 @@ class Conn:
         return c
 
 
+def _wide_field(name: str) -> property:
+    """The property of WIDE_FIELDS' ``name`` (``TcpConn``): as Python it reads and stores the
+    slot ``_name`` itself; compiled, where that slot is a C unsigned 32-bit integer, a value it
+    cannot hold goes to the connection's ``odd`` dict (``TcpConn._put``), read first, so every
+    value reads back as stored, as in Python."""
+    slot = "_" + name
+
+    def get(self):
+        v = getattr(self, slot)
+        odd = self.odd
+        return v if _DIRECT or odd is None else odd.get(name, v)
+
+    def put(self, v) -> None:
+        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
+            setattr(self, slot, v)
+        else:
+            self._put(name, v)
+
+    return property(get, put, doc=f"WIDE_FIELDS' {name} (slot {slot})")
+
+
 class TcpConn(Conn):
     """A TCP connection: ``Conn`` plus the kernel's ``ip_ct_tcp``, inline."""
 
@@ -313,141 +334,20 @@ class TcpConn(Conn):
                 self.odd = odd = {}
             odd[name] = v
 
-    def _odd(self, name: str, v):
-        """WIDE_FIELDS' ``name``, whose C integer holds ``v``, when ``odd`` is a dict."""
-        return self.odd.get(name, v)
-
-    @property
-    def end0(self):
-        return self._end0 if _DIRECT or self.odd is None else self._odd("end0", self._end0)
-
-    @end0.setter
-    def end0(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._end0 = v
-        else:
-            self._put("end0", v)
-
-    @property
-    def maxend0(self):
-        return self._maxend0 if _DIRECT or self.odd is None else self._odd("maxend0", self._maxend0)
-
-    @maxend0.setter
-    def maxend0(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxend0 = v
-        else:
-            self._put("maxend0", v)
-
-    @property
-    def maxwin0(self):
-        return self._maxwin0 if _DIRECT or self.odd is None else self._odd("maxwin0", self._maxwin0)
-
-    @maxwin0.setter
-    def maxwin0(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxwin0 = v
-        else:
-            self._put("maxwin0", v)
-
-    @property
-    def maxack0(self):
-        return self._maxack0 if _DIRECT or self.odd is None else self._odd("maxack0", self._maxack0)
-
-    @maxack0.setter
-    def maxack0(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxack0 = v
-        else:
-            self._put("maxack0", v)
-
-    @property
-    def end1(self):
-        return self._end1 if _DIRECT or self.odd is None else self._odd("end1", self._end1)
-
-    @end1.setter
-    def end1(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._end1 = v
-        else:
-            self._put("end1", v)
-
-    @property
-    def maxend1(self):
-        return self._maxend1 if _DIRECT or self.odd is None else self._odd("maxend1", self._maxend1)
-
-    @maxend1.setter
-    def maxend1(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxend1 = v
-        else:
-            self._put("maxend1", v)
-
-    @property
-    def maxwin1(self):
-        return self._maxwin1 if _DIRECT or self.odd is None else self._odd("maxwin1", self._maxwin1)
-
-    @maxwin1.setter
-    def maxwin1(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxwin1 = v
-        else:
-            self._put("maxwin1", v)
-
-    @property
-    def maxack1(self):
-        return self._maxack1 if _DIRECT or self.odd is None else self._odd("maxack1", self._maxack1)
-
-    @maxack1.setter
-    def maxack1(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._maxack1 = v
-        else:
-            self._put("maxack1", v)
-
-    @property
-    def last_seq(self):
-        return self._last_seq if _DIRECT or self.odd is None else self._odd("last_seq", self._last_seq)
-
-    @last_seq.setter
-    def last_seq(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._last_seq = v
-        else:
-            self._put("last_seq", v)
-
-    @property
-    def last_ack(self):
-        return self._last_ack if _DIRECT or self.odd is None else self._odd("last_ack", self._last_ack)
-
-    @last_ack.setter
-    def last_ack(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._last_ack = v
-        else:
-            self._put("last_ack", v)
-
-    @property
-    def last_end(self):
-        return self._last_end if _DIRECT or self.odd is None else self._odd("last_end", self._last_end)
-
-    @last_end.setter
-    def last_end(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._last_end = v
-        else:
-            self._put("last_end", v)
-
-    @property
-    def last_win(self):
-        return self._last_win if _DIRECT or self.odd is None else self._odd("last_win", self._last_win)
-
-    @last_win.setter
-    def last_win(self, v) -> None:
-        if _DIRECT or (self.odd is None and type(v) is int and 0 <= v <= M32):
-            self._last_win = v
-        else:
-            self._put("last_win", v)
+    # WIDE_FIELDS under their own names (``_wide_field``): the tracker's and tcp's hot code
+    # reads and writes the underscored slots; these serve the views, tools, the store and tests.
+    end0 = _wide_field("end0")
+    maxend0 = _wide_field("maxend0")
+    maxwin0 = _wide_field("maxwin0")
+    maxack0 = _wide_field("maxack0")
+    end1 = _wide_field("end1")
+    maxend1 = _wide_field("maxend1")
+    maxwin1 = _wide_field("maxwin1")
+    maxack1 = _wide_field("maxack1")
+    last_seq = _wide_field("last_seq")
+    last_ack = _wide_field("last_ack")
+    last_end = _wide_field("last_end")
+    last_win = _wide_field("last_win")
 
     @property
     def tcp(self) -> TcpView:
