@@ -6,9 +6,9 @@
 # ``public object`` field (so the __dict__ stays empty and the cpdef methods' override check
 # stays cached).  The per-packet methods are cpdef (calls between them are C calls), with the
 # translation, the cached entry and the offload manager typed: their fields are struct member
-# reads, the manager's hw_hit/sw_hit C calls.  The manager stays untyped in _slow: a typed call
-# of consider/teardown (keyword-only arguments) would hand an instance attribute shadowing them
-# (bench_slowpath --split's timer) every argument positionally.  _cache_peer is cpdef too: its
+# reads, the manager's hw_hit/sw_hit C calls.  In _slow, consider is a typed call through the
+# local om (its arguments positional, as a typed call hands them to an instance attribute shadowing
+# it, e.g. bench_slowpath --split's timer); teardown stays untyped (its keyword-only ``deleted``).  _cache_peer is cpdef too: its
 # prediction asks the tracker itself (xlate.predict_reply: no callback object; a lambda is a closure,
 # which a cpdef method cannot hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
 # typing them measured no gain, and cimporting headers, conn or tracker would tie this module's
@@ -45,7 +45,7 @@ cdef class FastEntry:
 cdef class Datapath:
     cdef dict __dict__
     cdef public object switch, cache, by_conn, batch, megaflows, _peer_l2, _params_version, _aging
-    cdef public object _peer_wc, _peer_wc_ok
+    cdef public object _peer_wc, _peer_wc_ok, _tr_wc, _tr_wc_ok
     cdef public object stats, drops, next_tick
 
     @cython.locals(bridge=OFBridge, by_no=dict, port=Port)
@@ -53,6 +53,7 @@ cdef class Datapath:
 
     cpdef _mac_aging_ms(self)
 
+    @cython.locals(bridge=OFBridge)
     cpdef _cache_key(self, bridge, key)
 
     @cython.locals(e=FastEntry, off=OffloadManager)
@@ -64,7 +65,7 @@ cdef class Datapath:
     @cython.locals(bridge=OFBridge, by_no=dict, p=Port)
     cpdef _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=*)
 
-    @cython.locals(tr=Translation)
+    @cython.locals(tr=Translation, om=OffloadManager)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
     @cython.locals(peers=dict)
@@ -75,7 +76,7 @@ cdef class Datapath:
 
     cpdef _maybe_cache(self, bridge, key, Translation tr, now)
 
-    @cython.locals(entry=FastEntry, i=Py_ssize_t)
+    @cython.locals(entry=FastEntry, i=Py_ssize_t, bridge=OFBridge)
     cpdef _cache(self, bridge, key, ck, conn, reply, Translation tr, now)
 
     @cython.locals(e=FastEntry)

@@ -96,7 +96,9 @@ _row_new = None
 
 class Counts(Counter):
     """``stats`` and ``drops``: a Counter (a missing key reads 0) whose item stores are dict's
-    own.  Counter defines ``__delitem__`` (a missing key is not an error), so its stores go
+    own.  The per-packet counts read ``dict.get(stats, name, 0)``, what ``stats[name]`` reads
+    (compiled: dict's own C lookup; an item read of a dict subclass goes through a generic slot
+    that looks ``__getitem__`` up and calls it).  Counter defines ``__delitem__`` (a missing key is not an error), so its stores go
     through a Python-level slot (a ``__setitem__`` lookup per ``+=``); with dict's
     ``__delitem__`` back, the type's store slot is dict's C function.  Only ``del`` of a
     missing key differs (KeyError, as for a dict); nothing deletes from these counters."""
@@ -171,6 +173,9 @@ class Datapath:
         # prediction's mask is its passes' shared, read-only list (Program.wc_after), one per shape.
         self._peer_wc = None
         self._peer_wc_ok = False
+        # The same memo for _maybe_cache (a replayed translation's mask is its passes' shared list).
+        self._tr_wc = None
+        self._tr_wc_ok = False
         self._params_version = -1
         self._aging = 300_000
         self.stats: Counter = Counts()
@@ -209,8 +214,8 @@ class Datapath:
         Returns:
             (ofport, frame) pairs to transmit, in order.
         """
-        stats = self.stats
-        stats["rx_packets"] += 1
+        stats = self.stats  # (per-packet counts: see Counts)
+        stats["rx_packets"] = dict.get(stats, "rx_packets", 0) + 1
         by_no = bridge.by_no
         port = by_no.get(in_port)
         if port is not None:
@@ -330,11 +335,12 @@ class Datapath:
         t.fused1[e] = now + 1
         hw = bool(conn.status & IPS_HW_OFFLOAD)
         off = self.switch.offload
+        stats = self.stats
         if hw:
-            self.stats["fast_hw"] += 1
+            stats["fast_hw"] = dict.get(stats, "fast_hw", 0) + 1
             off.hw_hit(conn, now, n, reply)
         else:
-            self.stats["fast_sw"] += 1
+            stats["fast_sw"] = dict.get(stats, "fast_sw", 0) + 1
             off.sw_hit(conn, now, n, reply)
         _gen, rules, extra, learns = t.shapes[meta >> 1]
         credit_rules(rules, 1, n, now)
@@ -361,7 +367,8 @@ class Datapath:
                     p.tx_packets += 1
                     p.tx_bytes += len(data)
                 result.append((ofport, bytes(data)))
-            self.stats["tx_packets"] += len(result)
+            stats = self.stats
+            stats["tx_packets"] = dict.get(stats, "tx_packets", 0) + len(result)
             return result
         icmp_id, inner = extra if extra is not None else (None, None)
         for o in outputs:
@@ -404,10 +411,13 @@ class Datapath:
 
     def _slow(self, bridge, pkt, key, frame, now):
         sw = self.switch
-        self.stats["slow_path"] += 1
+        stats = self.stats
+        stats["slow_path"] = dict.get(stats, "slow_path", 0) + 1
         cache = self.megaflows
         if cache is not None:  # xlate.translate through the cache, called in C
-            tr = _replay(bridge, pkt, key, now, sw.tracker, self._mac_aging_ms(), None, None, None, cache)
+            params = sw.params  # (_mac_aging_ms, its call inlined)
+            aging = self._aging if params.version == self._params_version else self._mac_aging_ms()
+            tr = _replay(bridge, pkt, key, now, sw.tracker, aging, None, None, None, cache)
         else:
             tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker, mac_aging_ms=self._mac_aging_ms())
         n = len(frame)
@@ -432,26 +442,38 @@ class Datapath:
         off = sw.offload
         if off is not None and tr.verdicts:
             peer = None
-            seen = []  # the connections considered (a packet has one or two ct() verdicts)
+            # The connections considered (a packet has one or two ct() verdicts): the first, then a
+            # list of the others only when there are others (no list per packet).
+            first = None
+            seen = None
             closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
                 c = v.conn
-                if c is None:
+                if c is None or c is first:
                     continue
-                for x in seen:  # (a loop, not any(): Cython cannot compile that genexpr in a cpdef method)
-                    if x is c:
-                        break
+                if first is None:
+                    first = c
+                elif seen is None:
+                    seen = [c]
                 else:
+                    dup = False
+                    for x in seen:  # (a loop, not any(): Cython cannot compile that genexpr in a cpdef method)
+                        if x is c:
+                            dup = True
+                            break
+                    if dup:
+                        continue
                     seen.append(c)
-                    if closing:
-                        # A closing TCP connection is never (re)offloaded; keep the teardown reason.
-                        if c.status & IPS_OFFLOAD:
-                            off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
-                    else:
-                        was = c.status & IPS_OFFLOAD
-                        off.consider(c, now, pkt=pkt)
-                        if c.proto == PROTO_TCP:
-                            peer = self._note_peer(c, v.reply, key, was) or peer
+                if closing:
+                    # A closing TCP connection is never (re)offloaded; keep the teardown reason.
+                    if c.status & IPS_OFFLOAD:
+                        off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
+                else:
+                    was = c.status & IPS_OFFLOAD
+                    om = off  # (typed: a C call)
+                    om.consider(c, now, True, pkt)
+                    if c.proto == PROTO_TCP:
+                        peer = self._note_peer(c, v.reply, key, was) or peer
             self._maybe_cache(bridge, key, tr, now)
             if peer is not None:
                 self._cache_peer(bridge, peer[0], peer[1], now)
@@ -519,16 +541,22 @@ class Datapath:
         conn = None
         reply = False
         for v in tr.verdicts:
-            if v.conn is None or not (v.state & CS_EST) or v.state & 0x15 & ~CS_EST:
+            c = v.conn
+            st = v.state
+            if c is None or not (st & CS_EST) or st & 0x15 & ~CS_EST:
                 return
-            if conn is not None and v.conn is not conn:
+            if conn is not None and c is not conn:
                 return
-            conn, reply = v.conn, v.reply
+            conn, reply = c, v.reply
         if conn is None or not (conn.status & IPS_OFFLOAD):
             return
         if reply and getattr(conn.offload, "uni", False):
             return  # a one-way offload (UDP before ASSURED): its replies go to conntrack
-        if _consults_uncacheable(tr.wc):
+        wc = tr.wc
+        if wc is not self._tr_wc:  # (the memo holds the list: no other list can take its identity)
+            self._tr_wc_ok = not _consults_uncacheable(wc)
+            self._tr_wc = wc
+        if not self._tr_wc_ok:
             return
         self._cache(bridge, key, self._cache_key(bridge, key), conn, reply, tr, now)
 
@@ -559,9 +587,23 @@ class Datapath:
                         deltas.append((i, v))
             outputs.append((o[0], deltas))
         # (the translation's own rules list: nothing changes it once translated)
-        entry = FastEntry(bridge.generation, conn, reply, outputs, tr.rules, extra, now, self.switch.tracker,
-                          tuple(dict.fromkeys(tr.learns)))
+        learns = tr.learns
         cid = conn.id
+        # FastEntry(bridge.generation, conn, reply, outputs, tr.rules, extra, now, self.switch.tracker,
+        # tuple(dict.fromkeys(learns))), field by field
+        entry = FastEntry.__new__(FastEntry)
+        entry.generation = bridge.generation
+        entry.cid = cid
+        entry.tracker = self.switch.tracker
+        entry.reply = reply
+        entry.outputs = outputs
+        entry.rules = tr.rules
+        entry.extra = extra
+        entry.packets = 0
+        entry.bytes = 0
+        entry.used = None
+        entry.created = now
+        entry.learns = () if not learns else (learns[0],) if len(learns) == 1 else tuple(dict.fromkeys(learns))
         if batch is not None and not mirror:
             batch.discard(ck)  # what add() does with a decision it cannot mirror
         cache[ck] = entry

@@ -348,7 +348,7 @@ class OffloadManager:
         return _tick(rec.last_used + self.timeout_s(conn) * 1000)
 
     # -------------------------------------------------------------- lifecycle
-    def consider(self, conn, now: int, *, ct_committed_path: bool = True, pkt=None) -> str | None:
+    def consider(self, conn, now: int, ct_committed_path: bool = True, pkt=None) -> str | None:
         """Offloads ``conn`` when it is eligible.
 
         Args:
