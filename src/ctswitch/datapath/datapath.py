@@ -96,9 +96,7 @@ _row_new = None
 
 class Counts(Counter):
     """``stats`` and ``drops``: a Counter (a missing key reads 0) whose item stores are dict's
-    own.  The per-packet counts read ``dict.get(stats, name, 0)``, what ``stats[name]`` reads
-    (compiled: dict's own C lookup; an item read of a dict subclass goes through a generic slot
-    that looks ``__getitem__`` up and calls it).  Counter defines ``__delitem__`` (a missing key is not an error), so its stores go
+    own.  Counter defines ``__delitem__`` (a missing key is not an error), so its stores go
     through a Python-level slot (a ``__setitem__`` lookup per ``+=``); with dict's
     ``__delitem__`` back, the type's store slot is dict's C function.  Only ``del`` of a
     missing key differs (KeyError, as for a dict); nothing deletes from these counters."""
@@ -214,8 +212,8 @@ class Datapath:
         Returns:
             (ofport, frame) pairs to transmit, in order.
         """
-        stats = self.stats  # (per-packet counts: see Counts)
-        stats["rx_packets"] = dict.get(stats, "rx_packets", 0) + 1
+        stats = self.stats
+        stats["rx_packets"] += 1
         by_no = bridge.by_no
         port = by_no.get(in_port)
         if port is not None:
@@ -335,12 +333,11 @@ class Datapath:
         t.fused1[e] = now + 1
         hw = bool(conn.status & IPS_HW_OFFLOAD)
         off = self.switch.offload
-        stats = self.stats
         if hw:
-            stats["fast_hw"] = dict.get(stats, "fast_hw", 0) + 1
+            self.stats["fast_hw"] += 1
             off.hw_hit(conn, now, n, reply)
         else:
-            stats["fast_sw"] = dict.get(stats, "fast_sw", 0) + 1
+            self.stats["fast_sw"] += 1
             off.sw_hit(conn, now, n, reply)
         _gen, rules, extra, learns = t.shapes[meta >> 1]
         credit_rules(rules, 1, n, now)
@@ -367,8 +364,7 @@ class Datapath:
                     p.tx_packets += 1
                     p.tx_bytes += len(data)
                 result.append((ofport, bytes(data)))
-            stats = self.stats
-            stats["tx_packets"] = dict.get(stats, "tx_packets", 0) + len(result)
+            self.stats["tx_packets"] += len(result)
             return result
         icmp_id, inner = extra if extra is not None else (None, None)
         for o in outputs:
@@ -411,13 +407,10 @@ class Datapath:
 
     def _slow(self, bridge, pkt, key, frame, now):
         sw = self.switch
-        stats = self.stats
-        stats["slow_path"] = dict.get(stats, "slow_path", 0) + 1
+        self.stats["slow_path"] += 1
         cache = self.megaflows
         if cache is not None:  # xlate.translate through the cache, called in C
-            params = sw.params  # (_mac_aging_ms, its call inlined)
-            aging = self._aging if params.version == self._params_version else self._mac_aging_ms()
-            tr = _replay(bridge, pkt, key, now, sw.tracker, aging, None, None, None, cache)
+            tr = _replay(bridge, pkt, key, now, sw.tracker, self._mac_aging_ms(), None, None, None, cache)
         else:
             tr = xlate.translate(bridge, pkt, key, now, tracker=sw.tracker, mac_aging_ms=self._mac_aging_ms())
         n = len(frame)
@@ -589,21 +582,8 @@ class Datapath:
         # (the translation's own rules list: nothing changes it once translated)
         learns = tr.learns
         cid = conn.id
-        # FastEntry(bridge.generation, conn, reply, outputs, tr.rules, extra, now, self.switch.tracker,
-        # tuple(dict.fromkeys(learns))), field by field
-        entry = FastEntry.__new__(FastEntry)
-        entry.generation = bridge.generation
-        entry.cid = cid
-        entry.tracker = self.switch.tracker
-        entry.reply = reply
-        entry.outputs = outputs
-        entry.rules = tr.rules
-        entry.extra = extra
-        entry.packets = 0
-        entry.bytes = 0
-        entry.used = None
-        entry.created = now
-        entry.learns = () if not learns else (learns[0],) if len(learns) == 1 else tuple(dict.fromkeys(learns))
+        entry = FastEntry(bridge.generation, conn, reply, outputs, tr.rules, extra, now, self.switch.tracker,
+                          () if not learns else (learns[0],) if len(learns) == 1 else tuple(dict.fromkeys(learns)))
         if batch is not None and not mirror:
             batch.discard(ck)  # what add() does with a decision it cannot mirror
         cache[ck] = entry
