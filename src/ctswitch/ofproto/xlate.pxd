@@ -61,6 +61,9 @@ cdef _nat_key(list key, Verdict v)
 cdef _ct_fields(list rkey, state, zone, Verdict v)
 
 @cython.locals(tr=Translation)
+cdef Translation _new_translation(list outputs, list rules, list verdicts, wc, recirc, list learns)
+
+@cython.locals(tr=Translation)
 cdef Translation _blank(bint trace, bint cached)
 
 @cython.locals(ctx=XlateContext)

@@ -338,22 +338,32 @@ def _resume(bridge: OFBridge, pkt, key: list[int], now: int, tracker, mac_aging_
     return ctx
 
 
-def _blank(trace: bool, cached: bool) -> Translation:
-    """``Translation(...)`` built field by field; ``cached``: its mask starts unset (see ``_context``)."""
+def _new_translation(outputs: list, rules: list, verdicts: list, wc, recirc: int, learns: list) -> Translation:
+    """A ``Translation`` of these fields, the others as its constructor leaves them (untraced),
+    built field by field (no argument parsing of a constructor call per packet)."""
     tr = Translation.__new__(Translation)
-    tr.outputs = []
-    tr.rules = []
-    tr.verdicts = []
-    tr.wc = None if cached else [0] * N_FIELDS
+    tr.outputs = outputs
+    tr.rules = rules
+    tr.verdicts = verdicts
+    tr.wc = wc
     tr.drop = None
     tr.stateful = False
-    tr.trace = [] if trace else None
+    tr.trace = None
     tr.controller = 0
-    tr.recirc = 0
-    tr.dp_actions = [] if trace else None
+    tr.recirc = recirc
+    tr.dp_actions = None
     tr.stolen = False
     tr.defrag = None
-    tr.learns = []
+    tr.learns = learns
+    return tr
+
+
+def _blank(trace: bool, cached: bool) -> Translation:
+    """``Translation(...)``, empty; ``cached``: its mask starts unset (see ``_context``)."""
+    tr = _new_translation([], [], [], None if cached else [0] * N_FIELDS, 0, [])
+    if trace:
+        tr.trace = []
+        tr.dp_actions = []
     return tr
 
 
@@ -626,21 +636,7 @@ def _predict(bridge, key: list[int], cache, verdict, tracker, conn) -> Translati
             return None
         k, table = queue.pop(0)
         owned = True
-    tr = Translation.__new__(Translation)  # (field by field, as _context)
-    tr.outputs = outputs
-    tr.rules = rules
-    tr.verdicts = verdicts
-    tr.wc = wc
-    tr.drop = None
-    tr.stateful = False
-    tr.trace = None
-    tr.controller = 0
-    tr.recirc = recirc
-    tr.dp_actions = None
-    tr.stolen = False
-    tr.defrag = None
-    tr.learns = learns
-    return tr
+    return _new_translation(outputs, rules, verdicts, wc, recirc, learns)
 
 
 def _predict_ct(k: list[int], final: bool, act: A.Ct, zone: int, v, queue: list) -> None:
