@@ -21,7 +21,7 @@ cdef class FastTable:
 
 cdef class ConnMap:
     cdef dict __dict__
-    cdef public object keys, vals, mask, n, _out
+    cdef public object keys, vals, mask, n, _out, kv
 
     cpdef add(self, cid, v)
 
@@ -32,7 +32,7 @@ cdef class ConnMap:
 
 cdef class MirrorTable(FastTable):
     cdef public object no, sindex, nstale, forget_fn, forget_of, find_fn, find_of, put_fn, put_of
-    cdef public object cid1, meta, fpk, fby, fused1, fcreated, mark, shapes, shape_ids
+    cdef public object cid1, meta, fpk, fby, fused1, fcreated, mark, shapes, shape_ids, side
 
     cpdef shape(self, generation, rules, extra, learns=*)
 

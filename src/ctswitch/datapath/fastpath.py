@@ -100,6 +100,13 @@ from .kernels import (  # the kernels and the row layout they share with the tab
     PROTO_TCP,
     PROTO_UDP,
     ROW_WORDS,
+    S_CID1,
+    S_FBY,
+    S_FCREATED,
+    S_FPK,
+    S_FREE,
+    S_FUSED1,
+    S_ROWS,
     W_BYTES,
     W_MAC1,
     W_PKTS,
@@ -522,8 +529,11 @@ class ConnMap:
         self._out = np.empty(8, dtype=np.int64)
 
     def _reset(self, size: int) -> None:
-        self.keys = np.full(size, EMPTY, dtype=np.int64)
-        self.vals = np.empty(size, dtype=np.int64)
+        # keys and vals are the rows of one array (``kv``): one argument for the per-connection kernels
+        self.kv = kv = np.empty((2, size), dtype=np.int64)
+        kv[0] = EMPTY
+        self.keys = kv[0]
+        self.vals = kv[1]
         self.mask = size - 1
         self.n = 0
 
@@ -596,12 +606,17 @@ class MirrorTable(FastTable):
 
     def _side(self) -> None:
         c = self.capacity
-        self.cid1 = np.zeros(c, dtype=np.int64)
+        # cid1, fpk, fby, fused1, fcreated and the free stack are the rows of one array (``side``,
+        # rows ``kernels.S_*``): one argument for the per-connection kernels (_mt_put, _mt_forget)
+        self.side = side = np.zeros((S_ROWS, c), dtype=np.int64)
+        side[S_FREE] = self._free
+        self._free = side[S_FREE]
+        self.cid1 = side[S_CID1]
         self.meta = np.zeros(c, dtype=np.int32)
-        self.fpk = np.zeros(c, dtype=np.int64)
-        self.fby = np.zeros(c, dtype=np.int64)
-        self.fused1 = np.zeros(c, dtype=np.int64)
-        self.fcreated = np.zeros(c, dtype=np.int64)
+        self.fpk = side[S_FPK]
+        self.fby = side[S_FBY]
+        self.fused1 = side[S_FUSED1]
+        self.fcreated = side[S_FCREATED]
         self.mark = np.zeros(c, dtype=np.uint8)  # _sync_take's scratch (zero between calls)
         self.shapes: list[tuple] = []
         self.shape_ids: dict = {}
@@ -789,12 +804,12 @@ class BatchFastPath:
             # The common case in one kernel call: a free entry, no entry of the key (current or
             # stale), no growth of the connection map; the general path below otherwise.
             stale = t.nstale != 0
-            args = (t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, t._free, nfree, t.cid1, t.fpk,
-                    t.fby, t.fused1, t.fcreated, conns.keys, conns.vals, conns.mask, t.no, k[0], k[1], k[2], k[3],
-                    k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd, nps, npd, cid, now)
+            args = (t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, nfree, t.side, conns.kv,
+                    conns.mask, t.no, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd, nps,
+                    npd, cid, now)
             fn = t.put_fn
             if t.put_of is not _mt_put:  # compiled for ints (int64) and a bool, whatever these are
-                fn = t.put_fn = direct(_mt_put, *args[:3], False, *args[4:6], 0, *args[7:15], *(0,) * 18)
+                fn = t.put_fn = direct(_mt_put, *args[:3], False, args[4], 0, *args[6:9], *(0,) * 18)
                 t.put_of = _mt_put
             try:
                 e = int(fn(*args))
@@ -909,8 +924,8 @@ class BatchFastPath:
             looked = False
             while True:
                 stale = t.sindex is not None
-                args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t._free, t._nfree, t.cid1, t.meta,
-                        conns.keys, conns.vals, conns.mask, cid, t.no, self._fvals, n, i)
+                args = (t.ent, t.index, t.sindex if stale else t.index, t.mask, t.side, t._nfree, t.meta, conns.kv,
+                        conns.mask, cid, t.no, self._fvals, n, i)
                 fn = t.forget_fn
                 if t.forget_of is not _mt_forget:
                     fn = t.forget_fn = direct(_mt_forget, *args)

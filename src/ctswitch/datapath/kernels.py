@@ -25,6 +25,10 @@ W_K0, W_K1, W_K2, W_K3, W_MAC0, W_MAC1, W_NET0, W_NET1, W_PKTS, W_BYTES, W_USED 
 ROW_WORDS = 11
 F_MAC = 1  # rewrite bytes 0..11 (Ethernet dst, src)
 F_NET = 2  # rewrite bytes 26..37 (IPv4 src, dst, ports) and both checksums
+# Rows of a MirrorTable's side array (``MirrorTable.side``): the per-entry cid1, fpk, fby, fused1,
+# fcreated and the free stack, one argument for the per-connection kernels.
+S_CID1, S_FPK, S_FBY, S_FUSED1, S_FCREATED, S_FREE = range(6)
+S_ROWS = 6
 EMPTY = -1
 ETH_TYPE_IP = 0x0800
 PROTO_TCP = 6
@@ -448,13 +452,15 @@ def _rev(x, n):
     return r
 
 
-def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1, fcreated,
-            cmkeys, cmvals, cmmask, no, in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport, port,
+def _mt_put(ent, index, sindex, stale, mask, nfree, side, cm, cmmask, no, in_port, dl_src, dl_dst, nw_src, nw_dst, proto, sport, dport, port,
             nds, ndd, nns, nnd, nps, npd, cid, created):
     """``BatchFastPath._put`` of a new decision (``add_output``) in one call, when the table has
     a free entry and the connection map room for one more: packs the row (``pack_row``), takes
     the top of the free stack, indexes the row and fills the side arrays but ``meta`` (the
-    caller's: counters 0, never used, created ``created``) and the connection map.  Returns the entry id; -3 (nothing
+    caller's: counters 0, never used, created ``created``) and the connection map.  ``side``: the
+    table's side arrays (``MirrorTable.side``: cid1, fpk, fby, fused1, fcreated, the free stack),
+    ``cm`` the connection map's keys and values (``ConnMap.kv``), as rows: one argument each.
+    Returns the entry id; -3 (nothing
     done) when an entry of the key exists, current (``index``) or stale (``sindex``, looked
     at when ``stale``), or -4 when a value is out of the row's range (``pack_row`` raises)."""
     if not (0 <= dl_src < 1 << 48 and 0 <= dl_dst < 1 << 48 and 0 <= nds < 1 << 48 and 0 <= ndd < 1 << 48
@@ -485,7 +491,7 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
     while l4c >> 16:
         l4c = (l4c & 0xFFFF) + (l4c >> 16)
     s = _rev(nds, 6)
-    e = free[nfree - 1]
+    e = side[S_FREE, nfree - 1]
     ent[e, 0] = k0
     ent[e, 1] = k1
     ent[e, 2] = k2
@@ -498,16 +504,16 @@ def _mt_put(ent, index, sindex, stale, mask, free, nfree, cid1, fpk, fby, fused1
     ent[e, W_BYTES] = 0
     ent[e, W_USED] = 0
     _index_put(ent, index, mask, e)
-    cid1[e] = cid + 1
-    fpk[e] = 0
-    fby[e] = 0
-    fused1[e] = 0
-    fcreated[e] = created
-    _cm_put(cmkeys, cmvals, cmmask, cid, (no << 32) | e)
+    side[S_CID1, e] = cid + 1
+    side[S_FPK, e] = 0
+    side[S_FBY, e] = 0
+    side[S_FUSED1, e] = 0
+    side[S_FCREATED, e] = created
+    _cm_put(cm[0], cm[1], cmmask, cid, (no << 32) | e)
     return e
 
 
-def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals, cmmask, cid, no, vals, n, i):
+def _mt_forget(ent, index, sindex, mask, side, nfree, meta, cm, cmmask, cid, no, vals, n, i):
     """``BatchFastPath.forget`` of connection ``cid`` when all its entries are in table ``no``, up
     to the next entry with hits to credit.  ``i < 0``: the first call, which reads the entries
     (``n`` of them) into ``vals``, in the connection map's order; else the call after the credit
@@ -520,7 +526,7 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals
     itself is no longer counted by that sync either way: its row packets are 0 once taken; so a
     connection whose last entry has hits needs no call after that entry's credit).  A dropped
     entry's ``fpk``/``fby``/``fused1`` are not written: nothing reads them before the entry id
-    is used again, and an insert writes them.
+    is used again, and an insert writes them.  ``side`` and ``cm``: as ``_mt_put``'s.
 
     Returns (the position it stopped at or -1 when done, ``n``, entries dropped, of them stale,
     then the taken entry's packets, bytes, last use, cid1, meta, source MAC, in_port and output
@@ -528,6 +534,8 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals
     nothing done when ``vals`` is too short or the entries span tables, (-3 - table, ...) when
     they are all in another table."""
     z = np.uint64(0)
+    cmkeys = cm[0]
+    cmvals = cm[1]
     if i < 0:
         n = _cm_get(cmkeys, cmvals, cmmask, cid, vals)
         if n > vals.shape[0]:
@@ -549,7 +557,7 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals
         k0 = ent[e, 0]
         k1 = ent[e, 1]
         m1 = ent[e, W_MAC1]
-        c1 = np.uint64(cid1[e])
+        c1 = np.uint64(side[S_CID1, e])
         m = np.uint64(meta[e])
         _cm_del(cmkeys, cmvals, cmmask, cid, v)
         if not _index_del(ent, index, mask, e):
@@ -557,8 +565,8 @@ def _mt_forget(ent, index, sindex, mask, free, nfree, cid1, meta, cmkeys, cmvals
             ns += 1
         for w in range(ROW_WORDS):
             ent[e, w] = 0
-        cid1[e] = 0
-        free[nfree] = e
+        side[S_CID1, e] = 0
+        side[S_FREE, nfree] = e
         nfree += 1
         d += 1
         if pk != z:

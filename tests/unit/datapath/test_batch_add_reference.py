@@ -63,10 +63,9 @@ def ref_add_output(self, ck, generation, cid, reply, port, key, okey, rules, ext
     nfree = t._nfree
     if fastpath._FUSED and nfree and 2 * (conns.n + 1) <= len(conns.keys):
         stale = t.nstale != 0
-        e = int(fastpath._mt_put(t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, t._free, nfree,
-                                 t.cid1, t.fpk, t.fby, t.fused1, t.fcreated, conns.keys, conns.vals, conns.mask,
-                                 t.no, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], port, nds, ndd, nns, nnd,
-                                 nps, npd, cid, now))
+        e = int(fastpath._mt_put(t.ent, t.index, t.sindex if stale else t.index, stale, t.mask, nfree, t.side,
+                                 conns.kv, conns.mask, t.no, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], port,
+                                 nds, ndd, nns, nnd, nps, npd, cid, now))
         if e >= 0:
             t.meta[e] = (ref_shape(t, generation, rules, extra, learn) << 1) | bool(reply)
             t._nfree = nfree - 1
