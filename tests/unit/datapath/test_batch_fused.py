@@ -307,3 +307,33 @@ def test_forget_crediting_a_mac_that_syncs_the_bridge(monkeypatch):
             dp.forget_conn(c)
         out.append((_tables(sw), [_state(sw, br) for br in brs], sorted(brs[0].mac.items())))
     assert out[0] == out[1]
+
+
+def test_forget_credits_each_bridge_of_a_connection_on_two_bridges(monkeypatch):
+    """One connection (the same tuple, zone 0: one conntrack entry) cached by both bridges, with
+    kernel hits pending in both tables: its entries span two tables, which forget's kernel leaves
+    to the general path (its first call returns -2), so each entry's hits go to the bridge of its
+    own table (ports, rules, MACs); the other tests' connections each live on one bridge."""
+    out = []
+    for fused in (False, True):
+        monkeypatch.setattr(fastpath, "_FUSED", fused)
+        sw, brs = _switch()
+        dp = sw.datapath
+        assert dp.enable_batch(capacity=4096)
+        up, dn = tcp_pair("10.0.0.10", 2000)
+        now = 5000
+        for br in brs:  # the handshake and a first data packet each way through both bridges
+            for p, f in (up("S", 100, 0), dn("SA", 500, 101), up("A", 101, 501), up("PA", 101, 501, b"x"),
+                         dn("A", 501, 102, b"y")):
+                now += 10
+                dp.receive(br, p, f, now)
+        assert {t.no for t in dp.batch.by_no if (t.cid1 != 0).any()} == {0, 1}
+        for b, br in enumerate(brs):  # kernel hits pending in both bridges' tables, unequal per bridge
+            fr = [up("PA", 102, 502, bytes(3 + b)), dn("A", 502, 105 + b, bytes(2))] * (2 + 3 * b)
+            buf, offs, lens, inp = batch_arrays([f for _p, f in fr], [p for p, _f in fr])
+            now += 10
+            dp.batch.receive_batch(br, buf, offs, lens, inp, now)
+        (conn,) = sw.tracker.iter_conns()
+        dp.forget_conn(conn)
+        out.append((_tables(sw), [_state(sw, br) for br in brs]))
+    assert out[0] == out[1]
