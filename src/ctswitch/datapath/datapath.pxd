@@ -10,18 +10,25 @@
 # local om (its arguments positional, as a typed call hands them to an instance attribute shadowing
 # it, e.g. bench_slowpath --split's timer); teardown stays untyped (its keyword-only ``deleted``).  _cache_peer is cpdef too: its
 # prediction asks the tracker itself (xlate.predict_reply: no callback object; a lambda is a closure,
-# which a cpdef method cannot hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  Packets, connections and verdicts stay untyped:
-# typing them measured no gain, and cimporting headers, conn or tracker would tie this module's
-# loading to theirs (tests/unit/test_native.py lists who depends on them).  The parse, the NAT
-# rewrite (codec.parse, rewrite.apply) and the translation through the megaflow cache
-# (xlate._replay, what xlate.translate calls with a cache) are C calls: no module attribute
-# lookup, argument tuple or keyword dict per packet (xlate.pxd cimports headers already).
+# which a cpdef method cannot hold).  _consults_uncacheable reads the wildcards, and the methods their flow keys, at C indices.  The parse, the
+# flow key's extraction, the NAT rewrite (codec.parse, key.extract, rewrite.apply) and the
+# translation through the megaflow cache (xlate._replay, what xlate.translate calls with a cache)
+# are C calls: no module attribute lookup, argument tuple or keyword dict per packet.  receive's
+# packet is typed (parse's result), and _slow reads the packet's flags, each verdict's connection
+# and reply and the connection's status and protocol as struct members behind exact type checks
+# (isinstance for a connection: TcpConn is a Conn); the tests' stand-ins take the generic code.
+# headers, conn and tracker are no new dependency of this module's loading: xlate.pxd and
+# codec.pxd cimport them already (tests/unit/test_native.py lists who depends on them).
 cimport cython
+from ctswitch.conntrack.conn cimport Conn
+from ctswitch.conntrack.tracker cimport CtVerdict
 from ctswitch.offload.manager cimport OffloadManager
 from ctswitch.ofproto.bridge cimport OFBridge, Port
 from ctswitch.ofproto.rule cimport credit_rules
 from ctswitch.ofproto.xlate cimport Translation, _replay, predict_reply
+from ctswitch.flow.key cimport extract
 from ctswitch.packet.codec cimport parse
+from ctswitch.packet.headers cimport Packet
 from ctswitch.packet.rewrite cimport apply
 
 
@@ -48,7 +55,7 @@ cdef class Datapath:
     cdef public object _peer_wc, _peer_wc_ok, _tr_wc, _tr_wc_ok
     cdef public object stats, drops, next_tick
 
-    @cython.locals(bridge=OFBridge, by_no=dict, port=Port)
+    @cython.locals(bridge=OFBridge, by_no=dict, port=Port, pkt=Packet)
     cpdef receive(self, bridge, in_port, frame, now, _kernel_miss=*)
 
     cpdef _mac_aging_ms(self)
@@ -65,7 +72,7 @@ cdef class Datapath:
     @cython.locals(bridge=OFBridge, by_no=dict, p=Port)
     cpdef _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=*)
 
-    @cython.locals(tr=Translation, om=OffloadManager)
+    @cython.locals(tr=Translation, om=OffloadManager, hp=Packet, cv=CtVerdict, cc=Conn)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
     @cython.locals(peers=dict)

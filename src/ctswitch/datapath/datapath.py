@@ -37,8 +37,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD
+from ..conntrack.conn import IPS_HW_OFFLOAD, IPS_OFFLOAD, Conn
 from ..conntrack.tcp import SYN_RECV, SYN_SENT, SYN_SENT2
+from ..conntrack.tracker import CtVerdict
 from ..flow.key import (
     CS_EST,
     CT_STATE,
@@ -69,7 +70,7 @@ from ..ofproto.xlate import _replay, predict_reply
 from ..packet import rewrite
 from ..packet.codec import parse
 from ..packet.fragment import refragment
-from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST
+from ..packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, TCP_FIN, TCP_RST, Packet
 from ..packet.rewrite import apply
 
 # Fields a cached decision may depend on: exactly the fields of the cache key.
@@ -363,7 +364,8 @@ class Datapath:
                 if p is not None:
                     p.tx_packets += 1
                     p.tx_bytes += len(data)
-                result.append((ofport, bytes(data)))
+                # (bytes(x) of a bytes object is x itself, through a type call: skipped for one)
+                result.append((ofport, data if type(data) is bytes else bytes(data)))
             self.stats["tx_packets"] += len(result)
             return result
         icmp_id, inner = extra if extra is not None else (None, None)
@@ -384,7 +386,7 @@ class Datapath:
                 if p is not None:
                     p.tx_packets += 1
                     p.tx_bytes += len(piece)
-                result.append((ofport, bytes(piece)))
+                result.append((ofport, piece if type(piece) is bytes else bytes(piece)))
         self.stats["tx_packets"] += len(result)
         return result
 
@@ -439,9 +441,17 @@ class Datapath:
             # list of the others only when there are others (no list per packet).
             first = None
             seen = None
-            closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
+            if type(pkt) is Packet:  # compiled: a struct member read
+                hp = pkt
+                closing = hp.tcp_flags & (TCP_FIN | TCP_RST)
+            else:  # a stand-in (tests)
+                closing = pkt.tcp_flags & (TCP_FIN | TCP_RST)
             for v in tr.verdicts:
-                c = v.conn
+                if type(v) is CtVerdict:  # compiled: struct member reads (the verdict, its connection)
+                    cv = v
+                    c = cv.conn
+                else:  # a stand-in (tests)
+                    c = v.conn
                 if c is None or c is first:
                     continue
                 if first is None:
@@ -461,7 +471,14 @@ class Datapath:
                     # A closing TCP connection is never (re)offloaded; keep the teardown reason.
                     if c.status & IPS_OFFLOAD:
                         off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
-                else:
+                elif isinstance(c, Conn):
+                    cc = c
+                    was = cc.status & IPS_OFFLOAD
+                    om = off  # (typed: a C call)
+                    om.consider(c, now, True, pkt)
+                    if cc.proto == PROTO_TCP:
+                        peer = self._note_peer(c, cv.reply if type(v) is CtVerdict else v.reply, key, was) or peer
+                else:  # a stand-in (tests)
                     was = c.status & IPS_OFFLOAD
                     om = off  # (typed: a C call)
                     om.consider(c, now, True, pkt)
