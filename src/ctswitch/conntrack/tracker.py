@@ -232,6 +232,13 @@ class Tracker:
         self._c_state = 0
         self._c_hpkt = None  # the packet and the connection of the last ct() lookup (two fields:
         self._c_hconn: Conn | None = None  # no tuple per ct())
+        # The (zone, ip_ver, proto) objects of the last lookup whose table existed, and that table
+        # (``_track``): the same three objects, compared by identity, find it without computing
+        # the table's number or looking it up (tables are never removed, see ``_sub``).
+        self._m_zone = self._m_ipv = self._m_proto = self._m_sub = None
+        # The original tuple, protocol and IP version objects of the last verdict's connection and
+        # the verdict's ``orig`` built from them (``_verdict``; held: never another tuple's id).
+        self._m_o = self._m_oproto = self._m_oipv = self._m_orig = None
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
@@ -388,10 +395,15 @@ class Tracker:
         (``key``: the packet's flow key, read for ICMP only)."""
         o = conn.orig
         proto = conn.proto
-        if proto == 1 or proto == 58:
-            orig = (conn.ip_ver, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
+        ipv = conn.ip_ver
+        if o is self._m_o and proto is self._m_oproto and ipv is self._m_oipv:
+            orig = self._m_orig  # the last verdict's connection again (a connection's ct()s)
         else:
-            orig = (conn.ip_ver, o[0], o[1], proto, o[2], o[3])
+            if proto == 1 or proto == 58:
+                orig = (ipv, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
+            else:
+                orig = (ipv, o[0], o[1], proto, o[2], o[3])
+            self._m_o, self._m_oproto, self._m_oipv, self._m_orig = o, proto, ipv, orig
         if conn.confirmed:
             v = CtVerdict(base, zone, conn.mark, conn.label, orig, conn, d == DIR_REPLY)
             if ct.nat is not None and conn.status & IPS_NAT_MASK:
@@ -481,12 +493,16 @@ class Tracker:
             # on it (conntrack sees fragments only when defrag did not reassemble them).
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        zp = (zone << 12) | (ipv << 8) | proto
-        tables = self._tables
-        sub = tables.get(zp)
+        if zone is self._m_zone and proto is self._m_proto and ipv is self._m_ipv:
+            sub = self._m_sub
+        else:
+            tables = self._tables
+            sub = tables.get((zone << 12) | (ipv << 8) | proto)
+            if sub is not None:
+                self._m_zone, self._m_ipv, self._m_proto, self._m_sub = zone, ipv, proto, sub
         conn = sub.get(tup) if sub is not None else None
         if conn is None and self._ncold:
-            conn = self._thaw_tuple(zp, tup)
+            conn = self._thaw_tuple((zone << 12) | (ipv << 8) | proto, tup)
         if conn is not None and conn.expires <= now and not conn.status & IPS_OFFLOAD:
             self._destroy(conn, now)
             conn = None
@@ -760,7 +776,12 @@ class Tracker:
             return msg
         spec = ct.nat
         natted = spec is not None and spec.kind is not None
-        sub = self._sub(zone, conn.ip_ver, conn.proto)
+        ipv = conn.ip_ver
+        proto = conn.proto
+        if zone is self._m_zone and proto is self._m_proto and ipv is self._m_ipv:
+            sub = self._m_sub  # (see _track)
+        else:
+            sub = self._sub(zone, ipv, proto)
         if natted:
             err = self._setup_nat(conn, spec, now, sub)
             if err is not None:
@@ -806,7 +827,20 @@ class Tracker:
             taken.peer = o[1]
             taken.fixed = o[3]
             taken.ported = cur_port >= 0
-            res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
+            if not icmp and cur_port >= 0 and not spec.port_min and not spec.random \
+                    and (1 <= cur_port <= 511 or 600 <= cur_port <= 65535):
+                # natmod.allocate's first choice asked here (no call of it and of ``taken``): the
+                # chosen address with the original port, which lies in its class (port_class);
+                # when that reply tuple is taken, allocate's search goes on from there.
+                a = natmod.choose_addr(spec, o[0], o[1])
+                t = (o[1], a, o[3], cur_port)
+                if t in table or (self._ncold and self._cold.find(taken.zp, t) >= 0):
+                    lo, hi = natmod.port_class(cur_port)
+                    res = natmod.search(spec, o[0], o[1], cur_port, taken, self._rng, a, lo, hi, True)
+                else:
+                    res = (a, cur_port)
+            else:
+                res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
             a, p = self._intern(res[0]), _PORTS[res[1]]
