@@ -26,6 +26,7 @@ cdef long IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_EXPECTE
 cdef long IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT, IPS_SRC_NAT_DONE
 cdef long F_BE_LIBERAL, KILL, R_IGNORE, R_INVALID, REPEAT
 cdef tuple VALID_OF
+cdef bint _PACK  # (tracker.py)
 
 
 cdef class CtVerdict:

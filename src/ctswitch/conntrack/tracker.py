@@ -82,6 +82,7 @@ from . import nat as natmod
 from . import render
 from .cold import I_ID, N_CONN, ColdTier, conn_row, rare_of, row_conn
 from .conn import (
+    C_FIELDS,
     DIR_ORIG,
     DIR_REPLY,
     EV_ASSURED,
@@ -127,6 +128,10 @@ LOG_MAX = 1000
 RATELIMIT_BURST = 10
 RATELIMIT_MS = 5000
 DAY_MS = 86_400_000
+# Whether on_offload folds a TcpConn's WIDE_FIELDS into ``wide`` (TcpConn.pack): only when conn.py
+# runs as Python, where they are twelve int objects; compiled, they are C integers inside the
+# connection (conn.pxd), and folding them would only add a 48-byte int object and the work.
+_PACK = not C_FIELDS
 M128 = (1 << 128) - 1
 _BY_ID = attrgetter("id")
 
@@ -967,7 +972,8 @@ class Tracker:
             tc = conn
             tc.flags0 |= F_BE_LIBERAL
             tc.flags1 |= F_BE_LIBERAL
-            tc.pack()  # its TCP state waits in one int until it leaves the flow table
+            if _PACK:
+                tc.pack()  # its TCP state waits in one int until it leaves the flow table
         if conn.expires - now < DAY_MS // 2:  # nf_ct_offload_timeout
             conn.expires = now + DAY_MS
         self._unassured.pop(conn.id, None)

@@ -44,6 +44,8 @@ from ctswitch.conntrack.conn import (  # noqa: E402, F401
     IPS_SEEN_REPLY,
     IPS_SEQ_ADJUST,
     IPS_SRC_NAT,
+    Conn,
+    TcpConn,
 )
 from ctswitch.offload.fdb import PROTO_NAMES, Pattern
 from ctswitch.packet.headers import FRAG_ANY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
@@ -180,7 +182,7 @@ def _assured_tcp(name: str) -> tuple[str, str] | None:
 _BY_STATE = tuple(_assured_tcp(name) for name in TCP_STATE_NAMES)
 
 
-def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple[str, str] | None:
+def check(conn, cfg: PolicyConfig, committed: bool = True, pkt=None) -> tuple[str, str] | None:
     """Why ``conn`` may not be offloaded now, or None when it may.
 
     Args:
@@ -188,6 +190,7 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
         cfg: the knobs.
         committed: False when the ct() path that saw the packet did not commit.
         pkt: the triggering packet (reads nw_frag, ip_options, nw_ttl) or None.
+        (``committed`` and ``pkt`` may be given by position: the manager's call, without keywords.)
 
     Returns:
         (reason key, plain-words message) or None.
@@ -211,11 +214,16 @@ def check(conn, cfg: PolicyConfig, *, committed: bool = True, pkt=None) -> tuple
         if proto == IPPROTO_TCP:
             if not st & IPS_ASSURED:  # SYN, SYN-ACK: no state name needed for the answer
                 return _HANDSHAKE
-            # tcp_state_name's first case inline: no tcp_state, an int state
-            try:
-                s = conn.state if conn.tcp_state is None else None
-            except AttributeError:
-                s = None
+            # tcp_state_name's first case inline: no tcp_state, an int state (the conntrack Conn
+            # has no tcp_state: its state read directly, no AttributeError raised per call)
+            cls = conn.__class__
+            if cls is TcpConn or cls is Conn:
+                s = conn.state
+            else:
+                try:
+                    s = conn.state if conn.tcp_state is None else None
+                except AttributeError:
+                    s = None
             if s.__class__ is int and 0 <= s < _N_STATES:
                 return _BY_STATE[s]
             return _assured_tcp(tcp_state_name(conn))

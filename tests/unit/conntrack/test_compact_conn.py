@@ -7,7 +7,7 @@ import json
 from scapy.layers.inet import IP, TCP
 
 from ctswitch.conntrack import render
-from ctswitch.conntrack.conn import IPS_OFFLOAD, WIDE_FIELDS, Conn, TcpConn
+from ctswitch.conntrack.conn import C_FIELDS, IPS_OFFLOAD, TCP_NAMES, WIDE_FIELDS, Conn, TcpConn
 from ctswitch.conntrack.tracker import Tracker
 from ctswitch.flow.actions import Ct
 from ctswitch.params import Params
@@ -56,7 +56,10 @@ def test_offload_packs_tcp_state_and_every_view_reads_through():
     assert before["end0"] == 101 and before["maxack1"] == 101 and before["maxwin0"] == 29200
     tr.on_offload(c, 2000)
     state_packed = c.to_state()
-    assert c.wide is not None and all(getattr(c, n) == 0 for n in WIDE_FIELDS)
+    if C_FIELDS:  # compiled: the fields are C integers in the connection, on_offload leaves them
+        assert c.wide is None and {n: getattr(c, n) for n in WIDE_FIELDS} == before
+    else:
+        assert c.wide is not None and all(getattr(c, n) == 0 for n in WIDE_FIELDS)
     assert c.tcp.seen[0].td_end == 101 and c.tcp.seen[0].td_maxwin == 29200 and c.tcp.last_ack == before["last_ack"]
     tr.on_unoffload(c, 3000)
     assert c.wide is None
@@ -83,3 +86,40 @@ def test_state_round_trip_of_an_offloaded_connection():
     assert c2.status & IPS_OFFLOAD and c2.wide is not None
     assert tr2.to_state()["conns"] == s["conns"]
     assert render.conntrack_line(c2, 2000) == render.conntrack_line(c, 2000)
+
+
+def _fields(c: TcpConn) -> dict:
+    """Every field of ``c`` by the name it reads under, TCP fields through ``field`` (packed or not)."""
+    return {n: (c.field(n) if n in WIDE_FIELDS else getattr(c, n)) for n in TCP_NAMES if n != "wide"}
+
+
+def test_offload_without_pack_is_the_packed_connection():
+    """Compiled, on_offload leaves the TCP fields unpacked (``_PACK``): the connection reads,
+    lists, saves and goes on exactly as one packed by ``TcpConn.pack`` (what on_offload did)."""
+    trs, cs = [], []
+    for packed in (False, True):
+        tr = Tracker(Params())
+        c = established(tr)
+        tr.on_offload(c, 2000)
+        if packed:
+            c.pack()
+            assert c.wide is not None
+        trs.append(tr)
+        cs.append(c)
+    a, b = cs
+    assert _fields(a) == _fields(b)
+    assert a.to_state() == b.to_state() and trs[0].to_state() == trs[1].to_state()
+    assert render.conntrack_line(a, 2000) == render.conntrack_line(b, 2000)
+    for sp, now in ((IP(src=B, dst=A) / TCP(sport=80, dport=40000, flags="A", seq=7001, ack=101) / (b"x" * 10), 2500),
+                    (IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="A", seq=101, ack=7011) / (b"y" * 20), 2600)):
+        vs = []
+        for tr in trs:
+            p, key = pk(sp)
+            v = tr.process(p, key, 0, LOOK, now)
+            vs.append((v.state, v.drop, v.reply))
+        assert vs[0] == vs[1] and _fields(a) == _fields(b)
+        assert trs[0].to_state() == trs[1].to_state()
+    for tr, c in zip(trs, cs, strict=True):
+        tr.on_unoffload(c, 3000)
+        assert c.wide is None
+    assert _fields(a) == _fields(b) and trs[0].to_state() == trs[1].to_state()

@@ -38,8 +38,8 @@ class _Pkt:
     nw_ttl = 64
 
 
-def _conn(state):
-    c = conn_mod.Conn(1, 4, 6, (0x02020201, 0x01010102, 34541, 5001), (0x01010102, 0x01010110, 5001, 34541), 0)
+def _conn(state, cls=None):
+    c = (cls or conn_mod.Conn)(1, 4, 6, (0x02020201, 0x01010102, 34541, 5001), (0x01010102, 0x01010110, 5001, 34541), 0)
     c.status = conn_mod.IPS_CONFIRMED | conn_mod.IPS_ASSURED | conn_mod.IPS_SEEN_REPLY | conn_mod.IPS_SRC_NAT
     c.state = state
     return c
@@ -64,10 +64,13 @@ def test_assured_tcp_answer_by_state_equals_previous_code(pkt, params):
     states = list(range(-2, policy._N_STATES + 3)) + [True, 3.0, None, "ESTABLISHED"]
     seen = set()
     for s in states:
-        c = _conn(s)
-        got = policy.check(c, cfg, pkt=pkt)
-        assert got == ref_tail(c), s
-        seen.add(got if got is None else got[0])
+        # (the conntrack Conn and TcpConn: their state read directly, no tcp_state lookup)
+        for cls in (conn_mod.Conn, conn_mod.TcpConn):
+            c = _conn(s, cls)
+            got = policy.check(c, cfg, pkt=pkt)
+            assert got == ref_tail(c), s
+            assert policy.check(c, cfg, True, pkt) == got  # by position, as the manager calls it
+            seen.add(got if got is None else got[0])
     for name in list(policy.TCP_STATE_NAMES) + ["SOMETHING"]:
         c = _NamedState(name)
         assert policy.check(c, cfg, pkt=pkt) == ref_tail(c), name

@@ -49,3 +49,34 @@ def test_real_conn_helper_port(params, tracker):
               state=tcp_mod.ESTABLISHED)
     c.helper = 21
     assert m.consider(c, 0) == "ALG helper ftp attached: connections with a helper are never offloaded"
+
+
+def test_consider_builds_the_record_its_constructor_would(mk_params, tracker):
+    """``consider`` sets the new OffloadRecord's fields itself (no constructor call): every field
+    equals that of ``OffloadRecord(pattern, now, seq, hent, uni)``, as it was built before, for a
+    TCP, a UDP and a one-way UDP offload, in hardware or refused."""
+    from ctswitch.offload.manager import HEAP_SHIFT, OffloadRecord
+
+    for knobs in ({}, {"modparam:ctswitch.udp_unidirectional_offload": True},
+                  {"devlink:ct_max_offloaded_conns": 0}):
+        m = OffloadManager(mk_params(**knobs), tracker)
+        base = conn_mod.IPS_CONFIRMED | conn_mod.IPS_SEEN_REPLY
+        for cid, proto, status, now in ((10, 6, base | conn_mod.IPS_ASSURED | conn_mod.IPS_SRC_NAT, 1000),
+                                        (11, 17, base, 2500), (12, 17, conn_mod.IPS_CONFIRMED, 3000)):
+            c = _conn(cid, proto, status, tcp_mod.ESTABLISHED if proto == 6 else 0)
+            seq = m._seq
+            if m.consider(c, now) is not None:
+                continue
+            rec = c.offload
+            timeout = m._timeouts[0] if proto == 6 else m._timeouts[1]
+            uni = bool(knobs) and proto == 17 and not status & conn_mod.IPS_ASSURED and \
+                "modparam:ctswitch.udp_unidirectional_offload" in knobs
+            ref = OffloadRecord(policy.pattern_of(c), now, seq, (now + timeout * 1000) << HEAP_SHIFT | cid, uni)
+            # what consider changes after building it: the hardware insert's fields
+            if rec.state is OffloadState.HW_OFFLOAD:
+                ref.state, ref.hw_since, ref.g1, ref.g2 = OffloadState.HW_OFFLOAD, now, rec.g1, rec.g2
+                assert rec.g1 is not None
+            for name in OffloadRecord.__slots__:
+                assert getattr(rec, name) == getattr(ref, name), name
+                assert type(getattr(rec, name)) is type(getattr(ref, name)), name
+            assert rec.pattern is ref.pattern
