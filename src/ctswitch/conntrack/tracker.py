@@ -535,7 +535,7 @@ class Tracker:
                     self.stats["invalid"] += 1
                     return None, 0, CS_TRK | CS_INV
                 res, timeout, ev = tcp_packet(conn, d, pkt, t, now)
-                if conn.status & IPS_OFFLOAD:
+                if _PACK and conn.status & IPS_OFFLOAD:  # (as on_offload: compiled, never packed)
                     tc = conn
                     tc.pack()  # tcp.packet unpacked it; still in the flow table
             else:
