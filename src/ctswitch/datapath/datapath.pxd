@@ -72,7 +72,7 @@ cdef class Datapath:
     @cython.locals(bridge=OFBridge, by_no=dict, p=Port)
     cpdef _emit(self, bridge, pkt, key, frame, outputs, extra, defrag=*)
 
-    @cython.locals(tr=Translation, om=OffloadManager, hp=Packet, cv=CtVerdict, cc=Conn)
+    @cython.locals(tr=Translation, om=OffloadManager, hp=Packet, cv=CtVerdict, cc=Conn, tcp=bint)
     cpdef _slow(self, bridge, pkt, key, frame, now)
 
     @cython.locals(peers=dict)

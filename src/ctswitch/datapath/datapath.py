@@ -471,19 +471,18 @@ class Datapath:
                     # A closing TCP connection is never (re)offloaded; keep the teardown reason.
                     if c.status & IPS_OFFLOAD:
                         off.teardown(c, "torn down by RST" if closing & TCP_RST else "torn down by FIN", now)
-                elif isinstance(c, Conn):
-                    cc = c
-                    was = cc.status & IPS_OFFLOAD
+                else:
+                    if isinstance(c, Conn):  # compiled: struct member reads
+                        cc = c
+                        was = cc.status & IPS_OFFLOAD
+                        tcp = cc.proto == PROTO_TCP
+                    else:  # a stand-in (tests)
+                        was = c.status & IPS_OFFLOAD
+                        tcp = c.proto == PROTO_TCP
                     om = off  # (typed: a C call)
                     om.consider(c, now, True, pkt)
-                    if cc.proto == PROTO_TCP:
+                    if tcp:
                         peer = self._note_peer(c, cv.reply if type(v) is CtVerdict else v.reply, key, was) or peer
-                else:  # a stand-in (tests)
-                    was = c.status & IPS_OFFLOAD
-                    om = off  # (typed: a C call)
-                    om.consider(c, now, True, pkt)
-                    if c.proto == PROTO_TCP:
-                        peer = self._note_peer(c, v.reply, key, was) or peer
             self._maybe_cache(bridge, key, tr, now)
             if peer is not None:
                 self._cache_peer(bridge, peer[0], peer[1], now)
