@@ -215,6 +215,18 @@ class _Pair(M.Pair):
         _previous(self.b.sw.datapath)
 
 
+def assert_twins_agree(a: Lab, b: Lab) -> None:
+    """Two labs fed the same frames hold the same cached decisions, datapath counters,
+    conntrack listing, offload counters and connections."""
+    assert M._cached(a) == M._cached(b)
+    for x in ("stats", "drops"):
+        assert getattr(a.sw.datapath, x) == getattr(b.sw.datapath, x)
+    assert a.conntrack("-o", "extended") == b.conntrack("-o", "extended")
+    assert a.sw.offload.counters() == b.sw.offload.counters()
+    assert [(c.id, c.status, c.why) for c in a.sw.tracker.iter_conns()] == \
+        [(c.id, c.status, c.why) for c in b.sw.tracker.iter_conns()]
+
+
 @pytest.mark.parametrize("block", range(3))
 def test_leftovers_match_previous_on_changing_shapes(block, monkeypatch):
     monkeypatch.setattr(M, "Pair", _Pair)
@@ -271,11 +283,5 @@ def test_leftovers_match_previous_with_connections_in_several_zones(config):
             if i == 1:
                 lab.at(lab.t + 31_000)
         assert a.outs == b.outs
-        assert M._cached(a) == M._cached(b)
-        for x in ("stats", "drops"):
-            assert getattr(a.sw.datapath, x) == getattr(b.sw.datapath, x)
-        assert a.conntrack("-o", "extended") == b.conntrack("-o", "extended")
-        assert a.sw.offload.counters() == b.sw.offload.counters()
-        assert [(c.id, c.status, c.why) for c in a.sw.tracker.iter_conns()] == \
-            [(c.id, c.status, c.why) for c in b.sw.tracker.iter_conns()]
+        assert_twins_agree(a, b)
     assert max(calls) == 7 and a.sw.offload.counters()["offloaded"] >= 6
