@@ -386,17 +386,7 @@ class OffloadManager:
         e = (now + (self._timeouts[0] if proto == IPPROTO_TCP else self._timeouts[1]) * 1000) << HEAP_SHIFT | cid
         # act_ct: bidirectional = false for UDP until ASSURED
         uni = True if proto == IPPROTO_UDP and self.cfg.udp_unidirectional and not st & IPS_ASSURED else False
-        # OffloadRecord(p, now, seq, e, uni), its fields set here (no constructor call, no argument parsing)
-        rec = OffloadRecord.__new__(OffloadRecord)
-        rec.state = _SW
-        rec.pattern = p
-        rec.since = rec.last_used = rec.last_try = now
-        rec.hw_since = rec.g1 = rec.g2 = None
-        rec.hent = e
-        rec.sw_packets = rec.sw_bytes = rec.hw_packets = rec.hw_bytes = 0
-        rec.uni = uni
-        rec.seq = seq
-        conn.offload = rec
+        conn.offload = rec = OffloadRecord(p, now, seq, e, uni)
         conn.status = st | IPS_OFFLOAD
         self._conns[cid] = conn
         self.n_sw += 1

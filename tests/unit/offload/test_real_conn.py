@@ -52,9 +52,10 @@ def test_real_conn_helper_port(params, tracker):
 
 
 def test_consider_builds_the_record_its_constructor_would(mk_params, tracker):
-    """``consider`` sets the new OffloadRecord's fields itself (no constructor call): every field
-    equals that of ``OffloadRecord(pattern, now, seq, hent, uni)``, as it was built before, for a
-    TCP, a UDP and a one-way UDP offload, in hardware or refused."""
+    """The OffloadRecord ``consider`` makes: every field equals that of
+    ``OffloadRecord(pattern, now, seq, hent, uni)`` with the connection's pattern, the offload's
+    order, its aging deadline in the heap entry and the one-way flag, for a TCP, a UDP and a
+    one-way UDP offload, in hardware or refused."""
     from ctswitch.offload.manager import HEAP_SHIFT, OffloadRecord
 
     for knobs in ({}, {"modparam:ctswitch.udp_unidirectional_offload": True},
