@@ -15,8 +15,9 @@ import pytest
 from ctswitch import _native
 
 _CLASS = re.compile(r"^cdef class (\w+)(?:\((\w+)\))?:\n((?:[ \t]+.*\n|\n)*)", re.M)
-# (``public object`` fields, and TcpConn's 32-bit ``public unsigned int`` ones: conn.pxd)
-_FIELDS = re.compile(r"^\s+cdef public (?:object|unsigned int) (.+)$", re.M)
+# (``public object`` fields, TcpConn's 32-bit ``public unsigned int`` ones (conn.pxd) and the port
+# and rule counters' ``public unsigned long long`` ones (bridge.pxd, rule.pxd))
+_FIELDS = re.compile(r"^\s+cdef public (?:object|unsigned int|unsigned long long) (.+)$", re.M)
 
 
 def _pxd_classes():

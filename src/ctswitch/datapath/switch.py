@@ -144,7 +144,7 @@ class Switch:
             br.by_no.clear()
             for name, ofport, typ, options, c in b["ports"]:
                 p = Port(name, ofport, typ, dict(options))
-                p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_dropped, p.tx_dropped = c
+                p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_dropped, p.tx_dropped = map(_count, c)
                 br.ports[name] = p
                 br.by_no[ofport] = p
             for rd in b["rules"]:
@@ -164,6 +164,14 @@ class Switch:
         return sw
 
 
+def _count(v) -> int:
+    """A saved packet or byte counter: an int in 0..2**64-1 (what the compiled core's C counters
+    hold, bridge.pxd and rule.pxd), else ValueError: the saved state is corrupt."""
+    if type(v) is not int or not 0 <= v < 1 << 64:
+        raise ValueError(f"bad counter {v!r}")
+    return v
+
+
 def rule_to_state(r: Rule) -> dict:
     return {
         "table": r.table_id, "priority": r.priority, "match": serial.encode_match(r.match),
@@ -180,7 +188,7 @@ def rule_from_state(d: dict) -> Rule:
              importance=d["importance"], flags=int(d["flags"]), now=d["created"])
     r.modified_ms = d["modified"]
     r.last_used_ms = d["used"]
-    r.n_packets = d["n_packets"]
-    r.n_bytes = d["n_bytes"]
+    r.n_packets = _count(d["n_packets"])
+    r.n_bytes = _count(d["n_bytes"])
     r.seq = d["seq"]
     return r

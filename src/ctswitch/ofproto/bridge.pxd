@@ -1,5 +1,5 @@
 # Augmenting declarations for bridge.py: Port and OFBridge become extension types with
-# ``public object`` fields (Port's are its dataclass fields; OFBridge's every attribute its own
+# ``public object`` fields (Port's are its dataclass fields, its counters C integers; OFBridge's every attribute its own
 # code sets, plus an instance __dict__ so attributes set from outside still work).  The callers
 # that cimport them (the datapath's receive and emit, the batch table's crediting, the
 # translation's NORMAL) read the port counters, by_no and generation as struct members, and
@@ -9,8 +9,10 @@ from ctswitch.ofproto.rule cimport Rule, credit_rules
 
 
 cdef class Port:
-    cdef public object name, ofport, type, options, rx_packets, rx_bytes, tx_packets, tx_bytes
-    cdef public object rx_dropped, tx_dropped
+    cdef public object name, ofport, type, options
+    # The counters as C integers (the per-packet += is a C add, no int object per count); they
+    # only ever count up from 0, and a saved state is checked to hold such values (switch._count).
+    cdef public unsigned long long rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped
 
 
 cdef class OFBridge:

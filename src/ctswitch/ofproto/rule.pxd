@@ -7,9 +7,12 @@ cimport cython
 
 cdef class Rule:
     cdef public object table_id, priority, match, actions, cookie, idle_timeout, hard_timeout
-    cdef public object importance, flags, created_ms, modified_ms, last_used_ms, n_packets, n_bytes
+    cdef public object importance, flags, created_ms, modified_ms, last_used_ms
+    # The OpenFlow counters as C integers (credit_rules adds in C, no int object per count); they
+    # count up from 0 or are reset to 0, and a saved state is checked to hold such values.
+    cdef public unsigned long long n_packets, n_bytes
     cdef public object seq, installed
 
 
 @cython.locals(r=Rule)
-cpdef credit_rules(rules, packets, nbytes, used)
+cpdef credit_rules(rules, unsigned long long packets, unsigned long long nbytes, used)

@@ -246,3 +246,46 @@ def test_directory_path_is_refused(tmp_path):
     with pytest.raises(StoreError) as ei:
         Store(str(tmp_path))
     assert str(ei.value) == f"{tmp_path}: is a directory"
+
+
+@pytest.mark.parametrize("where,bad", [("flows", -1), ("flows", 2.5), ("ports", -3), ("ports", True),
+                                       ("ports", 1 << 64)])
+def test_bad_saved_counter_is_corrupt(tmp_path, where, bad):
+    """A rule's or a port's saved counter must be an int in 0..2**64-1 (the compiled core holds
+    them as C integers; the Python build checks the same): anything else is a corrupt store, with
+    the same one-line error either way."""
+    p = tmp_path / "x.db"
+    with Store(str(p)) as st:
+        st.save(_configured())
+    c = sqlite3.connect(p)
+    if where == "flows":
+        c.execute("UPDATE flows SET n_packets = ?", (bad,))
+    else:
+        (raw,) = c.execute("SELECT value FROM runtime WHERE key = 'port_counters'").fetchone()
+        counters = json.loads(raw)
+        for ports in counters.values():  # {bridge: {port: [rx_packets, rx_bytes, ...]}}
+            for v in ports.values():
+                v[0] = bad
+        c.execute("UPDATE runtime SET value = ? WHERE key = 'port_counters'", (json.dumps(counters),))
+    c.commit()
+    c.close()
+
+    def load():
+        with Store(str(p)) as st:
+            st.load()
+    assert _untouched(p, load) == f"{p}: is corrupt (bad row: bad counter {bad!r})"
+
+
+def test_counters_round_trip_at_their_largest(tmp_path):
+    """The largest counter SQLite keeps (2**63 - 1) comes back as it went in, for a rule and a port."""
+    sw = _configured()
+    big = (1 << 63) - 1
+    sw.bridges["ctBr"].ports["p0"].tx_bytes = big
+    rule = next(iter(sw.bridges["ctBr"].iter_rules()))
+    rule.n_bytes = big
+    with Store(str(tmp_path / "x.db")) as st:
+        st.save(sw)
+        back = st.load()
+    assert back.bridges["ctBr"].ports["p0"].tx_bytes == big
+    assert [r.n_bytes for r in back.bridges["ctBr"].iter_rules()][0] == big
+    assert _norm(back) == _norm(sw)
