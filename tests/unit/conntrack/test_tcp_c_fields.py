@@ -23,10 +23,10 @@ import pytest
 from ctswitch import _native
 from ctswitch.conntrack import cold, tcp
 from ctswitch.conntrack import conn as conn_module
-from ctswitch.conntrack.conn import IPS_OFFLOAD, IPS_SEEN_REPLY, WIDE_FIELDS, TcpConn
+from ctswitch.conntrack.conn import IPS_OFFLOAD, WIDE_FIELDS, TcpConn
 from ctswitch.packet.headers import TCP_ACK, TCP_SYN
 
-from .test_tcp_compiled import _disturb, _segment, _timeouts
+from .test_tcp_compiled import _disturb, _segment, _step, _timeouts
 
 M32 = 0xFFFFFFFF
 PYCONN = _native.source_module("conntrack.conn", "ctswitch.conntrack._conn_test_source")
@@ -117,19 +117,6 @@ def test_random_sets_packs_and_round_trips_as_in_python() -> None:
             # (the row reads the fields by their names: any other value raises as before)
             back = cold.row_conn(cold.conn_row(a), None)
             assert _seen(back) == _seen(a) and back.to_state() == a.to_state()
-
-
-def _step(mod, c, d, p, t, now):
-    try:
-        res, timeout, ev = mod.packet(c, d, p, t, now)
-    except Exception as e:  # noqa: BLE001 - the comparison is of the exception's type
-        return ("raised", type(e).__name__)
-    if res == tcp.ACCEPT and timeout >= 0:
-        c.expires = now + timeout
-        c.timeout = timeout
-    if res != tcp.R_INVALID and d:
-        c.status |= IPS_SEEN_REPLY
-    return res, timeout, ev
 
 
 def _scenario(seed: int) -> int:
