@@ -534,18 +534,11 @@ class OffloadManager:
         rec = conn.offload
         last = nbytes // packets
         if rec is not None and packets > 1:
-            if hw and rec.state is _HW and not (reply and rec.uni):
-                if reply:
-                    conn.pk1 += packets
-                    conn.by1 += nbytes
-                else:
-                    conn.pk0 += packets
-                    conn.by0 += nbytes
-                rec.last_used = now
-                rec.hw_packets += packets
-                rec.hw_bytes += nbytes
-                return
-            n, b = packets - 1, nbytes - last
+            whole = hw and rec.state is _HW and not (reply and rec.uni)  # all of them in one step
+            if whole:
+                n, b = packets, nbytes
+            else:
+                n, b = packets - 1, nbytes - last
             if reply:
                 conn.pk1 += n
                 conn.by1 += b
@@ -558,6 +551,9 @@ class OffloadManager:
             else:
                 rec.sw_packets += n
                 rec.sw_bytes += b
+            if whole:
+                rec.last_used = now
+                return
         if hw:
             self.hw_hit(conn, now, last, reply)
         else:
