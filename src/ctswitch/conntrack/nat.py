@@ -97,13 +97,6 @@ def allocate(spec: Nat, proto: int, cur_addr: int, other_addr: int, cur_port: in
     in_range = lo <= cur_port <= hi
     if in_range and not spec.random and not taken(addr, cur_port):
         return addr, cur_port
-    return search(spec, cur_addr, other_addr, cur_port, taken, rng, addr, lo, hi, in_range)
-
-
-def search(spec: Nat, cur_addr: int, other_addr: int, cur_port: int, taken: Callable[[int, int], bool],
-           rng: random.Random, addr: int, lo: int, hi: int, in_range: bool) -> tuple[int, int] | None:
-    """``allocate``'s search for a free port in [lo, hi] (``addr``: the chosen address), after its
-    first choice (the original port, when ``in_range``) was taken or not asked (``random``)."""
     size = hi - lo + 1
     if spec.random:
         off = rng.randrange(size)

@@ -832,20 +832,7 @@ class Tracker:
             taken.peer = o[1]
             taken.fixed = o[3]
             taken.ported = cur_port >= 0
-            if not icmp and cur_port >= 0 and not spec.port_min and not spec.random \
-                    and (1 <= cur_port <= 511 or 600 <= cur_port <= 65535):
-                # natmod.allocate's first choice asked here (no call of it and of ``taken``): the
-                # chosen address with the original port, which lies in its class (port_class);
-                # when that reply tuple is taken, allocate's search goes on from there.
-                a = natmod.choose_addr(spec, o[0], o[1])
-                t = (o[1], a, o[3], cur_port)
-                if t in table or (self._ncold and self._cold.find(taken.zp, t) >= 0):
-                    lo, hi = natmod.port_class(cur_port)
-                    res = natmod.search(spec, o[0], o[1], cur_port, taken, self._rng, a, lo, hi, True)
-                else:
-                    res = (a, cur_port)
-            else:
-                res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
+            res = natmod.allocate(spec, proto, o[0], o[1], cur_port, taken, self._rng)
             if res is None:
                 return self._nat_fail(now)
             a, p = self._intern(res[0]), _PORTS[res[1]]
