@@ -164,15 +164,8 @@ def init(conn: TcpConn, pkt, loose: bool) -> bool:
         return False
     end = seg_end(pkt)
     if ns == SYN_SENT:
-        w = pkt.tcp_win or 1
-        if _u32(end) and _u32(w) and conn.odd is None:
-            # What the WIDE_FIELDS properties store for such values (conn.py), without them:
-            # compiled, the C integers themselves (no property call per field).
-            conn._end0 = conn._maxend0 = end
-            conn._maxwin0 = w
-        else:
-            conn.end0 = conn.maxend0 = end
-            conn.maxwin0 = w
+        conn.end0 = conn.maxend0 = end
+        conn.maxwin0 = pkt.tcp_win or 1
         f = F_SACK_PERM if pkt.tcp_sack_perm else 0
         ws = pkt.tcp_wscale
         if ws >= 0:

@@ -9,9 +9,7 @@
 * the SNAT allocation on every port class edge (the session's review took out an inlined first
   choice that measured 1 %; the test stays): the closure reference of test_new_conn_path (which
   also runs its 2400 random cases), with the original port's reply tuple free, in the table or
-  frozen;
-* ``tcp.init`` storing the SYN's window fields in the C integers: test_tcp_c_fields (imported
-  against the Python source, with values no parser produces) and test_tcp_compiled.
+  frozen.
 
 They run compiled and as Python (CTSWITCH_PURE=1)."""
 
