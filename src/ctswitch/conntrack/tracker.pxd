@@ -46,8 +46,7 @@ cdef class Tracker:
     cdef public object events_enabled, events_total, _next_id, _rng, _next_expiry
     cdef public object _c_pkt, _c_zone, _c_conn, _c_dir, _c_state, _c_hpkt, _c_hconn
     cdef public object destroy_hook, flowtable, _addrs, _expects, _expect_of, defrag, _cold
-    cdef public object _cold_owner, _ncold, _sorted, _probe, _m_zone, _m_ipv, _m_proto, _m_sub
-    cdef public object _m_o, _m_oproto, _m_oipv, _m_orig
+    cdef public object _cold_owner, _ncold, _sorted, _probe
 
     @cython.locals(conn=Conn, t=Timeouts, v=CtVerdict)
     cpdef process(self, pkt, key, zone, ct, now)

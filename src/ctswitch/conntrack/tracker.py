@@ -237,13 +237,6 @@ class Tracker:
         self._c_state = 0
         self._c_hpkt = None  # the packet and the connection of the last ct() lookup (two fields:
         self._c_hconn: Conn | None = None  # no tuple per ct())
-        # The (zone, ip_ver, proto) objects of the last lookup whose table existed, and that table
-        # (``_track``): the same three objects, compared by identity, find it without computing
-        # the table's number or looking it up (tables are never removed, see ``_sub``).
-        self._m_zone = self._m_ipv = self._m_proto = self._m_sub = None
-        # The original tuple, protocol and IP version objects of the last verdict's connection and
-        # the verdict's ``orig`` built from them (``_verdict``; held: never another tuple's id).
-        self._m_o = self._m_oproto = self._m_oipv = self._m_orig = None
         # Called as destroy_hook(conn, now) after an entry is removed (the switch
         # tears its offload down); None: nothing to notify.
         self.destroy_hook = None
@@ -400,15 +393,10 @@ class Tracker:
         (``key``: the packet's flow key, read for ICMP only)."""
         o = conn.orig
         proto = conn.proto
-        ipv = conn.ip_ver
-        if o is self._m_o and proto is self._m_oproto and ipv is self._m_oipv:
-            orig = self._m_orig  # the last verdict's connection again (a connection's ct()s)
+        if proto == 1 or proto == 58:
+            orig = (conn.ip_ver, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
         else:
-            if proto == 1 or proto == 58:
-                orig = (ipv, o[0], o[1], proto, o[3] >> 8, o[3] & 0xFF)
-            else:
-                orig = (ipv, o[0], o[1], proto, o[2], o[3])
-            self._m_o, self._m_oproto, self._m_oipv, self._m_orig = o, proto, ipv, orig
+            orig = (conn.ip_ver, o[0], o[1], proto, o[2], o[3])
         if conn.confirmed:
             v = CtVerdict(base, zone, conn.mark, conn.label, orig, conn, d == DIR_REPLY)
             if ct.nat is not None and conn.status & IPS_NAT_MASK:
@@ -498,16 +486,12 @@ class Tracker:
             # on it (conntrack sees fragments only when defrag did not reassemble them).
             self.stats["invalid"] += 1
             return None, 0, CS_TRK | CS_INV
-        if zone is self._m_zone and proto is self._m_proto and ipv is self._m_ipv:
-            sub = self._m_sub
-        else:
-            tables = self._tables
-            sub = tables.get((zone << 12) | (ipv << 8) | proto)
-            if sub is not None:
-                self._m_zone, self._m_ipv, self._m_proto, self._m_sub = zone, ipv, proto, sub
+        zp = (zone << 12) | (ipv << 8) | proto
+        tables = self._tables
+        sub = tables.get(zp)
         conn = sub.get(tup) if sub is not None else None
         if conn is None and self._ncold:
-            conn = self._thaw_tuple((zone << 12) | (ipv << 8) | proto, tup)
+            conn = self._thaw_tuple(zp, tup)
         if conn is not None and conn.expires <= now and not conn.status & IPS_OFFLOAD:
             self._destroy(conn, now)
             conn = None
@@ -781,12 +765,7 @@ class Tracker:
             return msg
         spec = ct.nat
         natted = spec is not None and spec.kind is not None
-        ipv = conn.ip_ver
-        proto = conn.proto
-        if zone is self._m_zone and proto is self._m_proto and ipv is self._m_ipv:
-            sub = self._m_sub  # (see _track)
-        else:
-            sub = self._sub(zone, ipv, proto)
+        sub = self._sub(zone, conn.ip_ver, conn.proto)
         if natted:
             err = self._setup_nat(conn, spec, now, sub)
             if err is not None:

@@ -6,7 +6,9 @@
   protocols and frozen tuples;
 * ``TcpConn.pack``/``unpack`` read and write the fields one by one instead of through an
   ``attrgetter`` and a tuple: the same ``wide`` and fields as the struct reference, and the same
-  refusal of values that are no 32-bit int.
+  refusal of values that are no 32-bit int;
+* SNAT at every port class edge of the original port, its reply tuple free, in the table or
+  frozen, against the same reference (session 10).
 
 They run compiled and as Python (CTSWITCH_PURE=1)."""
 
@@ -226,3 +228,39 @@ def test_pack_and_unpack_match_the_struct_reference() -> None:
         c.unpack()
         assert _fields(c) == before
     assert packed > 1000 and refused > 100
+
+
+PORTS = (0, 1, 2, 511, 512, 599, 600, 601, 1023, 1024, 1025, 40000, 65535)
+
+
+@pytest.mark.parametrize("proto", [6, 17])
+@pytest.mark.parametrize("where", ["free", "table", "frozen", "both"])
+def test_snat_at_port_class_edges_as_the_reference(proto: int, where: str) -> None:
+    """SNAT of an original port at every port class edge, its reply tuple free, taken in the table,
+    by a frozen connection, or the next ones taken too: the reference's reply, status, probes,
+    statistics, log and random draws."""
+    for port in PORTS:
+        for lo, hi in ((ADDRS[3], ADDRS[3]), (0, 0), (ADDRS[3], ADDRS[4]), (ADDRS[0], ADDRS[4])):
+            spec = Nat(kind="src", addr_min=lo, addr_max=hi)
+            orig = (ADDRS[0], ADDRS[1], port, 80)
+            got = []
+            for setup in (Tracker._setup_nat, _reference_setup_nat):
+                tr = Tracker(Params(), seed=3)
+                table = tr._sub(0, 4, proto)
+                zp = (4 << 8) | proto
+                cold = None
+                conn = (TcpConn if proto == 6 else Conn)(0, 4, proto, orig, invert(proto, orig), 5)
+                a = lo if lo and not lo <= ADDRS[0] <= hi else ADDRS[0]
+                first = [(ADDRS[1], a, 80, p) for p in (port, port + 1, port + 2)]
+                taken = {"free": [], "table": first[:1], "frozen": [], "both": first}[where]
+                frozen = {"frozen": first[:1], "both": first[1:2]}.get(where, [])
+                for t in taken:
+                    if t not in frozen:
+                        table[t] = None
+                if frozen:
+                    cold = tr._cold = _Cold({(zp, t) for t in frozen})
+                    tr._ncold = len(frozen)
+                err = setup(tr, conn, spec, 5, table)
+                got.append((err, conn.reply, conn.status, dict(tr.stats), list(tr.log), tr._rng.getstate(),
+                            cold.calls if cold is not None else None))
+            assert got[0] == got[1], (port, lo, hi)
