@@ -44,8 +44,6 @@ from ctswitch.conntrack.conn import (  # noqa: E402, F401
     IPS_SEEN_REPLY,
     IPS_SEQ_ADJUST,
     IPS_SRC_NAT,
-    Conn,
-    TcpConn,
 )
 from ctswitch.offload.fdb import PROTO_NAMES, Pattern
 from ctswitch.packet.headers import FRAG_ANY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
@@ -214,16 +212,9 @@ def check(conn, cfg: PolicyConfig, committed: bool = True, pkt=None) -> tuple[st
         if proto == IPPROTO_TCP:
             if not st & IPS_ASSURED:  # SYN, SYN-ACK: no state name needed for the answer
                 return _HANDSHAKE
-            # tcp_state_name's first case inline: no tcp_state, an int state (the conntrack Conn
-            # has no tcp_state: its state read directly, no AttributeError raised per call)
-            cls = conn.__class__
-            if cls is TcpConn or cls is Conn:
-                s = conn.state
-            else:
-                try:
-                    s = conn.state if conn.tcp_state is None else None
-                except AttributeError:
-                    s = None
+            # tcp_state_name's first case inline: no tcp_state (the conntrack Conn has none), an
+            # int state (getattr with a default: no AttributeError raised for the missing one)
+            s = getattr(conn, "state", None) if getattr(conn, "tcp_state", None) is None else None
             if s.__class__ is int and 0 <= s < _N_STATES:
                 return _BY_STATE[s]
             return _assured_tcp(tcp_state_name(conn))
