@@ -3,7 +3,8 @@
 ``scripts/build_native.py`` (run by ``make``) compiles the modules listed in ``MODULES`` from their
 unchanged source with Cython, in pure-Python mode (no annotations used as C types, Python semantics:
 unbounded ints, the same exceptions), into ``src/ctswitch/_compiled/``, and records in its
-``manifest.json`` each module's digest (``module_digest``) and the interpreter's ABI.  Beside a few
+``manifest.json`` each module's digest (``module_digest``), whether it was compiled with the
+profile-guided pass, and the interpreter's build (``build_tag``).  Beside a few
 modules an augmenting ``.pxd`` declares their hot classes as extension types whose fields are all
 ``object`` (the same values: only the access becomes a struct read) and types the arguments of
 their hot functions with them (tests/unit/test_pxd_fields.py keeps the fields equal to the
@@ -57,11 +58,23 @@ MODULES = (
 )
 
 ENV_PURE = "CTSWITCH_PURE"
+# The build's profile-training run only (scripts/build_native.py): the manifest of the instrumented
+# build it loads instead of MANIFEST (its files are in the build's temporary directory).
+ENV_TRAINING_MANIFEST = "CTSWITCH_TRAINING_MANIFEST"
 
 
 def abi() -> str:
     """The extension ABI tag of this interpreter (what an extension must have been built for)."""
     return sysconfig.get_config_var("EXT_SUFFIX") or ""
+
+
+def build_tag() -> str:
+    """What the manifest names as the interpreter a build was made for, and must name for the
+    build to load: the ABI tag and ``sys.version`` (release, build date, compiler).  Two builds
+    of one Python minor version share the ABI tag (pyenv's 3.11.7 and Debian's 3.11.2 here), but
+    the extensions are compiled against one build's headers: a virtualenv made from another
+    interpreter rebuilds the core rather than loading it."""
+    return f"{abi()} {sys.version}"
 
 
 def source_path(name: str) -> str:
@@ -157,7 +170,7 @@ def check(manifest: dict, native_dir: str = NATIVE_DIR) -> tuple[dict[str, str],
     does not load compiled (its extension would refuse to import)."""
     fresh: dict[str, str] = {}
     stale: list[str] = []
-    if manifest.get("abi") != abi():
+    if manifest.get("abi") != build_tag():
         return fresh, stale
     for name, entry in (manifest.get("modules") or {}).items():
         if name not in MODULES or not isinstance(entry, dict):
@@ -202,6 +215,7 @@ class _Finder:
 
     def __init__(self, modules: dict[str, str]) -> None:
         self.modules = modules
+        self.pgo = False  # every one of them built with the profile-guided pass
 
     def find_spec(self, fullname, path=None, target=None):
         so = self.modules.get(fullname)
@@ -220,10 +234,14 @@ def install() -> None:
     global _installed
     if _installed is not None or os.environ.get(ENV_PURE, "") not in ("", "0"):
         return
-    fresh, stale = check(read_manifest())
+    path = os.environ.get(ENV_TRAINING_MANIFEST) or MANIFEST
+    manifest = read_manifest(path)
+    fresh, stale = check(manifest, native_dir=os.path.dirname(path))
     if stale:
-        warnings.warn(stale_message(stale, read_manifest()), RuntimeWarning, stacklevel=2)
+        warnings.warn(stale_message(stale, manifest), RuntimeWarning, stacklevel=2)
     _installed = _Finder(fresh)
+    entries = manifest.get("modules") or {}
+    _installed.pgo = bool(fresh) and all((entries.get(n[len("ctswitch."):]) or {}).get("pgo") is True for n in fresh)
     if fresh:
         sys.meta_path.insert(0, _installed)
 
@@ -242,4 +260,5 @@ def status() -> str:
     n = active()
     if not n:
         return "pure Python (no compiled build)"
-    return f"compiled core (Cython): {n} of {len(MODULES)} modules"
+    how = "Cython, profile-guided" if _installed.pgo else "Cython"
+    return f"compiled core ({how}): {n} of {len(MODULES)} modules"

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from importlib.machinery import ExtensionFileLoader
 
 import pytest
@@ -25,6 +26,13 @@ FDB = "offload.fdb"
 
 def _entry(name: str, file: str, sha256: str | None = None) -> dict:
     return {"file": file, "sha256": _native.module_digest(name) if sha256 is None else sha256}
+
+
+def _how(manifest: dict, loaded) -> str:
+    """What ``status()`` says of the build when ``loaded`` (names "ctswitch.<name>") load."""
+    entries = manifest.get("modules") or {}
+    pgo = bool(loaded) and all((entries.get(n[len("ctswitch."):]) or {}).get("pgo") is True for n in loaded)
+    return "Cython, profile-guided" if pgo else "Cython"
 
 
 def _touch(d, name: str) -> str:
@@ -86,9 +94,12 @@ def test_source_path_and_digest(tmp_path) -> None:
 
 
 def test_abi_is_this_interpreters_extension_suffix() -> None:
-    import sysconfig
     assert _native.abi() == sysconfig.get_config_var("EXT_SUFFIX")
     assert _native.abi().endswith(".so") or _native.abi().endswith(".pyd")
+
+
+def test_build_tag_names_the_abi_and_this_interpreters_build() -> None:
+    assert _native.build_tag() == f"{sysconfig.get_config_var('EXT_SUFFIX')} {sys.version}"
 
 
 # --- read_manifest ------------------------------------------------------------------------------
@@ -112,7 +123,7 @@ def test_read_manifest_not_an_object(tmp_path, text: str) -> None:
 
 
 def test_read_manifest_valid(tmp_path) -> None:
-    m = {"abi": _native.abi(), "modules": {TRACKER: {"file": "t.so", "sha256": "00"}}}
+    m = {"abi": _native.build_tag(), "modules": {TRACKER: {"file": "t.so", "sha256": "00"}}}
     p = tmp_path / "manifest.json"
     p.write_text(json.dumps(m))
     assert _native.read_manifest(str(p)) == m
@@ -131,7 +142,7 @@ def test_check_fresh_stale_and_ignored(tmp_path) -> None:
     # Three modules the tracker does not need (whatever it cimports), for the ignored entries.
     no_file, not_entry, no_name = [m for m in _native.MODULES if m not in _native.needs(TRACKER) and m != NAT][:3]
     assert NAT not in _native.needs(TRACKER)
-    manifest = {"abi": _native.abi(), "modules": {
+    manifest = {"abi": _native.build_tag(), "modules": {
         **deps,
         TRACKER: _entry(TRACKER, "tracker.so"),                      # fresh
         NAT: _entry(NAT, "nat.so", sha256="0" * 64),                  # source changed since: stale
@@ -153,7 +164,7 @@ def test_check_every_module_fresh(tmp_path) -> None:
     for name in _native.MODULES:
         _touch(tmp_path, name + ".so")
         modules[name] = _entry(name, name + ".so")
-    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    fresh, stale = _native.check({"abi": _native.build_tag(), "modules": modules}, native_dir=str(tmp_path))
     assert fresh == {"ctswitch." + n: os.path.join(str(tmp_path), n + ".so") for n in _native.MODULES}
     assert stale == []
 
@@ -162,18 +173,24 @@ def test_check_stale_in_manifest_order(tmp_path) -> None:
     names = ["offload.manager", "conntrack.tcp", "packet.codec"]
     for n in names:
         _touch(tmp_path, n)
-    manifest = {"abi": _native.abi(), "modules": {n: _entry(n, n, sha256=n) for n in names}}
+    manifest = {"abi": _native.build_tag(), "modules": {n: _entry(n, n, sha256=n) for n in names}}
     assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, names)
 
 
-@pytest.mark.parametrize("abi", ["", ".cpython-27-x86_64-linux-gnu.so", None, "missing"])
+@pytest.mark.parametrize("abi", ["", ".cpython-27-x86_64-linux-gnu.so", None, "missing",
+                                 # this ABI tag, another build of the interpreter (or the tag alone)
+                                 "this ABI, another build", "this ABI alone"])
 def test_check_other_abi_gives_nothing(tmp_path, abi) -> None:
     _touch(tmp_path, "fdb.so")
     manifest = {"modules": {FDB: _entry(FDB, "fdb.so"), NAT: _entry(NAT, "nat.so", "0")}}
+    if abi == "this ABI, another build":
+        abi = f"{_native.abi()} 3.11.2 (main, Apr 28 2025, 14:11:48) [GCC 12.2.0] other"
+    elif abi == "this ABI alone":  # a manifest written before the interpreter's build was in it
+        abi = _native.abi()
     if abi != "missing":
         manifest["abi"] = abi
     assert _native.check(manifest, native_dir=str(tmp_path)) == ({}, [])
-    manifest["abi"] = _native.abi()  # the same manifest with this ABI does load
+    manifest["abi"] = _native.build_tag()  # the same manifest for this interpreter does load
     assert _native.check(manifest, native_dir=str(tmp_path)) == (
         {"ctswitch.offload.fdb": os.path.join(str(tmp_path), "fdb.so")}, [NAT])
 
@@ -186,13 +203,13 @@ def test_check_a_module_loads_only_with_the_types_it_cimports(tmp_path) -> None:
     for name in _native.MODULES:
         modules[name] = _entry(name, _touch(tmp_path, name + ".so"))
     modules["conntrack.conn"] = dict(modules["conntrack.conn"], sha256="0" * 64)  # as if edited
-    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    fresh, stale = _native.check({"abi": _native.build_tag(), "modules": modules}, native_dir=str(tmp_path))
     users = sorted(n for n in _native.MODULES if "conntrack.conn" in _native.needs(n)[1:])
     assert users == ["conntrack.tcp", "conntrack.tracker", "datapath.datapath", "ofproto.xlate"]
     assert stale == ["conntrack.conn"] + users
     assert set(fresh) == {"ctswitch." + n for n in _native.MODULES} - {"ctswitch." + n for n in stale}
     del modules["packet.headers"]  # not built at all: everything that reads a Packet typed stays Python
-    fresh, stale = _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path))
+    fresh, stale = _native.check({"abi": _native.build_tag(), "modules": modules}, native_dir=str(tmp_path))
     assert sorted(stale) == ["conntrack.conn", "conntrack.tcp", "conntrack.tracker", "datapath.datapath", "flow.key",
                              "ofproto.xlate", "packet.codec", "packet.rewrite"]
     assert "ctswitch.ofproto.megaflow" in fresh and "ctswitch.packet.headers" not in fresh
@@ -213,7 +230,7 @@ def test_stale_message_names_the_edited_modules_apart_from_those_held_back(tmp_p
     cimport the types of a changed one (it used to say "source changed" for both)."""
     modules = {name: _entry(name, _touch(tmp_path, name + ".so")) for name in _native.MODULES}
     modules["conntrack.conn"] = dict(modules["conntrack.conn"], sha256="0" * 64)  # as if edited
-    manifest = {"abi": _native.abi(), "modules": modules}
+    manifest = {"abi": _native.build_tag(), "modules": modules}
     _fresh, stale = _native.check(manifest, native_dir=str(tmp_path))
     users = sorted(n for n in _native.MODULES if "conntrack.conn" in _native.needs(n)[1:])
     assert users
@@ -256,7 +273,7 @@ def test_check_empty(tmp_path, manifest) -> None:
 
 def test_check_this_abi_without_modules(tmp_path) -> None:
     for modules in (None, {}, []):
-        assert _native.check({"abi": _native.abi(), "modules": modules}, native_dir=str(tmp_path)) == ({}, [])
+        assert _native.check({"abi": _native.build_tag(), "modules": modules}, native_dir=str(tmp_path)) == ({}, [])
 
 
 # --- the finder, install and status, in this process (nothing is imported) -----------------------
@@ -278,16 +295,15 @@ def fresh_loader(monkeypatch, tmp_path):
     """``_native`` as if nothing were installed yet, with its own sys.meta_path and environment,
     reading ``tmp_path/manifest.json`` and the extensions in ``tmp_path`` (restored afterwards)."""
     monkeypatch.delenv(_native.ENV_PURE, raising=False)
+    monkeypatch.delenv(_native.ENV_TRAINING_MANIFEST, raising=False)
     monkeypatch.setattr(_native, "_installed", None)
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     path = str(tmp_path / "manifest.json")
-    read, check = _native.read_manifest, _native.check
-    monkeypatch.setattr(_native, "read_manifest", lambda: read(path))
-    monkeypatch.setattr(_native, "check", lambda m: check(m, native_dir=str(tmp_path)))
+    monkeypatch.setattr(_native, "MANIFEST", path)
 
     def write(modules: dict) -> None:
         with open(path, "w") as f:
-            json.dump({"abi": _native.abi(), "modules": modules}, f)
+            json.dump({"abi": _native.build_tag(), "modules": modules}, f)
     return write
 
 
@@ -308,6 +324,21 @@ def test_install_puts_the_finder_first(fresh_loader, tmp_path, recwarn) -> None:
     assert sys.meta_path[1:] == before
 
 
+@pytest.mark.parametrize("pgo", [(True, True), (True, False), (True, None), (False, False)])
+def test_status_says_profile_guided_when_every_loaded_module_is(fresh_loader, tmp_path, pgo) -> None:
+    _touch(tmp_path, "fdb.so")
+    _touch(tmp_path, "tracker.so")
+    fdb, tracker = _entry(FDB, "fdb.so"), _entry(TRACKER, "tracker.so", "0" * 64)  # (tracker: stale)
+    for e, flag in zip((fdb, tracker), pgo):
+        if flag is not None:
+            e["pgo"] = flag
+    fresh_loader({FDB: fdb, TRACKER: tracker})
+    with pytest.warns(RuntimeWarning):
+        _native.install()
+    how = "Cython, profile-guided" if pgo[0] else "Cython"  # a stale module does not count
+    assert _native.status() == f"compiled core ({how}): 1 of {len(_native.MODULES)} modules"
+
+
 def test_install_warns_once_naming_the_stale_modules(fresh_loader, tmp_path) -> None:
     for n in ("tracker.so", "nat.so", "fdb.so"):
         _touch(tmp_path, n)
@@ -320,6 +351,26 @@ def test_install_warns_once_naming_the_stale_modules(fresh_loader, tmp_path) -> 
         "conntrack.nat, conntrack.tracker (make rebuilds them)"]
     assert _native._installed.modules == {"ctswitch.offload.fdb": os.path.join(str(tmp_path), "fdb.so")}
     assert sys.meta_path[0] is _native._installed
+
+
+def test_install_loads_the_training_manifest_when_named(fresh_loader, monkeypatch, tmp_path, recwarn) -> None:
+    """The profile-guided build's training run: its manifest (in the build's temporary directory)
+    names the instrumented extensions by absolute path, and the current build's by theirs."""
+    fresh_loader({FDB: _entry(FDB, "fdb.so")})  # the installed build: not what this process loads
+    _touch(tmp_path, "fdb.so")
+    train = tmp_path / "train"
+    train.mkdir()
+    nat_so = _touch(train, "nat-instrumented.so")
+    tracker_so = _touch(tmp_path, "tracker.so")
+    deps = {m: _entry(m, _touch(tmp_path, m + ".so")) for m in _native.needs(NAT)[1:]}
+    with open(train / "training.json", "w") as f:
+        json.dump({"abi": _native.build_tag(), "modules": {
+            NAT: _entry(NAT, nat_so), TRACKER: _entry(TRACKER, tracker_so, "0" * 64), **deps}}, f)
+    monkeypatch.setenv(_native.ENV_TRAINING_MANIFEST, str(train / "training.json"))
+    with pytest.warns(RuntimeWarning, match="conntrack.tracker"):
+        _native.install()
+    assert _native._installed.modules == {"ctswitch.conntrack.nat": nat_so,
+                                          **{"ctswitch." + m: e["file"] for m, e in deps.items()}}
 
 
 def test_install_without_a_build(fresh_loader, recwarn) -> None:
@@ -381,18 +432,19 @@ def test_fresh_build_loads_the_extension(pure) -> None:
     assert os.path.dirname(tracker) == _native.NATIVE_DIR
     assert tracker.endswith(_native.abi())
     assert nat == fresh["ctswitch.conntrack.nat"]
-    assert status == f"compiled core (Cython): {len(fresh)} of {len(_native.MODULES)} modules"
+    how = _how(_native.read_manifest(), fresh)
+    assert status == f"compiled core ({how}): {len(fresh)} of {len(_native.MODULES)} modules"
 
 
 # Started with CTSWITCH_PURE=1, so that ``import ctswitch`` installs nothing; then the loader runs as
-# without it, on a copy of the manifest (argv[1]).  read_manifest is what is redirected: its path
-# default is bound when it is defined, so setting _native.MANIFEST would change nothing.
+# without it, on a copy of the manifest (argv[1], its files named by absolute path), named as the
+# profile-guided build names its training run's manifest.
 _STALE = """
-import functools, json, os, sys, warnings
+import json, os, sys, warnings
 from ctswitch import _native
 assert _native._installed is None
 del os.environ[_native.ENV_PURE]
-_native.read_manifest = functools.partial(_native.read_manifest, sys.argv[1])
+os.environ[_native.ENV_TRAINING_MANIFEST] = sys.argv[1]
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     _native.install()
@@ -408,6 +460,8 @@ def test_stale_module_falls_back_to_its_source(tmp_path) -> None:
     _fresh_build(TRACKER, NAT)
     manifest = _native.read_manifest()
     fresh, _stale = _native.check(manifest)
+    manifest["modules"] = {n: dict(e, file=os.path.join(_native.NATIVE_DIR, e["file"]))
+                           for n, e in manifest["modules"].items()}
     manifest["modules"][TRACKER] = dict(manifest["modules"][TRACKER], sha256="0" * 64)  # as if edited
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
@@ -419,5 +473,7 @@ def test_stale_module_falls_back_to_its_source(tmp_path) -> None:
                                                   "those types: datapath.datapath, ofproto.xlate (make rebuilds them)"]]
     assert out["tracker"] == _native.source_path(TRACKER)  # the stale one: its .py
     assert out["nat"] == fresh["ctswitch.conntrack.nat"]  # the others still compiled
-    assert out["status"] == f"compiled core (Cython): {len(fresh) - 1 - len(users)} of {len(_native.MODULES)} modules"
+    loaded = set(fresh) - {"ctswitch." + n for n in [TRACKER, *users]}
+    how = _how(manifest, loaded)
+    assert out["status"] == f"compiled core ({how}): {len(loaded)} of {len(_native.MODULES)} modules"
     assert out["finder_first"] is True
