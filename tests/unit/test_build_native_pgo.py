@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,80 @@ def test_the_build_here_is_profile_guided(script) -> None:
         pytest.skip(f"the build is not profile-guided here: {why}")
     plain = sorted(n for n, e in manifest["modules"].items() if e.get("pgo") is not True)
     assert plain == [], "built without the profile (see make's 'native build: without a profile' line)"
+
+
+class _Run:
+    """subprocess.run as the training run sees it: records the call, answers as told."""
+
+    def __init__(self, code=0, stderr="", timeout=False):
+        self.code, self.stderr, self.timeout, self.calls = code, stderr, timeout, []
+
+    def __call__(self, argv, **kw):
+        env = kw["env"]
+        with open(env[_native.ENV_TRAINING_MANIFEST]) as f:
+            self.calls.append((argv, kw, json.load(f)))
+        if self.timeout:
+            raise subprocess.TimeoutExpired(argv, kw["timeout"])
+        return subprocess.CompletedProcess(argv, self.code, "", self.stderr)
+
+
+def _fake_build(calls, missing=()):
+    def build(exts, jobs, tmp, cflags, ldflags):
+        calls.append((sorted(exts), cflags, ldflags))
+        return {n: f"{tmp}/lib/{n}-{len(calls)}.so" for n in exts if n not in missing}
+    return build
+
+
+@pytest.fixture
+def trained(bn, monkeypatch, tmp_path):
+    """_trained on two modules to build, beside one already built, with the compiler faked."""
+    builds: list = []
+    monkeypatch.setattr(bn, "_build", _fake_build(builds))
+    monkeypatch.setenv(_native.ENV_PURE, "1")  # (the training run must not inherit it)
+    exts = {"conntrack.nat": object(), "offload.fdb": object()}
+    digests = {"conntrack.nat": "n" * 64, "offload.fdb": "f" * 64}
+    entries = {"conntrack.tcp": {"file": "tcp.so", "sha256": "t" * 64, "pgo": True},
+               "conntrack.nat": {"file": "old-nat.so", "sha256": "o" * 64}}
+
+    def call(run):
+        monkeypatch.setattr(subprocess, "run", run)
+        return bn._trained(exts, digests, entries, 2, str(tmp_path))
+    return call, builds, tmp_path
+
+
+def test_trained_builds_instrumented_trains_and_builds_with_the_counts(trained) -> None:
+    call, builds, tmp = trained
+    run = _Run()
+    done, why = call(run)
+    assert why == ""
+    assert builds == [(["conntrack.nat", "offload.fdb"], ["-fprofile-generate"], ["-fprofile-generate"]),
+                      (["conntrack.nat", "offload.fdb"],
+                       ["-fprofile-use", "-fprofile-correction", "-Wno-missing-profile"], [])]
+    assert done == {"conntrack.nat": f"{tmp}/lib/conntrack.nat-2.so", "offload.fdb": f"{tmp}/lib/offload.fdb-2.so"}
+    [(argv, kw, manifest)] = run.calls
+    assert argv == [sys.executable, os.path.join(ROOT, "scripts", "pgo_train.py")]
+    assert _native.ENV_PURE not in kw["env"] and kw["cwd"] == ROOT
+    assert manifest == {"abi": _native.build_tag(), "modules": {  # instrumented, and the current build
+        "conntrack.nat": {"file": f"{tmp}/lib/conntrack.nat-1.so", "sha256": "n" * 64},
+        "offload.fdb": {"file": f"{tmp}/lib/offload.fdb-1.so", "sha256": "f" * 64},
+        "conntrack.tcp": {"file": os.path.join(_native.NATIVE_DIR, "tcp.so"), "sha256": "t" * 64, "pgo": True}}}
+
+
+@pytest.mark.parametrize("run,why", [
+    (_Run(code=1, stderr="Traceback...\nSystemExit: pgo training: ctswitch replay exited 2: boom\n"),
+     "the training run failed (SystemExit: pgo training: ctswitch replay exited 2: boom)"),
+    (_Run(code=-9), "the training run failed (exit -9)"),
+    (_Run(timeout=True), "the training run took more than 900 s"),
+])
+def test_trained_says_why_when_the_training_fails(trained, run, why) -> None:
+    call, builds, _tmp = trained
+    assert call(run) == ({}, why)
+    assert [b[1] for b in builds] == [["-fprofile-generate"]]  # no second build: main builds plain
+
+
+def test_trained_stops_when_the_instrumented_build_fails(bn, trained, monkeypatch) -> None:
+    call, builds, _tmp = trained
+    monkeypatch.setattr(bn, "_build", _fake_build(builds, missing={"offload.fdb"}))
+    run = _Run()
+    assert call(run) == ({}, "the instrumented build failed")
+    assert run.calls == []
