@@ -49,6 +49,10 @@ def _say(msg: str) -> None:
     print(f"native build: {msg}", file=sys.stderr)
 
 
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def _cythonize(names: list[str], jobs: int, tmp: str) -> dict:
     """The C sources of ``names``: {name: Extension} for those Cython compiles."""
     from Cython.Build import cythonize
@@ -181,7 +185,6 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     _say(f"compiling {len(todo)} module(s) with Cython ({jobs} jobs)...")
     os.makedirs(_native.NATIVE_DIR, exist_ok=True)
-    profile = ""
     with tempfile.TemporaryDirectory(prefix="ctswitch-native-") as tmp:
         try:
             exts = _cythonize([n for n, _ in todo], jobs, tmp)
@@ -191,16 +194,14 @@ def main(argv: list[str]) -> int:
                 try:
                     done, why = _trained(exts, dict(todo), entries, jobs, tmp)
                 except Exception as e:  # (a compiler without these flags...): the plain build
-                    done, why = {}, f"the profile-guided build failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-                if done:
-                    profile = ", profile-guided"
-            if not done and exts:
+                    done, why = {}, f"the profile-guided build failed ({_first_line(e)})"
+            pgo = bool(done)
+            if exts and not pgo:
                 if why:
                     _say(f"without a profile: {why}")
                 done = _build(exts, jobs, tmp, [], [])
         except Exception as e:  # no C compiler, missing Python headers: everything stays Python
-            _say(f"C compilation failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                 "ctswitch runs as pure Python")
+            _say(f"C compilation failed ({_first_line(e)}); ctswitch runs as pure Python")
             return 0
         for name, d in todo:
             entries.pop(name, None)
@@ -210,9 +211,9 @@ def main(argv: list[str]) -> int:
             fname = _native.ext_file(name)
             shutil.copyfile(path, os.path.join(_native.NATIVE_DIR, fname + ".tmp"))
             os.replace(os.path.join(_native.NATIVE_DIR, fname + ".tmp"), os.path.join(_native.NATIVE_DIR, fname))
-            entries[name] = {"file": fname, "sha256": d, "pgo": bool(profile)}
+            entries[name] = {"file": fname, "sha256": d, "pgo": pgo}
     _write(entries)
-    _say(f"{len(entries)} of {len(_native.MODULES)} modules compiled ({time.monotonic() - t0:.0f} s{profile})")
+    _say(f"{len(entries)} of {len(_native.MODULES)} modules compiled ({time.monotonic() - t0:.0f} s{', profile-guided' if pgo else ''})")
     return 0
 
 

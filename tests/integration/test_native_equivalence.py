@@ -406,9 +406,8 @@ def test_compiled_core_gives_the_same_results_as_python(tmp_path) -> None:
     comp_out, (comp_status, comp_loaded) = _run(str(tmp_path / "compiled"), pure=False)
     assert pure_status == "pure Python (CTSWITCH_PURE=1)"
     assert pure_loaded == "compiled modules loaded:"
-    entries = _native.read_manifest()["modules"]
-    how = "Cython, profile-guided" if all(entries[n[len("ctswitch."):]].get("pgo") is True for n in fresh) else "Cython"
-    assert comp_status == f"compiled core ({how}): {len(fresh)} of {len(_native.MODULES)} modules"
+    assert comp_status.startswith("compiled core (Cython")  # (", profile-guided)" or ")": test_native)
+    assert comp_status.endswith(f": {len(fresh)} of {len(_native.MODULES)} modules")
     loaded = set(comp_loaded.split(":", 1)[1].split())
     assert loaded <= set(fresh)
     assert MUST_RUN_COMPILED & set(fresh) <= loaded
