@@ -2,9 +2,9 @@
 # Each builds the virtualenv when it is missing (idempotently) and needs nothing else.
 # The interpreter the virtualenv is made from: the distribution's /usr/bin/python3 when it is 3.11
 # or later and can make a virtualenv and build extensions (Debian's is built with PGO and LTO and
-# linked statically: the slow path runs 9-12 % faster on it than on a plain ./configure build such as
-# pyenv's, docs/performance.md section 12), else the first python3 on PATH. `make PY=...` overrides;
-# an existing .venv is kept whatever it was made from (`make clean` first to change it).
+# linked statically: the slow path runs faster on it than on a plain ./configure build such as
+# pyenv's, commit 1ffc698 and docs/performance.md section 12), else the first python3 on PATH.
+# `make PY=...` overrides; an existing .venv is kept whatever it was made from (`make clean` first).
 PICK_PY := $(shell for p in /usr/bin/python3 python3; do \
   $$p -c 'import os, sys, sysconfig, ensurepip, venv; \
     sys.exit(sys.version_info < (3, 11) or not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \

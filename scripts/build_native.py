@@ -10,8 +10,8 @@ does not compile, it says so on one line and that module runs as Python (ctswitc
 Profile-guided (with GCC; ``--no-pgo`` or CTSWITCH_PGO=0 skips it): the modules to build are
 compiled instrumented (``-fprofile-generate``), ``scripts/pgo_train.py`` runs the vendor scenario
 with them loaded, and they are compiled again with the branch counts it recorded
-(``-fprofile-use``).  Measured (docs/performance.md section 12): 6-15 % less CPU time on the slow
-path's benchmarks than the same build without the profile.  If the training fails, the modules
+(``-fprofile-use``): less CPU time on every slow-path benchmark than the same build without the
+profile (commit 4fd4736, docs/performance.md section 12).  If the training fails, the modules
 are compiled without it and the build says why.
 
     python scripts/build_native.py [--clean] [--jobs N] [--no-pgo]
