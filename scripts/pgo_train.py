@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import random
 import sys
 import tempfile
 
@@ -61,23 +60,14 @@ def _cli(d: str) -> None:
 
 
 def _per_frame() -> None:
-    from bench.switchbench import data, establish, handshake, make_switch
+    # bench_slowpath's loops (under the replay's GC policy), at other sizes
+    from bench.bench_slowpath import _established, _new_conns
 
-    from ctswitch.io.gcpolicy import packet_gc
-
-    sw, br = make_switch(True, max_offloaded=4000)
-    recv = sw.datapath.receive
-    with packet_gc():
-        for c in range(3000):
-            for port, fr in handshake(c) + [data(c, False), data(c, True)]:
-                recv(br, port, fr, 1000)
-    sw, br = make_switch(False)
-    establish(sw, br, 2000)
-    rng = random.Random(7)
-    with packet_gc():
-        for _ in range(30000):
-            port, fr = data(rng.randrange(2000), rng.random() < 0.5)
-            recv(br, port, fr, 2000)
+    setup, run, _state = _new_conns(3000, syn_only=False, with_data=True)
+    setup()
+    run()
+    _sw, run = _established(2000, 30000)
+    run()
 
 
 def main() -> int:
